@@ -1,0 +1,169 @@
+/* Handlers of the app endpoints on /assets (spec §4). */
+#include "../service/assets.h"
+#include "handlers.h"
+#include "jsonmap.h"
+
+/* Validate a request from the query string and/or the body, then finish it for op. Answers
+ * the problem and returns -1 on failure. */
+static int build(http_req *rq, asset_req *q, asset_op args_op, json_t *body, asset_op body_op,
+                 asset_op finish_op)
+{
+    const char *field = NULL, *why = NULL;
+    asset_err e = jsonmap_req_from_args(q, args_op, rq->args, rq->nargs, &field, &why);
+    if (e == ASSET_OK && body)
+        e = jsonmap_req_from_json(q, body_op, body, &field, &why);
+    if (e == ASSET_OK)
+        e = asset_req_finish(q, finish_op, &field, &why);
+    if (e != ASSET_OK) {
+        http_problem(rq, e, field, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sets the alias from the path parameter. */
+static int path_alias(http_req *rq, asset_req *q, const char *raw)
+{
+    const char *alias, *why = NULL;
+    size_t len;
+    if (handler_path_param(rq, raw, "alias", &alias, &len) != 0)
+        return -1;
+    asset_err e = asset_req_set_text(q, F_ALIAS, alias, len, &why);
+    if (e != ASSET_OK) {
+        http_problem(rq, e, "alias", why);
+        return -1;
+    }
+    return 0;
+}
+
+static void answer_one(http_req *rq, int status, asset_list *l)
+{
+    json_t *obj = jsonmap_asset(&l->items[0]);
+    http_json(rq, obj ? status : 503, obj);
+}
+
+void h_assets_add(http_req *rq, const char *a, const char *b)
+{
+    asset_req q;
+    asset_list l = {0};
+    (void)a;
+    (void)b;
+    asset_req_init(&q);
+    if (handler_no_args(rq) == 0 && build(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
+        asset_err e = assets_add(rq->app->svc, &rq->who, &q, &l);
+        if (e != ASSET_OK)
+            http_problem(rq, e, NULL, NULL);
+        else
+            answer_one(rq, l.replaced ? 200 : 201, &l);
+        asset_list_free(&l);
+    }
+    asset_req_clear(&q);
+}
+
+void h_assets_query(http_req *rq, const char *a, const char *b)
+{
+    asset_req q;
+    asset_list l = {0};
+    (void)a;
+    (void)b;
+    asset_req_init(&q);
+    if (build(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
+        asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
+        if (e != ASSET_OK) {
+            http_problem(rq, e, NULL, NULL);
+        } else {
+            json_t *arr = json_array();
+            for (size_t i = 0; arr && i < l.n; i++)
+                if (json_array_append_new(arr, jsonmap_asset(&l.items[i])) != 0) {
+                    json_decref(arr);
+                    arr = NULL;
+                }
+            json_t *obj = arr ? json_pack("{s:o, s:s?}", "assets", arr, "nextCursor",
+                                          l.next_cursor)
+                              : NULL;
+            if (obj && !l.next_cursor)
+                json_object_set_new(obj, "nextCursor", json_null());
+            http_json(rq, 200, obj);
+        }
+        asset_list_free(&l);
+    }
+    asset_req_clear(&q);
+}
+
+void h_assets_remove(http_req *rq, const char *a, const char *b)
+{
+    asset_req q;
+    long removed = 0;
+    (void)a;
+    (void)b;
+    asset_req_init(&q);
+    if (build(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
+        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, &removed);
+        if (e != ASSET_OK)
+            http_problem(rq, e, NULL, NULL);
+        else
+            http_json(rq, 200, json_pack("{s:I}", "removed", (json_int_t)removed));
+    }
+    asset_req_clear(&q);
+}
+
+void h_asset_get(http_req *rq, const char *alias, const char *b)
+{
+    asset_req q;
+    asset_list l = {0};
+    (void)b;
+    asset_req_init(&q);
+    if (path_alias(rq, &q, alias) == 0 &&
+        build(rq, &q, OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) == 0) {
+        asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
+        if (e != ASSET_OK)
+            http_problem(rq, e, NULL, NULL);
+        else
+            answer_one(rq, 200, &l);
+        asset_list_free(&l);
+    }
+    asset_req_clear(&q);
+}
+
+void h_asset_update(http_req *rq, const char *alias, const char *b)
+{
+    asset_req sel, upd;
+    asset_list l = {0};
+    const char *field = NULL, *why = NULL;
+    (void)b;
+    asset_req_init(&sel);
+    asset_req_init(&upd);
+    if (path_alias(rq, &sel, alias) == 0 &&
+        build(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) == 0) {
+        asset_err e = jsonmap_req_from_json(&upd, OP_UPDATE, http_body(rq), &field, &why);
+        if (e == ASSET_OK)
+            e = asset_req_finish(&upd, OP_UPDATE, &field, &why);
+        if (e != ASSET_OK) {
+            http_problem(rq, e, field, why);
+        } else if ((e = assets_update(rq->app->svc, &rq->who, &sel, &upd, &l)) != ASSET_OK) {
+            http_problem(rq, e, NULL, NULL);
+        } else {
+            answer_one(rq, 200, &l);
+        }
+        asset_list_free(&l);
+    }
+    asset_req_clear(&sel);
+    asset_req_clear(&upd);
+}
+
+void h_asset_remove(http_req *rq, const char *alias, const char *b)
+{
+    asset_req q;
+    long removed = 0;
+    (void)b;
+    asset_req_init(&q);
+    if (path_alias(rq, &q, alias) == 0 &&
+        build(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
+        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, &removed);
+        if (e != ASSET_OK)
+            http_problem(rq, e, NULL, NULL);
+        else
+            http_empty(rq, 204);
+    }
+    asset_req_clear(&q);
+}

@@ -1,0 +1,34 @@
+/* handlers: one function per route. The router has authenticated the caller (rq->who),
+ * checked it may use the route, and parsed the body (rq->json) when the route takes one.
+ * seg1/seg2 are the raw (still percent-encoded) path parameters, NUL-terminated. */
+#ifndef ASSETD_HANDLERS_H
+#define ASSETD_HANDLERS_H
+
+#include "http.h"
+
+typedef void handler_fn(http_req *rq, const char *seg1, const char *seg2);
+
+handler_fn h_healthz, h_readyz, h_metrics;
+handler_fn h_assets_add, h_assets_query, h_assets_remove, h_asset_get, h_asset_update,
+    h_asset_remove;
+handler_fn h_pre_query, h_auth_query, h_post_query;
+handler_fn h_sync_result;
+handler_fn h_device_create, h_device_get, h_device_state, h_device_auth_key, h_app_install,
+    h_app_uninstall;
+handler_fn h_backup_create, h_backup_get, h_restore_create, h_restore_get;
+handler_fn h_audit_list;
+
+/* Shared helpers of the handlers. */
+/* Decode a path parameter (no '+' rule); 400 INVALID_ARGUMENT answered on failure (-1). */
+int handler_path_param(http_req *rq, const char *raw, const char *name, const char **out,
+                       size_t *len);
+/* Decode and check a UUID path parameter; answers 400 on failure (-1). */
+int handler_uuid_param(http_req *rq, const char *raw, const char *name, const char **out);
+/* Answers 400 when the route takes no query parameters but got some (-1). */
+int handler_no_args(http_req *rq);
+/* Checks that obj has only keys from the NULL-terminated list; answers 400 otherwise (-1). */
+int handler_only_keys(http_req *rq, json_t *obj, const char *const *allowed);
+/* The principal may manage device_id (admin or the device itself), else answers 403 (-1). */
+int handler_may_manage(http_req *rq, const char *device_id);
+
+#endif

@@ -1,0 +1,119 @@
+/* http: response construction, percent-decoding and the wipe-on-free allocator shared by the
+ * server, the router and the handlers (no daemon here, so unit tests can link it). */
+#include <sodium.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+
+/* ---- memory that may hold secrets: wiped when freed ---- */
+
+#define SECURE_HDR 16
+
+void *http_secure_malloc(size_t n)
+{
+    if (n > SIZE_MAX - SECURE_HDR)
+        return NULL;
+    unsigned char *b = malloc(n + SECURE_HDR);
+    if (!b)
+        return NULL;
+    memcpy(b, &n, sizeof n);
+    return b + SECURE_HDR;
+}
+
+void http_secure_free(void *p)
+{
+    if (!p)
+        return;
+    unsigned char *b = (unsigned char *)p - SECURE_HDR;
+    size_t n;
+    memcpy(&n, b, sizeof n);
+    sodium_memzero(p, n);
+    free(b);
+}
+
+
+/* ---- responses ---- */
+
+static void reset_response(http_req *rq)
+{
+    http_secure_free(rq->resp);
+    rq->resp = NULL;
+    rq->resp_len = 0;
+}
+
+void http_json(http_req *rq, int status, json_t *body)
+{
+    reset_response(rq);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        /* Out of memory while building the answer: a fixed problem, no allocation. */
+        static const char oom[] =
+            "{\"type\":\"urn:assetd:error:OUT_OF_MEMORY\",\"title\":\"Out of memory\","
+            "\"status\":503,\"detail\":\"out of memory\",\"code\":24000006,"
+            "\"name\":\"OUT_OF_MEMORY\"}";
+        text = http_secure_malloc(sizeof oom);
+        if (text)
+            memcpy(text, oom, sizeof oom);
+        status = 503;
+        rq->content_type = "application/problem+json";
+    } else {
+        rq->content_type = "application/json";
+    }
+    rq->status = status;
+    rq->resp = text;
+    rq->resp_len = text ? strlen(text) : 0;
+}
+
+void http_empty(http_req *rq, int status)
+{
+    reset_response(rq);
+    rq->status = status;
+    rq->content_type = NULL;
+}
+
+void http_text(http_req *rq, int status, const char *content_type, char *text, size_t len)
+{
+    reset_response(rq);
+    rq->status = status;
+    rq->content_type = content_type;
+    rq->resp = text;
+    rq->resp_len = len;
+}
+
+/* ---- query strings ---- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const char **out,
+                    size_t *out_len)
+{
+    char *buf = arena_alloc(a, n + 1);
+    size_t j = 0;
+    if (!buf)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '%') {
+            int h, l;
+            if (i + 2 >= n || (h = hexval(p[i + 1])) < 0 || (l = hexval(p[i + 2])) < 0)
+                return -1;
+            buf[j++] = (char)(h * 16 + l);
+            i += 2;
+        } else {
+            buf[j++] = plus_is_space && p[i] == '+' ? ' ' : p[i];
+        }
+    }
+    buf[j] = 0;
+    *out = buf;
+    *out_len = j;
+    return 0;
+}
+

@@ -1,0 +1,114 @@
+/* problem: asset error codes -> HTTP statuses and application/problem+json bodies. */
+#include <stdio.h>
+#include <string.h>
+
+#include "http.h"
+
+static int default_status(asset_err e)
+{
+    switch (e) {
+    case ASSET_OK:
+        return 200;
+    case ASSET_PERMISSION_DENIED:
+    case ASSET_ACCESS_DENIED:
+        return 403;
+    case ASSET_INVALID_ARGUMENT:
+    case ASSET_UNSUPPORTED:
+    case ASSET_PARAM_VERIFICATION_FAILED:
+        return 400;
+    case ASSET_NOT_FOUND:
+        return 404;
+    case ASSET_DUPLICATED:
+    case ASSET_STATUS_MISMATCH:
+    case ASSET_LIMIT_EXCEEDED:
+        return 409;
+    case ASSET_SERVICE_UNAVAILABLE:
+    case ASSET_OUT_OF_MEMORY:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static const char *title_of(asset_err e)
+{
+    switch (e) {
+    case ASSET_PERMISSION_DENIED:
+        return "Permission denied";
+    case ASSET_INVALID_ARGUMENT:
+        return "Invalid argument";
+    case ASSET_SERVICE_UNAVAILABLE:
+        return "Service unavailable";
+    case ASSET_NOT_FOUND:
+        return "Not found";
+    case ASSET_DUPLICATED:
+        return "Duplicated";
+    case ASSET_ACCESS_DENIED:
+        return "Access denied";
+    case ASSET_STATUS_MISMATCH:
+        return "Status mismatch";
+    case ASSET_OUT_OF_MEMORY:
+        return "Out of memory";
+    case ASSET_DATA_CORRUPTED:
+        return "Data corrupted";
+    case ASSET_DATABASE_ERROR:
+        return "Database error";
+    case ASSET_CRYPTO_ERROR:
+        return "Crypto error";
+    case ASSET_LIMIT_EXCEEDED:
+        return "Limit exceeded";
+    case ASSET_UNSUPPORTED:
+        return "Unsupported";
+    case ASSET_PARAM_VERIFICATION_FAILED:
+        return "Parameter verification failed";
+    default:
+        return "Error";
+    }
+}
+
+static const char *default_detail(asset_err e)
+{
+    switch (e) {
+    case ASSET_NOT_FOUND:
+        return "no asset matches";
+    case ASSET_DUPLICATED:
+        return "the alias exists and conflictResolution is THROW_ERROR";
+    case ASSET_STATUS_MISMATCH:
+        return "the device's lock state does not allow touching this secret";
+    case ASSET_ACCESS_DENIED:
+        return "user authentication is missing, wrong or expired";
+    case ASSET_SERVICE_UNAVAILABLE:
+        return "the database is unreachable or the service is shutting down; retry";
+    case ASSET_DATA_CORRUPTED:
+        return "a sealed record failed to open";
+    case ASSET_PERMISSION_DENIED:
+        return "this token may not do this";
+    default:
+        return title_of(e);
+    }
+}
+
+void http_problem_status(http_req *rq, int status, asset_err e, const char *field,
+                         const char *detail)
+{
+    char text[512], type[64];
+    if (!detail)
+        detail = default_detail(e);
+    if (field)
+        snprintf(text, sizeof text, "%s %s", field, detail);
+    else
+        snprintf(text, sizeof text, "%s", detail);
+    snprintf(type, sizeof type, "urn:assetd:error:%s", asset_err_name(e));
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:I, s:s}", "type", type, "title",
+                             title_of(e), "status", status, "detail", text, "code",
+                             (json_int_t)asset_err_code(e), "name", asset_err_name(e));
+    http_json(rq, status, body);
+    rq->content_type = "application/problem+json";
+    if (status == 401)
+        rq->www_auth = true;
+}
+
+void http_problem(http_req *rq, asset_err e, const char *field, const char *detail)
+{
+    http_problem_status(rq, default_status(e), e, field, detail);
+}

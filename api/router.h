@@ -1,0 +1,37 @@
+/* router: method + path -> route, authentication and who may call what, then the handler. */
+#ifndef ASSETD_ROUTER_H
+#define ASSETD_ROUTER_H
+
+#include "http.h"
+
+/* Route ids, also the metrics' route label (router_route_name). */
+enum {
+    ROUTE_NONE,
+    ROUTE_HEALTHZ,
+    ROUTE_READYZ,
+    ROUTE_METRICS,
+    ROUTE_ASSETS,
+    ROUTE_ASSET_ONE,
+    ROUTE_PRE_QUERY,
+    ROUTE_AUTH_QUERY,
+    ROUTE_POST_QUERY,
+    ROUTE_SYNC_RESULT,
+    ROUTE_DEVICES,
+    ROUTE_DEVICE,
+    ROUTE_DEVICE_STATE,
+    ROUTE_DEVICE_AUTH_KEY,
+    ROUTE_DEVICE_APPS,
+    ROUTE_DEVICE_APP,
+    ROUTE_BACKUPS,
+    ROUTE_BACKUP,
+    ROUTE_RESTORES,
+    ROUTE_RESTORE,
+    ROUTE_AUDIT,
+    ROUTE_COUNT
+};
+
+/* Fills rq's response. */
+void router_dispatch(http_req *rq);
+const char *router_route_name(int route);
+
+#endif

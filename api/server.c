@@ -1,0 +1,239 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "router.h"
+
+static atomic_int in_flight;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static enum MHD_Result send_response(http_req *rq)
+{
+    struct MHD_Response *r;
+    if (rq->resp)
+        r = MHD_create_response_from_buffer_with_free_callback(rq->resp_len, rq->resp,
+                                                               http_secure_free);
+    else
+        r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    rq->resp = NULL; /* the response owns it now */
+    if (rq->content_type)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, rq->content_type);
+    MHD_add_response_header(r, "X-Request-Id", rq->request_id);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (rq->location[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rq->location);
+    if (rq->www_auth)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (rq->allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rq->allow);
+    if (rq->retry_after > 0) {
+        char s[16];
+        snprintf(s, sizeof s, "%d", rq->retry_after);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, s);
+    }
+    if (rq->app->shutting_down)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result ret = MHD_queue_response(rq->conn, (unsigned)rq->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    http_req *rq = cls;
+    (void)kind;
+    if (rq->nargs == REQ_ARGS_MAX) {
+        rq->bad_args = true;
+        return MHD_NO;
+    }
+    http_arg *a = &rq->args[rq->nargs];
+    if (http_pct_decode(&rq->mem, key, strlen(key), true, &a->key, &a->key_len) != 0 ||
+        http_pct_decode(&rq->mem, value ? value : "", value ? strlen(value) : 0, true, &a->val,
+                        &a->val_len) != 0) {
+        rq->bad_args = true;
+        return MHD_NO;
+    }
+    rq->nargs++;
+    return MHD_YES;
+}
+
+/* Leave URLs as they came: we decode paths and arguments ourselves, so that escapes of NUL and
+ * malformed escapes are seen and refused rather than silently cut. */
+static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+/* ---- lifecycle ---- */
+
+static void new_request_id(char out[33])
+{
+    unsigned char b[16];
+    randombytes_buf(b, sizeof b);
+    sodium_bin2hex(out, 33, b, sizeof b);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_size, void **con_cls)
+{
+    app_ctx *app = cls;
+    http_req *rq = *con_cls;
+    (void)version;
+    if (!rq) {
+        if (!(rq = calloc(1, sizeof *rq)))
+            return MHD_NO;
+        rq->conn = conn;
+        rq->app = app;
+        rq->method = method;
+        rq->url = url;
+        rq->start_ms = now_ms();
+        new_request_id(rq->request_id);
+        atomic_fetch_add(&in_flight, 1);
+        *con_cls = rq;
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > app->cfg->body_limit) {
+            rq->too_big = true;
+            http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, NULL,
+                                "the request body exceeds the configured limit");
+            return send_response(rq);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (rq->too_big)
+            return MHD_YES;
+        if (rq->body_len + n > app->cfg->body_limit) {
+            rq->too_big = true;
+            return MHD_YES;
+        }
+        if (rq->body_len + n + 1 > rq->body_cap) {
+            size_t cap = rq->body_cap ? rq->body_cap : 1024;
+            while (cap < rq->body_len + n + 1)
+                cap *= 2;
+            char *nb = http_secure_malloc(cap);
+            if (!nb)
+                return MHD_NO;
+            if (rq->body_len)
+                memcpy(nb, rq->body, rq->body_len);
+            http_secure_free(rq->body);
+            rq->body = nb;
+            rq->body_cap = cap;
+        }
+        memcpy(rq->body + rq->body_len, upload_data, n);
+        rq->body_len += n;
+        rq->body[rq->body_len] = 0;
+        return MHD_YES;
+    }
+    if (rq->status) /* already answered (413 on Content-Length) */
+        return MHD_YES;
+    if (rq->too_big) {
+        http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, NULL,
+                            "the request body exceeds the configured limit");
+    } else {
+        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
+        router_dispatch(rq);
+    }
+    return send_response(rq);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    http_req *rq = *con_cls;
+    (void)cls;
+    (void)conn;
+    if (!rq)
+        return;
+    double ms = now_ms() - rq->start_ms;
+    int status = rq->status ? rq->status : 499;
+    metrics_observe_request(rq->route, status, ms);
+    if (status >= 500 || getenv("ASSETD_LOG_REQUESTS"))
+        fprintf(stderr,
+                "{\"level\":\"%s\",\"msg\":\"request\",\"requestId\":\"%s\",\"method\":\"%s\","
+                "\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"completed\":%s}\n",
+                status >= 500 ? "error" : "info", rq->request_id, rq->method,
+                router_route_name(rq->route), status, ms,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
+    principal_clear(&rq->who);
+    json_decref(rq->json);
+    http_secure_free(rq->body);
+    http_secure_free(rq->resp);
+    arena_free(&rq->mem);
+    free(rq);
+    *con_cls = NULL;
+    atomic_fetch_sub(&in_flight, 1);
+}
+
+int server_start(app_ctx *app)
+{
+    const config *cfg = app->cfg;
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    memset(&a6, 0, sizeof a6);
+    memset(&a4, 0, sizeof a4);
+    if (inet_pton(AF_INET, cfg->listen_addr, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, cfg->listen_addr, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n",
+                cfg->listen_addr);
+        return -1;
+    }
+    app->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, app, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    if (!app->mhd) {
+        fprintf(stderr, "assetd: cannot listen on %s:%d\n", cfg->listen_addr, cfg->port);
+        return -1;
+    }
+    return 0;
+}
+
+void server_stop(app_ctx *app)
+{
+    if (!app->mhd)
+        return;
+    app->shutting_down = 1;
+    MHD_quiesce_daemon(app->mhd);
+    /* Let in-flight requests finish, bounded. */
+    for (int i = 0; i < 200 && atomic_load(&in_flight) > 0; i++)
+        usleep(50 * 1000);
+    MHD_stop_daemon(app->mhd);
+    app->mhd = NULL;
+}

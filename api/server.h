@@ -1,0 +1,14 @@
+/* server: the libmicrohttpd daemon — thread pool, limits, request lifecycle (body collection
+ * with the size cap, query decoding, request ids, one JSON log line per request) and graceful
+ * stop. Routing is router.c's. */
+#ifndef ASSETD_SERVER_H
+#define ASSETD_SERVER_H
+
+#include "http.h"
+
+/* Starts listening; 0 or -1 (reason on stderr). */
+__attribute__((warn_unused_result)) int server_start(app_ctx *app);
+/* Stops accepting, lets in-flight requests finish, frees the daemon. NULL-safe on app->mhd. */
+void server_stop(app_ctx *app);
+
+#endif

@@ -1,0 +1,151 @@
+/* assetd: the process — subcommands, start-up (config, migrations, service, HTTP, workers),
+ * signals and graceful shutdown. */
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include "../api/http.h"
+#include "../api/server.h"
+#include "../service/config.h"
+#include "../service/db.h"
+#include "../service/sync.h"
+#include "../service/svc.h"
+#include "tools.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: assetd [serve|worker|migrate|rotate-key|sign-challenge|version]\n"
+               "  serve           HTTP API plus ASSETD_SYNC_WORKERS sync workers (default)\n"
+               "  worker          sync workers only (at least one)\n"
+               "  migrate         apply migrations and exit\n"
+               "  rotate-key      re-wrap every stored key under the newest master key\n"
+               "  sign-challenge  sign a pre-query challenge for testing (see README)\n"
+               "Configuration comes from environment variables: see README.md.\n");
+}
+
+/* Secrets must not end up in core files. */
+static void harden_process(void)
+{
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    int sig = 0;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static int run(int serve_http, int workers)
+{
+    config cfg;
+    char err[512];
+    svc s;
+    app_ctx app = {0};
+    sync_workers *w = NULL;
+    const char *why = NULL;
+    int rc = 1;
+    unsigned need = CONFIG_NEED_MASTER_KEY | (serve_http ? CONFIG_NEED_ADMIN_TOKEN : 0);
+    if (config_load(&cfg, need, err, sizeof err) != 0) {
+        fprintf(stderr, "assetd: %s\n", err);
+        return 2;
+    }
+    if (workers < 0)
+        workers = cfg.sync_workers;
+    if (db_migrate(cfg.database_url, cfg.migrations_dir) < 0)
+        goto out_cfg;
+    if (svc_open(&s, &cfg, &why) != 0) {
+        fprintf(stderr, "assetd: %s\n", why);
+        goto out_cfg;
+    }
+    app.svc = &s;
+    app.cfg = &cfg;
+    if (serve_http && server_start(&app) != 0)
+        goto out_svc;
+    const char *lease = getenv("ASSETD_LEASE_SECONDS");
+    if (workers > 0 &&
+        sync_workers_start(&w, &s, workers, lease && atoi(lease) > 0 ? atoi(lease) : 30) != 0) {
+        fprintf(stderr, "assetd: cannot start the sync workers\n");
+        goto out_http;
+    }
+    fprintf(stderr,
+            "{\"level\":\"info\",\"msg\":\"assetd started\",\"http\":%s,\"port\":%d,"
+            "\"httpThreads\":%d,\"syncWorkers\":%d}\n",
+            serve_http ? "true" : "false", cfg.port, cfg.http_threads, workers);
+    int sig = wait_for_signal();
+    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":%d}\n", sig);
+    rc = 0;
+    sync_workers_stop(w);
+out_http:
+    server_stop(&app);
+out_svc:
+    svc_close(&s);
+out_cfg:
+    config_free(&cfg);
+    return rc;
+}
+
+static int migrate_only(void)
+{
+    config cfg;
+    char err[512];
+    if (config_load(&cfg, 0, err, sizeof err) != 0) {
+        fprintf(stderr, "assetd: %s\n", err);
+        return 2;
+    }
+    int latest = db_migrate(cfg.database_url, cfg.migrations_dir);
+    config_free(&cfg);
+    return latest < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "serve";
+    if (sodium_init() < 0) {
+        fprintf(stderr, "assetd: libsodium failed to initialise\n");
+        return 1;
+    }
+    json_set_alloc_funcs(http_secure_malloc, http_secure_free);
+    harden_process();
+    /* Every thread inherits this mask; main alone takes the signals with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (strcmp(cmd, "serve") == 0)
+        return run(1, -1);
+    if (strcmp(cmd, "worker") == 0) {
+        const char *n = getenv("ASSETD_SYNC_WORKERS");
+        return run(0, n && atoi(n) > 0 ? atoi(n) : 1);
+    }
+    if (strcmp(cmd, "migrate") == 0)
+        return migrate_only();
+    if (strcmp(cmd, "rotate-key") == 0)
+        return tool_rotate_key();
+    if (strcmp(cmd, "sign-challenge") == 0)
+        return tool_sign_challenge(argc - 2, argv + 2);
+    if (strcmp(cmd, "version") == 0) {
+        printf("assetd 0.1.0\n");
+        return 0;
+    }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    usage(stderr);
+    return 2;
+}

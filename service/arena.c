@@ -1,0 +1,53 @@
+#include "arena.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_MIN 8192
+
+struct arena_chunk {
+    arena_chunk *next;
+    size_t used, cap;
+    _Alignas(16) unsigned char data[];
+};
+
+void *arena_alloc(arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    arena_chunk *c = a->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+        c = calloc(1, sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->cap = cap;
+        c->next = a->head;
+        a->head = c;
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+char *arena_strndup(arena *a, const char *p, size_t n)
+{
+    char *s = arena_alloc(a, n + 1);
+    if (s && n)
+        memcpy(s, p, n);
+    return s;
+}
+
+void arena_free(arena *a)
+{
+    if (!a)
+        return;
+    arena_chunk *c = a->head;
+    while (c) {
+        arena_chunk *next = c->next;
+        sodium_memzero(c->data, c->used);
+        free(c);
+        c = next;
+    }
+    a->head = NULL;
+}

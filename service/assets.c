@@ -1,0 +1,390 @@
+#include "assets.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "store.h"
+
+void asset_list_free(asset_list *l)
+{
+    if (!l)
+        return;
+    arena_free(&l->mem);
+    PQclear(l->res);
+    memset(l, 0, sizeof *l);
+}
+
+asset_err assets_scope(const principal *p, const asset_req *q, store_scope *sc)
+{
+    sc->device_id = p->device_id;
+    sc->attr_enc = q->attr_enc;
+    if (q->has & FBIT(F_GROUP_ID)) {
+        if (!principal_in_group(p, q->group.p, q->group.n))
+            return ASSET_PERMISSION_DENIED;
+        sc->owner_kind = 1;
+        sc->owner = q->group;
+    } else {
+        sc->owner_kind = 0;
+        sc->owner.p = p->app_id;
+        sc->owner.n = strlen(p->app_id);
+    }
+    return ASSET_OK;
+}
+
+/* Label columns for values v (plaintext, or blind indexes in an encrypted store). */
+static void label_cols(const principal *p, bool enc, const asset_text *v, store_label_cols *cols)
+{
+    for (int i = 0; i < ASSET_LABELS; i++) {
+        cols->v[i] = v[i];
+        if (enc && v[i].p) {
+            seal_blind_index(cols->hex[i], i, v[i].p, v[i].n, p->dek);
+            cols->v[i].p = cols->hex[i];
+            cols->v[i].n = SEAL_INDEX_HEX_LEN;
+        }
+    }
+}
+
+void assets_filter_cols(const principal *p, const asset_req *q, store_label_cols *cols)
+{
+    label_cols(p, q->attr_enc, q->labels, cols);
+}
+
+/* The data key a record was sealed with: the principal's, or an older version of it. */
+static asset_err record_key(svc *s, db_conn *c, const principal *p, int version,
+                            unsigned char key[SEAL_KEY_LEN])
+{
+    if (version == p->dek_version) {
+        memcpy(key, p->dek, SEAL_KEY_LEN);
+        return ASSET_OK;
+    }
+    return svc_device_key(s, c, p->device_id, version, key);
+}
+
+asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res, int i,
+                          bool with_secret, asset_list *l, asset_out *out)
+{
+    unsigned char key[SEAL_KEY_LEN], *secret = NULL;
+    size_t secret_len = 0;
+    memset(out, 0, sizeof *out);
+    if (store_asset_decode(res, i, &out->rec, &l->mem) != 0)
+        return ASSET_DATA_CORRUPTED;
+    out->has_group = out->rec.owner_kind == 1;
+    asset_err e = record_key(s, c, p, out->rec.key_version, key);
+    if (e != ASSET_OK)
+        return e;
+    /* Every read opens the record, so a tampered or moved row is refused even when only
+     * attributes are asked for. */
+    if ((out->rec.attr_enc && record_open_labels(&out->rec, &l->mem, p->device_id, key) != 0) ||
+        record_open_secret(&secret, &secret_len, &out->rec, &l->mem, p->device_id, key) != 0)
+        e = ASSET_DATA_CORRUPTED;
+    sodium_memzero(key, sizeof key);
+    if (e == ASSET_OK && with_secret) {
+        out->secret = secret;
+        out->secret_len = secret_len;
+    } else if (secret) {
+        sodium_memzero(secret, secret_len);
+    }
+    return e;
+}
+
+asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out)
+{
+    store_scope sc;
+    store_label_cols cols;
+    db_conn *c = NULL;
+    asset_out *o;
+    int64_t seq = 0, ms = 0;
+    bool inserted = false;
+    memset(out, 0, sizeof *out);
+    asset_err e = assets_scope(p, q, &sc);
+    if (e != ASSET_OK)
+        return e;
+    if (q->is_persistent && !p->perm_persistent)
+        return ASSET_PERMISSION_DENIED;
+    asset_record r = {.owner_kind = sc.owner_kind,
+                      .owner = sc.owner,
+                      .attr_enc = q->attr_enc,
+                      .alias = q->alias,
+                      .accessibility = q->accessibility,
+                      .auth_type = q->auth_type,
+                      .sync_type = q->sync_type,
+                      .wrap_type = q->wrap_type,
+                      .require_password_set = q->require_password_set,
+                      .is_persistent = q->is_persistent,
+                      .key_version = p->dek_version};
+    memcpy(r.labels, q->labels, sizeof r.labels);
+    access_attrs acc = record_access(&r);
+    if (!rules_accessible(&acc, &p->state))
+        return ASSET_STATUS_MISMATCH;
+    if (!(out->items = o = arena_alloc(&out->mem, sizeof *o)))
+        return ASSET_OUT_OF_MEMORY;
+    if ((r.attr_enc && record_seal_labels(&r, &out->mem, p->device_id, p->dek) != 0) ||
+        record_seal_secret(&r, &out->mem, q->secret, q->secret_len, p->device_id, p->dek) != 0) {
+        e = ASSET_CRYPTO_ERROR;
+        goto done;
+    }
+    label_cols(p, r.attr_enc, r.labels, &cols);
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
+        goto done;
+    if (s->cfg->max_assets > 0 && q->conflict != CONFLICT_OVERWRITE) {
+        long n = 0;
+        if ((e = store_asset_count(c, &sc, &n)) != ASSET_OK)
+            goto done;
+        if (n >= s->cfg->max_assets) {
+            e = ASSET_LIMIT_EXCEEDED;
+            goto done;
+        }
+    }
+    e = store_asset_insert(c, &sc, &r, &cols, q->conflict == CONFLICT_OVERWRITE, &inserted, &seq,
+                           &ms);
+    if (e == ASSET_OK) {
+        r.seq = seq;
+        r.update_ms = ms;
+        o->rec = r;
+        o->has_group = sc.owner_kind == 1;
+        out->n = 1;
+        out->replaced = !inserted;
+    }
+done:
+    db_release(s->pool, c);
+    if (e != ASSET_OK)
+        asset_list_free(out);
+    return e;
+}
+
+/* ---- cursors: base64url(seq | label flag | label | MAC), the MAC keyed by the service token
+ * key over the installation and the query it belongs to, so a cursor cannot be forged or
+ * reused for another query or caller. ---- */
+
+#define CURSOR_MAC_LEN 16
+
+static void query_fingerprint(unsigned char out[SEAL_AD_LEN], const principal *p,
+                              const asset_req *q)
+{
+    seal_ad ad;
+    seal_ad_begin(&ad, "assetd.cursor.v1");
+    seal_ad_u64(&ad, (uint64_t)p->installation_id);
+    seal_ad_u64(&ad, q->has & ~(FBIT(F_CURSOR) | FBIT(F_LIMIT) | FBIT(F_RETURN_TYPE)));
+    seal_ad_u64(&ad, q->return_type);
+    seal_ad_opt(&ad, q->alias.p, q->alias.n);
+    seal_ad_opt(&ad, q->group.p, q->group.n);
+    for (int i = 0; i < ASSET_LABELS; i++)
+        seal_ad_opt(&ad, q->labels[i].p, q->labels[i].n);
+    seal_ad_u64(&ad, q->accessibility);
+    seal_ad_u64(&ad, q->auth_type);
+    seal_ad_u64(&ad, q->sync_type);
+    seal_ad_u64(&ad, q->wrap_type);
+    seal_ad_u64(&ad, q->require_password_set);
+    seal_ad_u64(&ad, q->is_persistent);
+    seal_ad_u64(&ad, q->attr_enc);
+    seal_ad_u64(&ad, (uint64_t)(q->order_by + 1));
+    seal_ad_end(&ad, out);
+}
+
+static void cursor_mac(unsigned char mac[CURSOR_MAC_LEN], svc *s, const principal *p,
+                       const asset_req *q, const unsigned char *body, size_t n)
+{
+    unsigned char fp[SEAL_AD_LEN];
+    crypto_generichash_state st;
+    query_fingerprint(fp, p, q);
+    crypto_generichash_init(&st, s->token_key, SEAL_KEY_LEN, CURSOR_MAC_LEN);
+    crypto_generichash_update(&st, fp, sizeof fp);
+    crypto_generichash_update(&st, body, n);
+    crypto_generichash_final(&st, mac, CURSOR_MAC_LEN);
+}
+
+static const char *cursor_encode(svc *s, const principal *p, const asset_req *q,
+                                 const asset_record *last, arena *a)
+{
+    asset_text lbl = q->order_by >= 0 ? last->labels[q->order_by] : (asset_text){NULL, 0};
+    size_t n = 9 + lbl.n + CURSOR_MAC_LEN;
+    unsigned char *raw = arena_alloc(a, n);
+    if (!raw)
+        return NULL;
+    for (int k = 0; k < 8; k++)
+        raw[k] = (unsigned char)((uint64_t)last->seq >> (8 * k));
+    raw[8] = lbl.p ? 1 : 0;
+    if (lbl.n)
+        memcpy(raw + 9, lbl.p, lbl.n);
+    cursor_mac(raw + 9 + lbl.n, s, p, q, raw, 9 + lbl.n);
+    size_t tl = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *text = arena_alloc(a, tl);
+    if (text)
+        sodium_bin2base64(text, tl, raw, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return text;
+}
+
+static asset_err cursor_decode(svc *s, const principal *p, const asset_req *q, store_pos *pos,
+                               arena *a)
+{
+    unsigned char *raw = arena_alloc(a, q->cursor.n);
+    unsigned char mac[CURSOR_MAC_LEN];
+    size_t n = 0;
+    if (!raw)
+        return ASSET_OUT_OF_MEMORY;
+    if (sodium_base642bin(raw, q->cursor.n, q->cursor.p, q->cursor.n, NULL, &n, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        n < 9 + CURSOR_MAC_LEN)
+        return ASSET_PARAM_VERIFICATION_FAILED;
+    cursor_mac(mac, s, p, q, raw, n - CURSOR_MAC_LEN);
+    if (sodium_memcmp(mac, raw + n - CURSOR_MAC_LEN, CURSOR_MAC_LEN) != 0)
+        return ASSET_PARAM_VERIFICATION_FAILED;
+    uint64_t seq = 0;
+    for (int k = 0; k < 8; k++)
+        seq |= (uint64_t)raw[k] << (8 * k);
+    pos->set = true;
+    pos->seq = (int64_t)seq;
+    pos->label_null = raw[8] == 0;
+    pos->label.p = (const char *)raw + 9;
+    pos->label.n = n - 9 - CURSOR_MAC_LEN;
+    return ASSET_OK;
+}
+
+asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+{
+    store_scope sc;
+    store_label_cols cols;
+    store_pos pos = {0};
+    db_conn *c = NULL;
+    bool with_secret = q->return_type == RETURN_ALL;
+    memset(out, 0, sizeof *out);
+    asset_err e = assets_scope(p, q, &sc);
+    if (e == ASSET_OK && (q->has & FBIT(F_CURSOR)))
+        e = cursor_decode(s, p, q, &pos, &out->mem);
+    if (e != ASSET_OK)
+        goto done;
+    assets_filter_cols(p, q, &cols);
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
+        goto done;
+    bool one = (q->has & FBIT(F_ALIAS)) && q->has == (q->has & (FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
+                                                                 FBIT(F_REQUIRE_ATTR_ENCRYPTED) |
+                                                                 FBIT(F_RETURN_TYPE)));
+    e = one ? store_asset_get(c, &sc, q->alias, &out->res)
+            : store_asset_select(c, &sc, q, &cols, &pos, q->limit + 1, false, &out->res);
+    if (e != ASSET_OK)
+        goto done;
+    int rows = PQntuples(out->res);
+    if (rows == 0) {
+        e = ASSET_NOT_FOUND;
+        goto done;
+    }
+    size_t n = (size_t)rows > (size_t)q->limit ? (size_t)q->limit : (size_t)rows;
+    if (!(out->items = arena_alloc(&out->mem, n * sizeof *out->items))) {
+        e = ASSET_OUT_OF_MEMORY;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        asset_out *o = &out->items[i];
+        if ((e = assets_open_row(s, c, p, out->res, (int)i, with_secret, out, o)) != ASSET_OK)
+            goto done;
+        if (with_secret) {
+            access_attrs acc = record_access(&o->rec);
+            if (o->rec.auth_type == AUTH_TYPE_ANY) {
+                e = ASSET_ACCESS_DENIED;
+                goto done;
+            }
+            if (!rules_accessible(&acc, &p->state)) {
+                e = ASSET_STATUS_MISMATCH;
+                goto done;
+            }
+        }
+        out->n++;
+    }
+    if ((size_t)rows > n &&
+        !(out->next_cursor = cursor_encode(s, p, q, &out->items[n - 1].rec, &out->mem)))
+        e = ASSET_OUT_OF_MEMORY;
+done:
+    db_release(s->pool, c);
+    if (e != ASSET_OK)
+        asset_list_free(out);
+    return e;
+}
+
+asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
+                        asset_list *out)
+{
+    store_scope sc;
+    store_label_cols cols;
+    db_conn *c = NULL;
+    bool in_tx = false;
+    int64_t ms = 0;
+    memset(out, 0, sizeof *out);
+    asset_err e = assets_scope(p, sel, &sc);
+    if (e != ASSET_OK)
+        goto done;
+    assets_filter_cols(p, sel, &cols);
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
+        goto done;
+    in_tx = true;
+    if ((e = store_asset_select(c, &sc, sel, &cols, NULL, 1, true, &out->res)) != ASSET_OK)
+        goto done;
+    if (PQntuples(out->res) != 1) {
+        e = ASSET_NOT_FOUND;
+        goto done;
+    }
+    asset_out *o = out->items = arena_alloc(&out->mem, sizeof *o);
+    if (!o) {
+        e = ASSET_OUT_OF_MEMORY;
+        goto done;
+    }
+    if ((e = assets_open_row(s, c, p, out->res, 0, true, out, o)) != ASSET_OK)
+        goto done;
+    asset_record *r = &o->rec;
+    access_attrs acc = record_access(r);
+    if ((upd->has & FBIT(F_SECRET)) && !rules_accessible(&acc, &p->state)) {
+        e = ASSET_STATUS_MISMATCH;
+        goto done;
+    }
+    for (int i = LABEL_NORMAL; i < ASSET_LABELS; i++)
+        if (upd->has & FBIT(F_LABEL0 + i))
+            r->labels[i] = upd->labels[i];
+    const unsigned char *secret = upd->secret ? upd->secret : o->secret;
+    size_t secret_len = upd->secret ? upd->secret_len : o->secret_len;
+    unsigned char key[SEAL_KEY_LEN];
+    if ((e = record_key(s, c, p, r->key_version, key)) != ASSET_OK)
+        goto done;
+    if ((r->attr_enc && record_seal_labels(r, &out->mem, p->device_id, key) != 0) ||
+        record_seal_secret(r, &out->mem, secret, secret_len, p->device_id, key) != 0)
+        e = ASSET_CRYPTO_ERROR;
+    sodium_memzero(key, sizeof key);
+    if (e != ASSET_OK)
+        goto done;
+    label_cols(p, r->attr_enc, r->labels, &cols);
+    bool touch = (upd->has & (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1)
+                                                 << (F_LABEL0 + LABEL_NORMAL)))) != 0;
+    if ((e = store_asset_update(c, r->seq, r, &cols, touch, &ms)) != ASSET_OK ||
+        (e = db_commit(c)) != ASSET_OK)
+        goto done;
+    in_tx = false;
+    r->update_ms = ms;
+    sodium_memzero((void *)o->secret, o->secret_len);
+    o->secret = NULL;
+    o->secret_len = 0;
+    out->n = 1;
+done:
+    if (in_tx && e != ASSET_OK)
+        db_rollback(c);
+    db_release(s->pool, c);
+    if (e != ASSET_OK)
+        asset_list_free(out);
+    return e;
+}
+
+asset_err assets_remove(svc *s, const principal *p, const asset_req *q, long *removed)
+{
+    store_scope sc;
+    store_label_cols cols;
+    db_conn *c = NULL;
+    *removed = 0;
+    asset_err e = assets_scope(p, q, &sc);
+    if (e != ASSET_OK)
+        return e;
+    assets_filter_cols(p, q, &cols);
+    if ((e = db_acquire(s->pool, &c)) == ASSET_OK)
+        e = store_asset_delete(c, &sc, q, &cols, removed);
+    db_release(s->pool, c);
+    if (e == ASSET_OK && *removed == 0)
+        e = ASSET_NOT_FOUND;
+    return e;
+}

@@ -1,0 +1,50 @@
+/* assets: the asset operations of spec §4 for an app installation — add, query, get, update,
+ * remove — with the access rules of §6, conflict handling, sealing, blind indexes and keyset
+ * cursors. Requests come validated (asset_req_finish); results come back as an asset_list.
+ *
+ * An asset_list owns its memory (arena, database result) and borrows the request's text, so
+ * the request must outlive it. asset_list_free() wipes and frees; it is NULL-safe and leaves an
+ * empty list. On failure a call leaves the list empty and writes nothing to the database. */
+#ifndef ASSETD_ASSETS_H
+#define ASSETD_ASSETS_H
+
+#include "record.h"
+#include "store.h"
+#include "svc.h"
+
+typedef struct {
+    asset_record rec;
+    bool has_group; /* rec.owner is the group id */
+    const unsigned char *secret; /* set when the secret is returned */
+    size_t secret_len;
+} asset_out;
+
+typedef struct {
+    asset_out *items;
+    size_t n;
+    const char *next_cursor; /* NULL: no more pages */
+    bool replaced;           /* add: an existing alias was overwritten */
+    arena mem;
+    PGresult *res;
+} asset_list;
+
+void asset_list_free(asset_list *l);
+
+WUR asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out);
+/* GET /assets (q from OP_QUERY) and GET /assets/{alias} (q from OP_GET_ONE with the alias). */
+WUR asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out);
+/* sel: alias and selectors; upd: the fields to set (OP_UPDATE). */
+WUR asset_err assets_update(svc *s, const principal *p, const asset_req *sel,
+                            const asset_req *upd, asset_list *out);
+/* DELETE /assets?filters and DELETE /assets/{alias}: NOT_FOUND when nothing matched. */
+WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, long *removed);
+
+/* Shared with the user-auth flow (challenge.c): the scope a request selects, checking group
+ * membership (PERMISSION_DENIED); the label column values of its filters; opening and checking
+ * row i of a select into out (DATA_CORRUPTED if it fails to open; with_secret keeps it). */
+WUR asset_err assets_scope(const principal *p, const asset_req *q, store_scope *sc);
+void assets_filter_cols(const principal *p, const asset_req *q, store_label_cols *cols);
+WUR asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res, int i,
+                              bool with_secret, asset_list *l, asset_out *out);
+
+#endif

@@ -1,0 +1,41 @@
+/* config: the service's settings, from environment variables only (12-factor). Every variable
+ * is documented in README.md. config_load() fails fast with one line naming the variable. */
+#ifndef ASSETD_CONFIG_H
+#define ASSETD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "keyring.h"
+
+typedef struct {
+    char listen_addr[64];
+    int port;
+    char *database_url; /* owned */
+    keyring *keys;      /* owned */
+    unsigned char admin_token_hash[32];
+    int http_threads;
+    int db_pool_size;
+    int sync_workers;
+    size_t body_limit;
+    int db_timeout_ms;
+    int max_connections;
+    int per_ip_connections;
+    int rate_limit;       /* requests per second per token; 0 = off */
+    long max_assets;      /* per owner and store; 0 = no limit */
+    char *migrations_dir; /* owned */
+} config;
+
+/* What a command needs beyond DATABASE_URL: `migrate` needs no secret, `worker` the master key,
+ * `serve` both. */
+enum { CONFIG_NEED_MASTER_KEY = 1, CONFIG_NEED_ADMIN_TOKEN = 2 };
+
+/* Reads the environment. On failure writes one line into err and leaves *c freed. */
+__attribute__((warn_unused_result)) int config_load(config *c, unsigned need, char *err,
+                                                    size_t err_len);
+void config_free(config *c);
+
+/* Constant-time check of a presented admin token. */
+bool config_is_admin_token(const config *c, const char *token, size_t len);
+
+#endif

@@ -1,0 +1,422 @@
+#include "db.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct db_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *url;
+    int size, timeout_ms, nfree;
+    db_conn *conns; /* size of them */
+    int *free_stack;
+};
+
+asset_err db_connect(const char *url, int timeout_ms, PGconn **out)
+{
+    char timeout_s[16], options[64];
+    snprintf(timeout_s, sizeof timeout_s, "%d", (timeout_ms + 999) / 1000);
+    /* statement_timeout bounds every query, so a request never hangs on the database. */
+    snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms);
+    const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
+    const char *vals[] = {url, timeout_s, options, "assetd", NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    *out = NULL;
+    if (!pg)
+        return ASSET_OUT_OF_MEMORY;
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"database connection failed\"}\n");
+        PQfinish(pg);
+        return ASSET_SERVICE_UNAVAILABLE;
+    }
+    *out = pg;
+    return ASSET_OK;
+}
+
+int db_pool_open(db_pool **out, const char *url, int size, int timeout_ms)
+{
+    db_pool *p = calloc(1, sizeof *p);
+    *out = NULL;
+    if (!p)
+        return -1;
+    p->url = strdup(url);
+    p->conns = calloc((size_t)size, sizeof *p->conns);
+    p->free_stack = calloc((size_t)size, sizeof *p->free_stack);
+    if (!p->url || !p->conns || !p->free_stack) {
+        free(p->url);
+        free(p->conns);
+        free(p->free_stack);
+        free(p);
+        return -1;
+    }
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    p->size = size;
+    p->timeout_ms = timeout_ms;
+    for (int i = 0; i < size; i++) {
+        p->conns[i].index = i;
+        p->free_stack[p->nfree++] = i;
+    }
+    *out = p;
+    return 0;
+}
+
+void db_pool_close(db_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    while (p->nfree < p->size)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->size; i++)
+        if (p->conns[i].pg)
+            PQfinish(p->conns[i].pg);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    free(p->url);
+    free(p->conns);
+    free(p->free_stack);
+    free(p);
+}
+
+int db_pool_in_use(db_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    int n = p->size - p->nfree;
+    pthread_mutex_unlock(&p->mu);
+    return n;
+}
+
+asset_err db_acquire(db_pool *p, db_conn **out)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += p->timeout_ms / 1000;
+    deadline.tv_nsec += (long)(p->timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    *out = NULL;
+    pthread_mutex_lock(&p->mu);
+    while (p->nfree == 0) {
+        if (pthread_cond_timedwait(&p->cv, &p->mu, &deadline) == ETIMEDOUT && p->nfree == 0) {
+            pthread_mutex_unlock(&p->mu);
+            return ASSET_SERVICE_UNAVAILABLE;
+        }
+    }
+    db_conn *c = &p->conns[p->free_stack[--p->nfree]];
+    pthread_mutex_unlock(&p->mu);
+
+    if (c->pg && (c->broken || PQstatus(c->pg) != CONNECTION_OK)) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    if (!c->pg) {
+        c->prepared = 0;
+        c->broken = false;
+        asset_err e = db_connect(p->url, p->timeout_ms, &c->pg);
+        if (e != ASSET_OK) {
+            db_release(p, c);
+            return e;
+        }
+    }
+    *out = c;
+    return ASSET_OK;
+}
+
+void db_release(db_pool *p, db_conn *c)
+{
+    if (!c)
+        return;
+    if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        c->broken = true;
+    pthread_mutex_lock(&p->mu);
+    p->free_stack[p->nfree++] = c->index;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static asset_err classify(db_conn *c, PGresult *res)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!state || PQstatus(c->pg) != CONNECTION_OK) {
+        c->broken = true;
+        return ASSET_SERVICE_UNAVAILABLE;
+    }
+    if (strcmp(state, "23505") == 0)
+        return ASSET_DUPLICATED;
+    /* 08: connection exception; 57014: statement timeout; 57P0x: shutdown; 53: resources. */
+    if (strncmp(state, "08", 2) == 0 || strcmp(state, "57014") == 0 ||
+        strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0 ||
+        strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0) {
+        if (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0)
+            c->broken = true;
+        return ASSET_SERVICE_UNAVAILABLE;
+    }
+    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"database error\",\"sqlstate\":\"%s\"}\n",
+            state);
+    return ASSET_DATABASE_ERROR;
+}
+
+static asset_err finish(db_conn *c, PGresult *res, PGresult **out)
+{
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+        *out = res;
+        return ASSET_OK;
+    }
+    asset_err e = classify(c, res);
+    PQclear(res);
+    *out = NULL;
+    return e;
+}
+
+asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
+                       const int *lens, const int *fmts, PGresult **out)
+{
+    *out = NULL;
+    if (!(c->prepared & (1ULL << st->id))) {
+        PGresult *r = PQprepare(c->pg, st->name, st->sql, 0, NULL);
+        asset_err e = finish(c, r, &r);
+        if (e != ASSET_OK)
+            return e;
+        PQclear(r);
+        c->prepared |= 1ULL << st->id;
+    }
+    return finish(c, PQexecPrepared(c->pg, st->name, n, vals, lens, fmts, 0), out);
+}
+
+asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,
+                  const int *fmts, PGresult **out)
+{
+    *out = NULL;
+    return finish(c, PQexecParams(c->pg, sql, n, NULL, vals, lens, fmts, 0), out);
+}
+
+static asset_err exec_simple(db_conn *c, const char *sql)
+{
+    PGresult *r = NULL;
+    asset_err e = db_exec(c, sql, 0, NULL, NULL, NULL, &r);
+    PQclear(r);
+    return e;
+}
+
+asset_err db_begin(db_conn *c)
+{
+    return exec_simple(c, "BEGIN");
+}
+
+asset_err db_commit(db_conn *c)
+{
+    return exec_simple(c, "COMMIT");
+}
+
+void db_rollback(db_conn *c)
+{
+    if (exec_simple(c, "ROLLBACK") != ASSET_OK)
+        c->broken = true;
+}
+
+int db_bytea_decode(unsigned char *out, size_t cap, size_t *out_len, const char *text,
+                    size_t text_len)
+{
+    if (text_len < 2 || text[0] != '\\' || text[1] != 'x' || (text_len - 2) % 2 != 0 ||
+        (text_len - 2) / 2 > cap)
+        return -1;
+    size_t n = (text_len - 2) / 2;
+    for (size_t i = 0; i < n; i++) {
+        int v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = text[2 + 2 * i + (size_t)k];
+            int d = ch >= '0' && ch <= '9'   ? ch - '0'
+                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                                             : -1;
+            if (d < 0)
+                return -1;
+            v = v * 16 + d;
+        }
+        out[i] = (unsigned char)v;
+    }
+    *out_len = n;
+    return 0;
+}
+
+/* ---- migrations ---- */
+
+static int migration_number(const char *name)
+{
+    int n = 0, digits = 0;
+    while (name[digits] >= '0' && name[digits] <= '9' && digits < 9)
+        n = n * 10 + (name[digits++] - '0');
+    if (digits != 4 || name[4] != '_')
+        return -1;
+    size_t len = strlen(name);
+    if (len < 9 || strcmp(name + len - 4, ".sql") != 0)
+        return -1;
+    return n;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted list of migration file names; caller frees each and the array. */
+static int list_migrations(const char *dir, char ***out)
+{
+    DIR *d = opendir(dir);
+    int n = 0, cap = 0;
+    char **names = NULL;
+    struct dirent *e;
+    *out = NULL;
+    if (!d)
+        return -1;
+    while ((e = readdir(d))) {
+        if (migration_number(e->d_name) < 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **nn = realloc(names, (size_t)cap * sizeof *nn);
+            if (!nn)
+                break;
+            names = nn;
+        }
+        if (!(names[n] = strdup(e->d_name)))
+            break;
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, (size_t)n, sizeof *names, cmp_names);
+    *out = names;
+    return n;
+}
+
+static void free_names(char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int db_migrations_latest(const char *dir)
+{
+    char **names;
+    int n = list_migrations(dir, &names);
+    int latest = n > 0 ? migration_number(names[n - 1]) : -1;
+    if (n > 0)
+        free_names(names, n);
+    else
+        free(names);
+    return latest;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long len;
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)len + 1))) {
+        if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[len] = 0;
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+static int run_sql(PGconn *pg, const char *sql, const char *what)
+{
+    PGresult *r = PQexec(pg, sql);
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+    if (!ok)
+        fprintf(stderr, "assetd: migration %s failed: %s", what, PQerrorMessage(pg));
+    PQclear(r);
+    return ok ? 0 : -1;
+}
+
+static int apply_one(PGconn *pg, const char *dir, const char *name)
+{
+    char path[4096], ver[16];
+    int num = migration_number(name);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(ver, sizeof ver, "%d", num);
+    const char *params[] = {ver};
+    PGresult *r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                               params, NULL, NULL, 0);
+    int applied = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    int failed = PQresultStatus(r) != PGRES_TUPLES_OK;
+    PQclear(r);
+    if (failed || applied)
+        return failed ? -1 : 0;
+    char *sql = read_file(path);
+    if (!sql) {
+        fprintf(stderr, "assetd: cannot read migration %s\n", path);
+        return -1;
+    }
+    int rc = run_sql(pg, "BEGIN", name);
+    if (rc == 0)
+        rc = run_sql(pg, sql, name);
+    free(sql);
+    if (rc == 0) {
+        const char *p2[] = {ver, name};
+        r = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2,
+                         NULL, p2, NULL, NULL, 0);
+        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+        PQclear(r);
+    }
+    rc = rc == 0 ? run_sql(pg, "COMMIT", name) : (run_sql(pg, "ROLLBACK", name), -1);
+    if (rc == 0)
+        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"migration applied\",\"name\":\"%s\"}\n",
+                name);
+    return rc;
+}
+
+int db_migrate(const char *url, const char *dir)
+{
+    PGconn *pg = NULL;
+    char **names = NULL;
+    int n = list_migrations(dir, &names), latest = -1;
+    if (n <= 0) {
+        fprintf(stderr, "assetd: no migrations found in %s (set ASSETD_MIGRATIONS_DIR)\n", dir);
+        free(names);
+        return -1;
+    }
+    if (db_connect(url, 30000, &pg) != ASSET_OK) {
+        fprintf(stderr, "assetd: cannot connect to DATABASE_URL to migrate\n");
+        free_names(names, n);
+        return -1;
+    }
+    /* The advisory lock serialises instances that start together; each re-checks what is
+     * applied after taking it. */
+    if (run_sql(pg, "SELECT pg_advisory_lock(7263540101)", "lock") != 0 ||
+        run_sql(pg,
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                "table") != 0)
+        goto done;
+    for (int i = 0; i < n; i++)
+        if (apply_one(pg, dir, names[i]) != 0)
+            goto done;
+    latest = migration_number(names[n - 1]);
+done:
+    if (run_sql(pg, "SELECT pg_advisory_unlock(7263540101)", "unlock") != 0)
+        latest = -1;
+    PQfinish(pg);
+    free_names(names, n);
+    return latest;
+}

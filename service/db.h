@@ -1,0 +1,95 @@
+/* db: PostgreSQL connections — a bounded pool with a checkout timeout, lazily (re)connected
+ * connections with per-connection prepared statements, error classification into asset error
+ * codes, transactions, and the migration runner.
+ *
+ * A db_conn belongs to the pool; a caller holds it between db_acquire() and db_release() and
+ * must not keep PGresults across the release. */
+#ifndef ASSETD_DB_H
+#define ASSETD_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "err.h"
+
+#define WUR __attribute__((warn_unused_result))
+
+typedef struct db_pool db_pool;
+
+/* Every prepared statement of the service, one bit each in db_conn.prepared. */
+enum db_stmt_id {
+    STMT_AUTH,
+    STMT_DEVICE_KEY,
+    STMT_DEVICE_INSERT,
+    STMT_DEVICE_GET,
+    STMT_DEVICE_STATE,
+    STMT_DEVICE_AUTH_KEY,
+    STMT_APP_INSTALL,
+    STMT_APP_UNINSTALL,
+    STMT_ASSET_INSERT,
+    STMT_ASSET_UPSERT,
+    STMT_ASSET_GET,
+    STMT_ASSET_GET_LOCK,
+    STMT_ASSET_UPDATE,
+    STMT_ASSET_DELETE,
+    STMT_ASSET_COUNT,
+    STMT_SERVICE_KEY_GET,
+    STMT_SERVICE_KEY_PUT,
+    STMT_COUNT_ /* keep below 64 */
+};
+
+/* A statement prepared once per connection, on first use. `id` < 64 indexes a bitmask. */
+typedef struct {
+    int id;
+    const char *name;
+    const char *sql;
+} db_stmt;
+
+typedef struct db_conn {
+    PGconn *pg;
+    unsigned long long prepared; /* bit per db_stmt id */
+    bool broken;                 /* reconnect before the next use */
+    int index;                   /* slot in the pool */
+} db_conn;
+
+WUR int db_pool_open(db_pool **out, const char *url, int size, int timeout_ms);
+/* Waits for all connections to come back, then closes them. NULL-safe. */
+void db_pool_close(db_pool *p);
+
+/* Connections checked out now (for metrics). */
+int db_pool_in_use(db_pool *p);
+
+/* Check a connection out, waiting at most the pool's timeout. SERVICE_UNAVAILABLE when none
+ * frees up or the database cannot be reached. */
+WUR asset_err db_acquire(db_pool *p, db_conn **out);
+/* Give it back; a connection left in a transaction or failed is reset. NULL-safe. */
+void db_release(db_pool *p, db_conn *c);
+
+/* Runs a prepared statement (text parameters; lens/fmts may be NULL for all-text). *out is a
+ * result with status TUPLES_OK or COMMAND_OK, owned by the caller (PQclear); on failure *out is
+ * NULL and the error is classified: connection loss, timeouts and shutdowns are
+ * SERVICE_UNAVAILABLE, unique violations DUPLICATED, anything else DATABASE_ERROR. */
+WUR asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
+                           const int *lens, const int *fmts, PGresult **out);
+/* The same for a one-off statement. */
+WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals,
+                      const int *lens, const int *fmts, PGresult **out);
+/* BEGIN, COMMIT, ROLLBACK (rollback never fails the caller: it marks the connection broken). */
+WUR asset_err db_begin(db_conn *c);
+WUR asset_err db_commit(db_conn *c);
+void db_rollback(db_conn *c);
+
+/* Connects one connection outside any pool (migrations, LISTEN). */
+WUR asset_err db_connect(const char *url, int timeout_ms, PGconn **out);
+
+/* Applies migrations/NNNN_*.sql in order, each once, under an advisory lock. Returns the
+ * number of the last migration or -1, printing the reason on stderr. */
+WUR int db_migrate(const char *url, const char *dir);
+/* Highest migration number found in dir (-1 if none or unreadable). */
+int db_migrations_latest(const char *dir);
+
+/* Decode a text-format bytea ("\x..." hex) into out (capacity cap). -1 if malformed. */
+WUR int db_bytea_decode(unsigned char *out, size_t cap, size_t *out_len, const char *text,
+                        size_t text_len);
+
+#endif

@@ -1,0 +1,45 @@
+/* devices: registering devices (with their data key), their state and user-auth key, and the
+ * installation of apps on them (tokens, groups, permissions). Callers check who may do this
+ * (principal_may_manage) before calling; these functions check only existence. */
+#ifndef ASSETD_DEVICES_H
+#define ASSETD_DEVICES_H
+
+#include "svc.h"
+
+#define USER_AUTH_PK_LEN 32
+
+typedef struct {
+    char id[UUID_TEXT_LEN];
+    char name[NAME_MAX_BYTES + 1];
+    bool has_account;
+    char account_id[NAME_MAX_BYTES + 1];
+    bool has_pk;
+    unsigned char pk[USER_AUTH_PK_LEN];
+    device_state state;
+} device_info;
+
+/* Text of a device name, account id or app id: 1..256 bytes of UTF-8 without U+0000. */
+bool devices_valid_name(const char *p, size_t n);
+
+/* Registers a device with a fresh data key. pk may be NULL. Writes the id and the token (shown
+ * once; only its keyed hash is stored). */
+WUR asset_err devices_register(svc *s, const char *name, const char *account_id,
+                               const unsigned char *pk, char id[UUID_TEXT_LEN],
+                               char token[SEAL_TOKEN_TEXT_LEN]);
+WUR asset_err devices_get(svc *s, const char *id, device_info *out);
+WUR asset_err devices_set_state(svc *s, const char *id, const device_state *st,
+                                device_info *out);
+/* pk NULL removes the key. */
+WUR asset_err devices_set_auth_key(svc *s, const char *id, const unsigned char *pk,
+                                   device_info *out);
+
+/* Installs app_id on a device: DUPLICATED if installed, NOT_FOUND if no such device. groups_json
+ * is a JSON array of validated group ids. */
+WUR asset_err devices_install(svc *s, const char *device_id, const char *app_id,
+                              const char *groups_json, bool perm_persistent,
+                              char token[SEAL_TOKEN_TEXT_LEN]);
+/* Uninstall (spec §4): revokes the token and challenges, removes the app's own assets except
+ * persistent and TRUSTED_ACCOUNT ones, and group assets no remaining app of the group keeps. */
+WUR asset_err devices_uninstall(svc *s, const char *device_id, const char *app_id);
+
+#endif

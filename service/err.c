@@ -1,0 +1,32 @@
+#include "err.h"
+
+static const struct {
+    long code;
+    const char *name;
+} err_table[ASSET_ERR_COUNT] = {
+    [ASSET_OK] = {0, "OK"},
+    [ASSET_PERMISSION_DENIED] = {201, "PERMISSION_DENIED"},
+    [ASSET_INVALID_ARGUMENT] = {401, "INVALID_ARGUMENT"},
+    [ASSET_SERVICE_UNAVAILABLE] = {24000001, "SERVICE_UNAVAILABLE"},
+    [ASSET_NOT_FOUND] = {24000002, "NOT_FOUND"},
+    [ASSET_DUPLICATED] = {24000003, "DUPLICATED"},
+    [ASSET_ACCESS_DENIED] = {24000004, "ACCESS_DENIED"},
+    [ASSET_STATUS_MISMATCH] = {24000005, "STATUS_MISMATCH"},
+    [ASSET_OUT_OF_MEMORY] = {24000006, "OUT_OF_MEMORY"},
+    [ASSET_DATA_CORRUPTED] = {24000007, "DATA_CORRUPTED"},
+    [ASSET_DATABASE_ERROR] = {24000008, "DATABASE_ERROR"},
+    [ASSET_CRYPTO_ERROR] = {24000009, "CRYPTO_ERROR"},
+    [ASSET_LIMIT_EXCEEDED] = {24000016, "LIMIT_EXCEEDED"},
+    [ASSET_UNSUPPORTED] = {24000017, "UNSUPPORTED"},
+    [ASSET_PARAM_VERIFICATION_FAILED] = {24000018, "PARAM_VERIFICATION_FAILED"},
+};
+
+long asset_err_code(asset_err e)
+{
+    return (unsigned)e < ASSET_ERR_COUNT ? err_table[e].code : 24000008;
+}
+
+const char *asset_err_name(asset_err e)
+{
+    return (unsigned)e < ASSET_ERR_COUNT ? err_table[e].name : "DATABASE_ERROR";
+}

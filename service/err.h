@@ -1,0 +1,30 @@
+/* err: the asset error codes of the contract (spec §5). service/ speaks only these;
+ * api/ maps them to HTTP statuses. */
+#ifndef ASSETD_ERR_H
+#define ASSETD_ERR_H
+
+typedef enum {
+    ASSET_OK = 0,
+    ASSET_PERMISSION_DENIED,
+    ASSET_INVALID_ARGUMENT,
+    ASSET_SERVICE_UNAVAILABLE,
+    ASSET_NOT_FOUND,
+    ASSET_DUPLICATED,
+    ASSET_ACCESS_DENIED,
+    ASSET_STATUS_MISMATCH,
+    ASSET_OUT_OF_MEMORY,
+    ASSET_DATA_CORRUPTED,
+    ASSET_DATABASE_ERROR,
+    ASSET_CRYPTO_ERROR,
+    ASSET_LIMIT_EXCEEDED,
+    ASSET_UNSUPPORTED,
+    ASSET_PARAM_VERIFICATION_FAILED,
+    ASSET_ERR_COUNT
+} asset_err;
+
+/* The numeric code of the Asset Store Kit (201, 401, 24000001, ...). */
+long asset_err_code(asset_err e);
+/* The NAME of the contract, e.g. "NOT_FOUND". Never NULL. */
+const char *asset_err_name(asset_err e);
+
+#endif

@@ -1,0 +1,59 @@
+/* record: an asset as stored (one row of the assets table, or of a backup), and the crypto that
+ * binds it together: the associated data of its secret (device, owner, store, alias, protected
+ * attributes, critical labels, key version), sealing and opening the secret, and the sealed
+ * label blob of requireAttrEncrypted assets.
+ *
+ * Text fields borrow memory from the caller (a PGresult, a request, an arena). */
+#ifndef ASSETD_RECORD_H
+#define ASSETD_RECORD_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "asset.h"
+#include "seal.h"
+
+typedef struct {
+    int64_t seq;
+    int owner_kind; /* 0 app, 1 group */
+    asset_text owner;
+    bool attr_enc;
+    asset_text alias;
+    uint8_t accessibility, auth_type, sync_type, wrap_type;
+    bool require_password_set, is_persistent;
+    asset_text labels[ASSET_LABELS]; /* plaintext values (opened, for encrypted labels) */
+    const unsigned char *labels_sealed;
+    size_t labels_sealed_len;
+    const unsigned char *sealed;
+    size_t sealed_len;
+    int key_version;
+    int64_t update_ms;
+} asset_record;
+
+/* The §6 attributes of a record. */
+access_attrs record_access(const asset_record *r);
+
+/* Associated data of a record's secret under binding `where` (a device id, or a backup id). */
+void record_secret_ad(unsigned char out[SEAL_AD_LEN], const char *where, const asset_record *r);
+
+/* Seals secret for r into arena memory: sets r->sealed. */
+__attribute__((warn_unused_result)) int record_seal_secret(asset_record *r, arena *a,
+                                                           const unsigned char *secret,
+                                                           size_t len, const char *where,
+                                                           const unsigned char *key);
+/* Opens r->sealed into arena memory. -1 when it fails to open: tampered or moved. */
+__attribute__((warn_unused_result)) int record_open_secret(unsigned char **out, size_t *out_len,
+                                                           const asset_record *r, arena *a,
+                                                           const char *where,
+                                                           const unsigned char *key);
+
+/* Encrypted labels: seal r->labels into r->labels_sealed, or open r->labels_sealed into
+ * r->labels (arena memory). */
+__attribute__((warn_unused_result)) int record_seal_labels(asset_record *r, arena *a,
+                                                           const char *where,
+                                                           const unsigned char *key);
+__attribute__((warn_unused_result)) int record_open_labels(asset_record *r, arena *a,
+                                                           const char *where,
+                                                           const unsigned char *key);
+
+#endif

@@ -1,0 +1,374 @@
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ASSET_COLS                                                                              \
+    "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "   \
+    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "    \
+    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint"
+#define NCOLS 27
+
+static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1", "n2",
+                                                     "n3", "n4", "l1", "l2", "l3", "l4"};
+
+#define INSERT_SQL                                                                              \
+    "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, accessibility, "         \
+    "req_pwd, auth_type, sync_type, persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, " \
+    "l2, l3, l4, labels_sealed, sealed, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "  \
+    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) " \
+    "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
+
+static const db_stmt st_insert = {
+    STMT_ASSET_INSERT, "asset_insert",
+    INSERT_SQL "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true"};
+static const db_stmt st_upsert = {
+    STMT_ASSET_UPSERT, "asset_upsert",
+    INSERT_SQL
+    "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
+    "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
+    "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
+    "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
+    "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
+    "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
+    "key_version = EXCLUDED.key_version, updated_at = now() "
+    "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)"};
+static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
+                               "SELECT " ASSET_COLS " FROM assets WHERE device_id = $1 AND "
+                               "owner_kind = $2 AND owner = $3 AND attr_enc = $4 AND alias = $5"};
+static const db_stmt st_update = {
+    STMT_ASSET_UPDATE, "asset_update",
+    "UPDATE assets SET n1 = $2, n2 = $3, n3 = $4, n4 = $5, l1 = $6, l2 = $7, l3 = $8, l4 = $9, "
+    "labels_sealed = $10, sealed = $11, "
+    "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END WHERE seq = $1 "
+    "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint"};
+static const db_stmt st_count = {STMT_ASSET_COUNT, "asset_count",
+                                 "SELECT count(*) FROM assets WHERE device_id = $1 AND "
+                                 "owner_kind = $2 AND owner = $3 AND attr_enc = $4"};
+
+/* ---- a small SQL builder: text plus parameters ---- */
+
+#define SQL_MAX 4096
+#define SQL_PARAMS 48
+
+typedef struct {
+    char sql[SQL_MAX];
+    size_t len;
+    int n;
+    const char *vals[SQL_PARAMS];
+    int lens[SQL_PARAMS];
+    int fmts[SQL_PARAMS];
+    char nums[SQL_PARAMS][24]; /* storage for integer parameters */
+    bool overflow;
+} sqlb;
+
+static void sql_add(sqlb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sql_add(sqlb *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(b->sql + b->len, SQL_MAX - b->len, fmt, ap);
+    va_end(ap);
+    if (w < 0 || (size_t)w >= SQL_MAX - b->len)
+        b->overflow = true;
+    else
+        b->len += (size_t)w;
+}
+
+/* Adds a parameter and returns its number ($n). */
+static int param(sqlb *b, const void *p, size_t len, int binary)
+{
+    if (b->n == SQL_PARAMS) {
+        b->overflow = true;
+        return 1;
+    }
+    b->vals[b->n] = p;
+    b->lens[b->n] = (int)len;
+    b->fmts[b->n] = binary;
+    return ++b->n;
+}
+
+/* Text parameters must be NUL-terminated for libpq: asset_text from JSON and query strings
+ * are, and so are PGresult values. A text parameter sent in binary format needs no NUL, which is
+ * how we pass (p, n) pairs safely. */
+static int param_text(sqlb *b, asset_text t)
+{
+    return param(b, t.p, t.n, 1);
+}
+
+static int param_int(sqlb *b, long long v)
+{
+    if (b->n == SQL_PARAMS) {
+        b->overflow = true;
+        return 1;
+    }
+    snprintf(b->nums[b->n], sizeof b->nums[0], "%lld", v);
+    return param(b, b->nums[b->n], 0, 0);
+}
+
+static int param_bool(sqlb *b, bool v)
+{
+    return param(b, v ? "t" : "f", 0, 0);
+}
+
+static void scope_where(sqlb *b, const store_scope *sc)
+{
+    int d = param(b, sc->device_id, 0, 0);
+    int k = param_int(b, sc->owner_kind);
+    int o = param_text(b, sc->owner);
+    int e = param_bool(b, sc->attr_enc);
+    sql_add(b, " WHERE device_id = $%d AND owner_kind = $%d AND owner = $%d::text AND attr_enc = $%d", d,
+            k, o, e);
+}
+
+static void filter_where(sqlb *b, const asset_req *q, const store_label_cols *f)
+{
+    if (q->has & FBIT(F_ALIAS))
+        sql_add(b, " AND alias = $%d::text", param_text(b, q->alias));
+    if (q->has & FBIT(F_ACCESSIBILITY))
+        sql_add(b, " AND accessibility = $%d", param_int(b, q->accessibility));
+    if (q->has & FBIT(F_REQUIRE_PASSWORD_SET))
+        sql_add(b, " AND req_pwd = $%d", param_bool(b, q->require_password_set));
+    if (q->has & FBIT(F_AUTH_TYPE))
+        sql_add(b, " AND auth_type = $%d", param_int(b, q->auth_type));
+    if (q->has & FBIT(F_SYNC_TYPE)) {
+        int p = param_int(b, q->sync_type);
+        sql_add(b, " AND (sync_type & $%d::smallint) = $%d::smallint", p, p);
+    }
+    if (q->has & FBIT(F_IS_PERSISTENT))
+        sql_add(b, " AND persistent = $%d", param_bool(b, q->is_persistent));
+    if (q->has & FBIT(F_WRAP_TYPE))
+        sql_add(b, " AND wrap_type = $%d", param_int(b, q->wrap_type));
+    for (int i = 0; i < ASSET_LABELS; i++)
+        if (q->has & FBIT(F_LABEL0 + i))
+            sql_add(b, " AND %s = $%d::text", label_cols[i], param_text(b, f->v[i]));
+}
+
+static asset_err run(db_conn *c, sqlb *b, PGresult **out)
+{
+    if (b->overflow)
+        return ASSET_INVALID_ARGUMENT;
+    return db_exec(c, b->sql, b->n, b->vals, b->lens, b->fmts, out);
+}
+
+asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
+                             const store_label_cols *filter, const store_pos *pos, long limit,
+                             bool for_update, PGresult **out)
+{
+    static sqlb zero;
+    sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return ASSET_OUT_OF_MEMORY;
+    *b = zero;
+    sql_add(b, "SELECT " ASSET_COLS " FROM assets");
+    scope_where(b, sc);
+    filter_where(b, q, filter);
+    const char *ord = q->order_by >= 0 ? label_cols[q->order_by] : NULL;
+    if (pos && pos->set) {
+        int s = param_int(b, pos->seq);
+        if (!ord)
+            sql_add(b, " AND seq > $%d", s);
+        else if (pos->label_null)
+            sql_add(b, " AND %s IS NULL AND seq > $%d", ord, s);
+        else {
+            int l = param_text(b, pos->label);
+            sql_add(b, " AND (%s > $%d::text OR (%s = $%d::text AND seq > $%d) OR %s IS NULL)", ord, l,
+                    ord, l, s, ord);
+        }
+    }
+    if (ord)
+        sql_add(b, " ORDER BY %s NULLS LAST, seq", ord);
+    else
+        sql_add(b, " ORDER BY seq");
+    sql_add(b, " LIMIT %ld", limit);
+    if (q->offset > 0 && !(pos && pos->set))
+        sql_add(b, " OFFSET %ld", q->offset);
+    if (for_update)
+        sql_add(b, " FOR UPDATE");
+    asset_err e = run(c, b, out);
+    free(b);
+    return e;
+}
+
+asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
+                             const store_label_cols *filter, long *removed)
+{
+    static sqlb zero;
+    PGresult *r = NULL;
+    sqlb *b = malloc(sizeof *b);
+    if (!b)
+        return ASSET_OUT_OF_MEMORY;
+    *b = zero;
+    sql_add(b, "DELETE FROM assets");
+    scope_where(b, sc);
+    filter_where(b, q, filter);
+    asset_err e = run(c, b, &r);
+    free(b);
+    if (e == ASSET_OK)
+        *removed = atol(PQcmdTuples(r));
+    PQclear(r);
+    return e;
+}
+
+/* Parameters of a full row, in INSERT column order; `nums` holds integer texts. */
+static void row_params(const char **vals, int *lens, int *fmts, char nums[][24],
+                       const store_scope *sc, const asset_record *r, const store_label_cols *cols)
+{
+    int i = 0;
+#define P(v, l, f) (vals[i] = (v), lens[i] = (int)(l), fmts[i] = (f), i++)
+#define PNUM(x) (snprintf(nums[i], 24, "%lld", (long long)(x)), P(nums[i], 0, 0))
+    P(sc->device_id, 0, 0);
+    PNUM(sc->owner_kind);
+    P(sc->owner.p, sc->owner.n, 1);
+    P(sc->attr_enc ? "t" : "f", 0, 0);
+    P(r->alias.p, r->alias.n, 1);
+    PNUM(r->accessibility);
+    P(r->require_password_set ? "t" : "f", 0, 0);
+    PNUM(r->auth_type);
+    PNUM(r->sync_type);
+    P(r->is_persistent ? "t" : "f", 0, 0);
+    PNUM(r->wrap_type);
+    for (int k = 0; k < ASSET_LABELS; k++)
+        P(cols->v[k].p, cols->v[k].n, 1);
+    P((const char *)r->labels_sealed, r->labels_sealed_len, 1);
+    P((const char *)r->sealed, r->sealed_len, 1);
+    PNUM(r->key_version);
+#undef PNUM
+#undef P
+}
+
+asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
+                             const store_label_cols *cols, bool overwrite, bool *inserted,
+                             int64_t *seq, int64_t *update_ms)
+{
+    const char *vals[26];
+    int lens[26], fmts[26];
+    char nums[26][24];
+    PGresult *res = NULL;
+    row_params(vals, lens, fmts, nums, sc, r, cols);
+    asset_err e =
+        db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, 26, vals, lens, fmts, &res);
+    if (e != ASSET_OK)
+        return e;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return ASSET_DUPLICATED;
+    }
+    *seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    *update_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    *inserted = PQgetvalue(res, 0, 2)[0] == 't';
+    PQclear(res);
+    return ASSET_OK;
+}
+
+asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
+                             const store_label_cols *cols, bool touch_time, int64_t *update_ms)
+{
+    const char *vals[12];
+    int lens[12] = {0}, fmts[12] = {0};
+    char s[24];
+    PGresult *res = NULL;
+    snprintf(s, sizeof s, "%" PRId64, seq);
+    vals[0] = s;
+    for (int k = 0; k < 8; k++) {
+        vals[1 + k] = cols->v[LABEL_NORMAL + k].p;
+        lens[1 + k] = (int)cols->v[LABEL_NORMAL + k].n;
+        fmts[1 + k] = 1;
+    }
+    vals[9] = (const char *)r->labels_sealed;
+    lens[9] = (int)r->labels_sealed_len;
+    fmts[9] = 1;
+    vals[10] = (const char *)r->sealed;
+    lens[10] = (int)r->sealed_len;
+    fmts[10] = 1;
+    vals[11] = touch_time ? "t" : "f";
+    asset_err e = db_exec_stmt(c, &st_update, 12, vals, lens, fmts, &res);
+    if (e == ASSET_OK) {
+        if (PQntuples(res) == 1)
+            *update_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        else
+            e = ASSET_NOT_FOUND;
+    }
+    PQclear(res);
+    return e;
+}
+
+asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count)
+{
+    char k[8];
+    PGresult *res = NULL;
+    snprintf(k, sizeof k, "%d", sc->owner_kind);
+    const char *vals[] = {sc->device_id, k, sc->owner.p, sc->attr_enc ? "t" : "f"};
+    const int lens[] = {0, 0, (int)sc->owner.n, 0}, fmts[] = {0, 0, 1, 0};
+    asset_err e = db_exec_stmt(c, &st_count, 4, vals, lens, fmts, &res);
+    if (e == ASSET_OK)
+        *count = atol(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return e;
+}
+
+static int decode_bytea(PGresult *res, int i, int col, const unsigned char **out, size_t *len,
+                        arena *a)
+{
+    if (PQgetisnull(res, i, col)) {
+        *out = NULL;
+        *len = 0;
+        return 0;
+    }
+    size_t tl = (size_t)PQgetlength(res, i, col);
+    unsigned char *buf = arena_alloc(a, tl / 2 + 1);
+    if (!buf || db_bytea_decode(buf, tl / 2 + 1, len, PQgetvalue(res, i, col), tl) != 0)
+        return -1;
+    *out = buf;
+    return 0;
+}
+
+static asset_text col_text(PGresult *res, int i, int col)
+{
+    asset_text t = {NULL, 0};
+    if (!PQgetisnull(res, i, col)) {
+        t.p = PQgetvalue(res, i, col);
+        t.n = (size_t)PQgetlength(res, i, col);
+    }
+    return t;
+}
+
+int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a)
+{
+    if (PQnfields(res) != NCOLS)
+        return -1;
+    memset(r, 0, sizeof *r);
+    r->seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+    r->owner_kind = atoi(PQgetvalue(res, i, 1));
+    r->owner = col_text(res, i, 2);
+    r->attr_enc = PQgetvalue(res, i, 3)[0] == 't';
+    r->alias = col_text(res, i, 4);
+    r->accessibility = (uint8_t)atoi(PQgetvalue(res, i, 5));
+    r->require_password_set = PQgetvalue(res, i, 6)[0] == 't';
+    r->auth_type = (uint8_t)atoi(PQgetvalue(res, i, 7));
+    r->sync_type = (uint8_t)atoi(PQgetvalue(res, i, 8));
+    r->is_persistent = PQgetvalue(res, i, 9)[0] == 't';
+    r->wrap_type = (uint8_t)atoi(PQgetvalue(res, i, 10));
+    if (!r->attr_enc)
+        for (int k = 0; k < ASSET_LABELS; k++)
+            r->labels[k] = col_text(res, i, 11 + k);
+    if (decode_bytea(res, i, 23, &r->labels_sealed, &r->labels_sealed_len, a) != 0 ||
+        decode_bytea(res, i, 24, &r->sealed, &r->sealed_len, a) != 0)
+        return -1;
+    r->key_version = atoi(PQgetvalue(res, i, 25));
+    r->update_ms = strtoll(PQgetvalue(res, i, 26), NULL, 10);
+    return 0;
+}
+
+/* Exposed for the hot path of GET /assets/{alias}: a prepared single-row lookup. */
+asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias, PGresult **out)
+{
+    char k[8];
+    snprintf(k, sizeof k, "%d", sc->owner_kind);
+    const char *vals[] = {sc->device_id, k, sc->owner.p, sc->attr_enc ? "t" : "f", alias.p};
+    const int lens[] = {0, 0, (int)sc->owner.n, 0, (int)alias.n}, fmts[] = {0, 0, 1, 0, 1};
+    return db_exec_stmt(c, &st_get, 5, vals, lens, fmts, out);
+}

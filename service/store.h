@@ -1,0 +1,65 @@
+/* store: the SQL of the assets table. Knows columns and statements, nothing about sealing or
+ * rules: callers pass rows already sealed and label columns already computed (plaintext, or
+ * blind indexes for encrypted labels).
+ *
+ * Results are PGresults owned by the caller; store_asset_decode() points a record into one (and
+ * into arena memory for decoded bytea), so the record lives as long as both. */
+#ifndef ASSETD_STORE_H
+#define ASSETD_STORE_H
+
+#include "db.h"
+#include "record.h"
+
+#define WUR __attribute__((warn_unused_result))
+
+/* Which store of which owner on which device: every asset statement is scoped to one. */
+typedef struct {
+    const char *device_id;
+    int owner_kind;
+    asset_text owner;
+    bool attr_enc;
+} store_scope;
+
+/* Keyset position after the last row of a page. */
+typedef struct {
+    bool set;
+    int64_t seq;
+    bool label_null;
+    asset_text label; /* for orderBy */
+} store_pos;
+
+/* Label column values: plaintext labels, or blind indexes of encrypted labels. */
+typedef struct {
+    asset_text v[ASSET_LABELS];
+    char hex[ASSET_LABELS][SEAL_INDEX_HEX_LEN + 1];
+} store_label_cols;
+
+/* Insert r into scope. overwrite: replace an existing alias (then *inserted is false); else
+ * DUPLICATED if it exists. */
+WUR asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
+                                 const store_label_cols *cols, bool overwrite, bool *inserted,
+                                 int64_t *seq, int64_t *update_ms);
+/* Rows of scope matching the filters of q (alias, attributes, label columns), in page order,
+ * at most limit rows after pos (or after q->offset rows). only_auth: authType ANY only. */
+WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
+                                 const store_label_cols *filter, const store_pos *pos,
+                                 long limit, bool for_update, PGresult **out);
+/* Delete the rows matching q in scope; *removed counts them. */
+WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
+                                 const store_label_cols *filter, long *removed);
+/* Rewrite the mutable columns of row seq: normal and local label columns, labels_sealed,
+ * sealed; touch_time refreshes updated_at. */
+WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
+                                 const store_label_cols *cols, bool touch_time,
+                                 int64_t *update_ms);
+/* Number of assets of a scope (for the per-owner limit). */
+WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
+
+/* The one row of scope with this alias (prepared: the hot path of GET /assets/{alias}). */
+WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias,
+                              PGresult **out);
+
+/* Decode row i of a select into r; -1 if a column is malformed. */
+WUR int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a);
+
+#endif

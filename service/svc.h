@@ -1,0 +1,76 @@
+/* svc: the service context every operation runs in (configuration, database pool, service
+ * keys), and authentication: a bearer token becomes a principal (admin, device or app
+ * installation) with what it may touch. */
+#ifndef ASSETD_SVC_H
+#define ASSETD_SVC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "db.h"
+#include "rules.h"
+#include "seal.h"
+
+#define WUR __attribute__((warn_unused_result))
+
+#define UUID_TEXT_LEN 37
+#define APP_ID_MAX 256
+#define APP_GROUPS_MAX 16
+#define NAME_MAX_BYTES 256
+
+typedef struct {
+    const config *cfg;
+    db_pool *pool;
+    unsigned char *token_key; /* sodium_malloc, read-only: token hashes and cursor MACs */
+    int migrations_latest;
+} svc;
+
+typedef enum { PRINCIPAL_ADMIN, PRINCIPAL_DEVICE, PRINCIPAL_INSTALLATION } principal_kind;
+
+typedef struct {
+    principal_kind kind;
+    char device_id[UUID_TEXT_LEN];
+    int64_t installation_id;
+    char app_id[APP_ID_MAX + 1];
+    int ngroups;
+    char groups[APP_GROUPS_MAX][128];
+    bool perm_persistent;
+    device_state state;
+    bool has_account;
+    char account_id[NAME_MAX_BYTES + 1];
+    int dek_version;
+    unsigned char dek[SEAL_KEY_LEN]; /* the device's current data key, unwrapped */
+} principal;
+
+/* Opens the pool and loads (or, on first start, creates) the service keys. Needs migrations
+ * applied. On failure everything is released and *why says what failed. */
+WUR int svc_open(svc *s, const config *cfg, const char **why);
+void svc_close(svc *s);
+
+/* A presented bearer token -> principal. PERMISSION_DENIED when unknown; SERVICE_UNAVAILABLE
+ * when the database is down. principal_clear() wipes the key it holds. */
+WUR asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out);
+void principal_clear(principal *p);
+
+/* Whether p may manage device `device_id` (admin, or that device itself). */
+bool principal_may_manage(const principal *p, const char *device_id);
+/* Whether an installation belongs to group g. */
+bool principal_in_group(const principal *p, const char *g, size_t n);
+
+/* Readiness: database reachable and every migration applied. */
+WUR asset_err svc_ready(svc *s);
+
+/* UUID text check (lowercase or uppercase hex, canonical 8-4-4-4-12 form). */
+bool uuid_valid(const char *p, size_t n);
+/* A new random (version 4) UUID. */
+void uuid_new(char out[UUID_TEXT_LEN]);
+
+/* Unwrap the data key of (device, version) through conn. */
+WUR asset_err svc_device_key(svc *s, db_conn *c, const char *device_id, int version,
+                             unsigned char key[SEAL_KEY_LEN]);
+
+/* The binding of a wrapped data key to its device and version. */
+void svc_dek_purpose(char *out, size_t n, const char *device_id, int version);
+
+#endif
