@@ -1,4 +1,3 @@
 #include "handlers.h"
 #define STUB(name) void name(http_req *rq, const char *a, const char *b) { (void)a; (void)b; http_problem(rq, ASSET_NOT_FOUND, NULL, "not implemented yet"); }
-STUB(h_pre_query) STUB(h_auth_query) STUB(h_post_query) STUB(h_sync_result)
-STUB(h_backup_create) STUB(h_backup_get) STUB(h_restore_create) STUB(h_restore_get) STUB(h_audit_list)
+STUB(h_pre_query) STUB(h_auth_query) STUB(h_post_query) STUB(h_audit_list)

@@ -1,15 +1,14 @@
 #include "store.h"
 
+#include "sqlbuf.h"
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ASSET_COLS                                                                              \
-    "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "   \
-    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "    \
-    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint"
+#define ASSET_COLS STORE_ASSET_COLS
 #define NCOLS 27
 
 static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1", "n2",
@@ -49,166 +48,132 @@ static const db_stmt st_count = {STMT_ASSET_COUNT, "asset_count",
                                  "SELECT count(*) FROM assets WHERE device_id = $1 AND "
                                  "owner_kind = $2 AND owner = $3 AND attr_enc = $4"};
 
-/* ---- a small SQL builder: text plus parameters ---- */
-
-#define SQL_MAX 4096
-#define SQL_PARAMS 48
-
-typedef struct {
-    char sql[SQL_MAX];
-    size_t len;
-    int n;
-    const char *vals[SQL_PARAMS];
-    int lens[SQL_PARAMS];
-    int fmts[SQL_PARAMS];
-    char nums[SQL_PARAMS][24]; /* storage for integer parameters */
-    bool overflow;
-} sqlb;
-
-static void sql_add(sqlb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sql_add(sqlb *b, const char *fmt, ...)
+static void scope_where(sqlbuf *b, const store_scope *sc)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(b->sql + b->len, SQL_MAX - b->len, fmt, ap);
-    va_end(ap);
-    if (w < 0 || (size_t)w >= SQL_MAX - b->len)
-        b->overflow = true;
-    else
-        b->len += (size_t)w;
+    int d = sqlbuf_cstr(b, sc->device_id);
+    int k = sqlbuf_int(b, sc->owner_kind);
+    int o = sqlbuf_text(b, sc->owner.p, sc->owner.n);
+    int e = sqlbuf_bool(b, sc->attr_enc);
+    sqlbuf_add(b,
+               " WHERE device_id = $%d AND owner_kind = $%d AND owner = $%d::text AND "
+               "attr_enc = $%d",
+               d, k, o, e);
 }
 
-/* Adds a parameter and returns its number ($n). */
-static int param(sqlb *b, const void *p, size_t len, int binary)
-{
-    if (b->n == SQL_PARAMS) {
-        b->overflow = true;
-        return 1;
-    }
-    b->vals[b->n] = p;
-    b->lens[b->n] = (int)len;
-    b->fmts[b->n] = binary;
-    return ++b->n;
-}
-
-/* Text parameters must be NUL-terminated for libpq: asset_text from JSON and query strings
- * are, and so are PGresult values. A text parameter sent in binary format needs no NUL, which is
- * how we pass (p, n) pairs safely. */
-static int param_text(sqlb *b, asset_text t)
-{
-    return param(b, t.p, t.n, 1);
-}
-
-static int param_int(sqlb *b, long long v)
-{
-    if (b->n == SQL_PARAMS) {
-        b->overflow = true;
-        return 1;
-    }
-    snprintf(b->nums[b->n], sizeof b->nums[0], "%lld", v);
-    return param(b, b->nums[b->n], 0, 0);
-}
-
-static int param_bool(sqlb *b, bool v)
-{
-    return param(b, v ? "t" : "f", 0, 0);
-}
-
-static void scope_where(sqlb *b, const store_scope *sc)
-{
-    int d = param(b, sc->device_id, 0, 0);
-    int k = param_int(b, sc->owner_kind);
-    int o = param_text(b, sc->owner);
-    int e = param_bool(b, sc->attr_enc);
-    sql_add(b, " WHERE device_id = $%d AND owner_kind = $%d AND owner = $%d::text AND attr_enc = $%d", d,
-            k, o, e);
-}
-
-static void filter_where(sqlb *b, const asset_req *q, const store_label_cols *f)
+static void filter_where(sqlbuf *b, const asset_req *q, const store_label_cols *f)
 {
     if (q->has & FBIT(F_ALIAS))
-        sql_add(b, " AND alias = $%d::text", param_text(b, q->alias));
+        sqlbuf_add(b, " AND alias = $%d::text", sqlbuf_text(b, q->alias.p, q->alias.n));
     if (q->has & FBIT(F_ACCESSIBILITY))
-        sql_add(b, " AND accessibility = $%d", param_int(b, q->accessibility));
+        sqlbuf_add(b, " AND accessibility = $%d", sqlbuf_int(b, q->accessibility));
     if (q->has & FBIT(F_REQUIRE_PASSWORD_SET))
-        sql_add(b, " AND req_pwd = $%d", param_bool(b, q->require_password_set));
+        sqlbuf_add(b, " AND req_pwd = $%d", sqlbuf_bool(b, q->require_password_set));
     if (q->has & FBIT(F_AUTH_TYPE))
-        sql_add(b, " AND auth_type = $%d", param_int(b, q->auth_type));
+        sqlbuf_add(b, " AND auth_type = $%d", sqlbuf_int(b, q->auth_type));
     if (q->has & FBIT(F_SYNC_TYPE)) {
-        int p = param_int(b, q->sync_type);
-        sql_add(b, " AND (sync_type & $%d::smallint) = $%d::smallint", p, p);
+        int p = sqlbuf_int(b, q->sync_type);
+        sqlbuf_add(b, " AND (sync_type & $%d::smallint) = $%d::smallint", p, p);
     }
     if (q->has & FBIT(F_IS_PERSISTENT))
-        sql_add(b, " AND persistent = $%d", param_bool(b, q->is_persistent));
+        sqlbuf_add(b, " AND persistent = $%d", sqlbuf_bool(b, q->is_persistent));
     if (q->has & FBIT(F_WRAP_TYPE))
-        sql_add(b, " AND wrap_type = $%d", param_int(b, q->wrap_type));
+        sqlbuf_add(b, " AND wrap_type = $%d", sqlbuf_int(b, q->wrap_type));
     for (int i = 0; i < ASSET_LABELS; i++)
         if (q->has & FBIT(F_LABEL0 + i))
-            sql_add(b, " AND %s = $%d::text", label_cols[i], param_text(b, f->v[i]));
-}
-
-static asset_err run(db_conn *c, sqlb *b, PGresult **out)
-{
-    if (b->overflow)
-        return ASSET_INVALID_ARGUMENT;
-    return db_exec(c, b->sql, b->n, b->vals, b->lens, b->fmts, out);
+            sqlbuf_add(b, " AND %s = $%d::text", label_cols[i],
+                       sqlbuf_text(b, f->v[i].p, f->v[i].n));
 }
 
 asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
                              const store_label_cols *filter, const store_pos *pos, long limit,
                              bool for_update, PGresult **out)
 {
-    static sqlb zero;
-    sqlb *b = malloc(sizeof *b);
-    if (!b)
-        return ASSET_OUT_OF_MEMORY;
-    *b = zero;
-    sql_add(b, "SELECT " ASSET_COLS " FROM assets");
-    scope_where(b, sc);
-    filter_where(b, q, filter);
+    sqlbuf b;
+    sqlbuf_init(&b);
+    sqlbuf_add(&b, "SELECT " ASSET_COLS " FROM assets");
+    scope_where(&b, sc);
+    filter_where(&b, q, filter);
     const char *ord = q->order_by >= 0 ? label_cols[q->order_by] : NULL;
     if (pos && pos->set) {
-        int s = param_int(b, pos->seq);
-        if (!ord)
-            sql_add(b, " AND seq > $%d", s);
-        else if (pos->label_null)
-            sql_add(b, " AND %s IS NULL AND seq > $%d", ord, s);
-        else {
-            int l = param_text(b, pos->label);
-            sql_add(b, " AND (%s > $%d::text OR (%s = $%d::text AND seq > $%d) OR %s IS NULL)", ord, l,
-                    ord, l, s, ord);
+        int s = sqlbuf_int(&b, pos->seq);
+        if (!ord) {
+            sqlbuf_add(&b, " AND seq > $%d", s);
+        } else if (pos->label_null) {
+            sqlbuf_add(&b, " AND %s IS NULL AND seq > $%d", ord, s);
+        } else {
+            int l = sqlbuf_text(&b, pos->label.p, pos->label.n);
+            sqlbuf_add(&b, " AND (%s > $%d::text OR (%s = $%d::text AND seq > $%d) OR %s IS NULL)",
+                       ord, l, ord, l, s, ord);
         }
     }
     if (ord)
-        sql_add(b, " ORDER BY %s NULLS LAST, seq", ord);
+        sqlbuf_add(&b, " ORDER BY %s NULLS LAST, seq", ord);
     else
-        sql_add(b, " ORDER BY seq");
-    sql_add(b, " LIMIT %ld", limit);
+        sqlbuf_add(&b, " ORDER BY seq");
+    sqlbuf_add(&b, " LIMIT %ld", limit);
     if (q->offset > 0 && !(pos && pos->set))
-        sql_add(b, " OFFSET %ld", q->offset);
+        sqlbuf_add(&b, " OFFSET %ld", q->offset);
     if (for_update)
-        sql_add(b, " FOR UPDATE");
-    asset_err e = run(c, b, out);
-    free(b);
+        sqlbuf_add(&b, " FOR UPDATE");
+    asset_err e = sqlbuf_exec(&b, c, out);
+    sqlbuf_free(&b);
     return e;
 }
 
 asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
                              const store_label_cols *filter, long *removed)
 {
-    static sqlb zero;
+    sqlbuf b;
     PGresult *r = NULL;
-    sqlb *b = malloc(sizeof *b);
-    if (!b)
-        return ASSET_OUT_OF_MEMORY;
-    *b = zero;
-    sql_add(b, "DELETE FROM assets");
-    scope_where(b, sc);
-    filter_where(b, q, filter);
-    asset_err e = run(c, b, &r);
-    free(b);
+    sqlbuf_init(&b);
+    sqlbuf_add(&b, "DELETE FROM assets");
+    scope_where(&b, sc);
+    filter_where(&b, q, filter);
+    asset_err e = sqlbuf_exec(&b, c, &r);
+    sqlbuf_free(&b);
     if (e == ASSET_OK)
         *removed = atol(PQcmdTuples(r));
+    PQclear(r);
+    return e;
+}
+
+asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,
+                                   const store_label_cols *cols, int n)
+{
+    sqlbuf b;
+    PGresult *r = NULL;
+    if (n == 0)
+        return ASSET_OK;
+    sqlbuf_init(&b);
+    sqlbuf_add(&b, "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, "
+                   "accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, c1, c2, "
+                   "c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, sealed, key_version) "
+                   "VALUES ");
+    int dev = sqlbuf_cstr(&b, device_id);
+    for (int i = 0; i < n; i++) {
+        const asset_record *a = &rows[i];
+        sqlbuf_add(&b, "%s($%d::uuid, %d, $%d::text, %s, $%d::text, %d, %s, %d, %d, %s, %d", i ? ", " : "",
+                   dev, a->owner_kind, sqlbuf_text(&b, a->owner.p, a->owner.n),
+                   a->attr_enc ? "true" : "false", sqlbuf_text(&b, a->alias.p, a->alias.n),
+                   a->accessibility, a->require_password_set ? "true" : "false", a->auth_type,
+                   a->sync_type, a->is_persistent ? "true" : "false", a->wrap_type);
+        for (int k = 0; k < ASSET_LABELS; k++)
+            sqlbuf_add(&b, ", $%d::text", sqlbuf_text(&b, cols[i].v[k].p, cols[i].v[k].n));
+        sqlbuf_add(&b, ", $%d::bytea, $%d::bytea, %d)",
+                   sqlbuf_bytes(&b, a->labels_sealed, a->labels_sealed_len),
+                   sqlbuf_bytes(&b, a->sealed, a->sealed_len), a->key_version);
+    }
+    sqlbuf_add(&b, " ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) DO UPDATE SET "
+                   "accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
+                   "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
+                   "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, "
+                   "c1 = EXCLUDED.c1, c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, "
+                   "n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, "
+                   "l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, l4 = EXCLUDED.l4, "
+                   "labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
+                   "key_version = EXCLUDED.key_version, updated_at = now()");
+    asset_err e = sqlbuf_exec(&b, c, &r);
+    sqlbuf_free(&b);
     PQclear(r);
     return e;
 }

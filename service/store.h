@@ -12,6 +12,12 @@
 
 #define WUR __attribute__((warn_unused_result))
 
+/* The columns store_asset_decode() reads, for selects written elsewhere (backups). */
+#define STORE_ASSET_COLS                                                                        \
+    "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "   \
+    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "    \
+    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint"
+
 /* Which store of which owner on which device: every asset statement is scoped to one. */
 typedef struct {
     const char *device_id;
@@ -58,6 +64,11 @@ WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 /* The one row of scope with this alias (prepared: the hot path of GET /assets/{alias}). */
 WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias,
                               PGresult **out);
+
+/* Restore: write n records to device_id, each replacing an asset with the same key there. */
+WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id,
+                                       const asset_record *rows, const store_label_cols *cols,
+                                       int n);
 
 /* Decode row i of a select into r; -1 if a column is malformed. */
 WUR int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a);

@@ -1,0 +1,36 @@
+/* sqlbuf: a growing SQL text with its parameters, for statements whose shape depends on the
+ * request (filters, multi-row inserts). Parameters borrow caller memory, except integers and
+ * booleans, which are copied in. sqlbuf_free() releases everything; NULL-safe. */
+#ifndef ASSETD_SQLBUF_H
+#define ASSETD_SQLBUF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db.h"
+
+typedef struct {
+    char *sql;
+    size_t len, cap;
+    int n, pcap;
+    const char **vals;
+    int *lens, *fmts;
+    char **owned; /* copies made for integer parameters */
+    int nowned;
+    bool failed; /* out of memory: the statement must not run */
+} sqlbuf;
+
+void sqlbuf_init(sqlbuf *b);
+void sqlbuf_free(sqlbuf *b);
+void sqlbuf_add(sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Each returns the parameter's number ($n). Text is sent in binary format, so it needs no NUL
+ * terminator; a NULL pointer is SQL NULL. */
+int sqlbuf_text(sqlbuf *b, const char *p, size_t n);
+int sqlbuf_bytes(sqlbuf *b, const unsigned char *p, size_t n);
+int sqlbuf_cstr(sqlbuf *b, const char *s); /* text format, NUL-terminated */
+int sqlbuf_int(sqlbuf *b, long long v);
+int sqlbuf_bool(sqlbuf *b, bool v);
+/* Runs it (OUT_OF_MEMORY if building failed). */
+__attribute__((warn_unused_result)) asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out);
+
+#endif

@@ -1,0 +1,550 @@
+/* sync (part 2): the sync worker. Exactly once: each batch — the records it writes, the
+ * job's counts and next_ordinal, the lease renewal — is one transaction, taken under a row lock
+ * of the job that also checks the lease is still ours. A crash before COMMIT redoes the batch;
+ * after it, the batch is never redone. */
+#include <poll.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "keyring.h"
+#include "record.h"
+#include "sqlbuf.h"
+#include "store.h"
+#include "sync.h"
+#include "sync_internal.h"
+
+#define BATCH_DEFAULT 500
+
+typedef struct worker worker;
+
+struct sync_workers {
+    svc *s;
+    int n, lease, batch, started;
+    pthread_t *threads;
+    worker *workers;
+    atomic_int stop;
+};
+
+struct worker {
+    struct sync_workers *w;
+    char me[96];
+    db_conn c;
+};
+
+typedef struct {
+    char id[UUID_TEXT_LEN], backup_id[UUID_TEXT_LEN], target[UUID_TEXT_LEN];
+    int sync_bit;
+    device_state old_state;
+    unsigned char tk[SEAL_KEY_LEN];
+    char where[64];
+} job;
+
+typedef struct {
+    int owner_kind;
+    asset_text owner;
+    bool attr_enc;
+    long total, failed;
+} owner_count;
+
+typedef struct {
+    long processed, accepted, failed;
+    long failures[RULE_COUNT];
+    int owners_n, owners_cap;
+    owner_count *owners;
+    asset_record *rows;
+    store_label_cols *cols;
+    int nrows;
+} batch_acc;
+
+enum { BATCH_MORE, BATCH_DONE, BATCH_LOST, BATCH_FAILED_JOB, BATCH_ERROR };
+
+static asset_err exec1(db_conn *c, const char *sql, int n, const char *const *vals,
+                       PGresult **out)
+{
+    return db_exec(c, sql, n, vals, NULL, NULL, out);
+}
+
+static void exec_ignore(db_conn *c, const char *sql, int n, const char *const *vals)
+{
+    PGresult *r = NULL;
+    if (exec1(c, sql, n, vals, &r) == ASSET_OK)
+        PQclear(r);
+}
+
+static void mark_failed(worker *wk, const job *j)
+{
+    const char *vals[] = {j->id, wk->me};
+    exec_ignore(&wk->c,
+                "UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
+                "lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                2, vals);
+    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n",
+            j->id);
+}
+
+/* Claim one job whose lease is free or expired: 1 claimed (j->id set), 0 none, -1 error. */
+static int claim(worker *wk, job *j)
+{
+    char lease_s[16];
+    PGresult *r = NULL;
+    snprintf(lease_s, sizeof lease_s, "%d", wk->w->lease);
+    const char *vals[] = {wk->me, lease_s};
+    asset_err e =
+        exec1(&wk->c,
+              "UPDATE restores SET status = 'running', lease_owner = $1, "
+              "lease_until = now() + make_interval(secs => $2::int) "
+              "WHERE id = (SELECT id FROM restores WHERE status IN ('queued', 'running') AND "
+              "(lease_until IS NULL OR lease_until < now()) ORDER BY created_at "
+              "FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
+              2, vals, &r);
+    if (e != ASSET_OK)
+        return -1;
+    int got = PQntuples(r) == 1;
+    if (got) {
+        memset(j, 0, sizeof *j);
+        snprintf(j->id, sizeof j->id, "%s", PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    return got;
+}
+
+/* The job's backup: OLD's recorded state and the transport key. */
+static asset_err load_job(worker *wk, job *j)
+{
+    PGresult *r = NULL;
+    unsigned char wrapped[SEAL_WRAPPED_KEY_LEN];
+    char purpose[96];
+    size_t len = 0;
+    const char *vals[] = {j->id};
+    asset_err e = exec1(&wk->c,
+                        "SELECT r.backup_id, r.target_device_id, r.sync_bit, b.pwd_set, "
+                        "b.screen_locked, b.unlocked_since_boot, b.kek_version, b.wrapped_key "
+                        "FROM restores r JOIN backups b ON b.id = r.backup_id WHERE r.id = $1",
+                        1, vals, &r);
+    if (e != ASSET_OK)
+        return e;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return ASSET_NOT_FOUND;
+    }
+    snprintf(j->backup_id, sizeof j->backup_id, "%s", PQgetvalue(r, 0, 0));
+    snprintf(j->target, sizeof j->target, "%s", PQgetvalue(r, 0, 1));
+    j->sync_bit = atoi(PQgetvalue(r, 0, 2));
+    j->old_state.lock_screen_password_set = PQgetvalue(r, 0, 3)[0] == 't';
+    j->old_state.screen_locked = PQgetvalue(r, 0, 4)[0] == 't';
+    j->old_state.unlocked_since_boot = PQgetvalue(r, 0, 5)[0] == 't';
+    sync_backup_where(j->where, j->backup_id);
+    sync_backup_purpose(purpose, j->backup_id);
+    if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, 7),
+                        (size_t)PQgetlength(r, 0, 7)) != 0 ||
+        keyring_unwrap(j->tk, wrapped, len, atoi(PQgetvalue(r, 0, 6)), purpose,
+                       wk->w->s->cfg->keys) != 0)
+        e = ASSET_DATA_CORRUPTED;
+    PQclear(r);
+    return e;
+}
+
+/* NEW's state now, and its current data key. */
+static asset_err load_target(worker *wk, const job *j, device_state *st, int *dek_version,
+                             unsigned char dek[SEAL_KEY_LEN])
+{
+    PGresult *r = NULL;
+    const char *vals[] = {j->target};
+    asset_err e = exec1(&wk->c,
+                        "SELECT pwd_set, screen_locked, unlocked_since_boot, dek_version "
+                        "FROM devices WHERE id = $1",
+                        1, vals, &r);
+    if (e != ASSET_OK)
+        return e;
+    if (PQntuples(r) != 1) {
+        PQclear(r);
+        return ASSET_NOT_FOUND;
+    }
+    st->lock_screen_password_set = PQgetvalue(r, 0, 0)[0] == 't';
+    st->screen_locked = PQgetvalue(r, 0, 1)[0] == 't';
+    st->unlocked_since_boot = PQgetvalue(r, 0, 2)[0] == 't';
+    *dek_version = atoi(PQgetvalue(r, 0, 3));
+    PQclear(r);
+    return svc_device_key(wk->w->s, &wk->c, j->target, *dek_version, dek);
+}
+
+static owner_count *owner_of(batch_acc *acc, const asset_record *r)
+{
+    for (int i = acc->owners_n - 1; i >= 0; i--) {
+        owner_count *o = &acc->owners[i];
+        if (o->owner_kind == r->owner_kind && o->attr_enc == r->attr_enc &&
+            o->owner.n == r->owner.n && memcmp(o->owner.p, r->owner.p, r->owner.n) == 0)
+            return o;
+    }
+    if (acc->owners_n == acc->owners_cap) {
+        int cap = acc->owners_cap ? acc->owners_cap * 2 : 16;
+        owner_count *no = realloc(acc->owners, (size_t)cap * sizeof *no);
+        if (!no)
+            return NULL;
+        acc->owners = no;
+        acc->owners_cap = cap;
+    }
+    owner_count *o = &acc->owners[acc->owners_n++];
+    *o = (owner_count){r->owner_kind, r->owner, r->attr_enc, 0, 0};
+    return o;
+}
+
+static void decode_backup_row(PGresult *res, int i, asset_record *r, int *ordinal, arena *a,
+                              int *bad)
+{
+    memset(r, 0, sizeof *r);
+    *ordinal = atoi(PQgetvalue(res, i, 0));
+    r->owner_kind = atoi(PQgetvalue(res, i, 1));
+    r->owner = (asset_text){PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)};
+    r->attr_enc = PQgetvalue(res, i, 3)[0] == 't';
+    r->alias = (asset_text){PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4)};
+    r->accessibility = (uint8_t)atoi(PQgetvalue(res, i, 5));
+    r->require_password_set = PQgetvalue(res, i, 6)[0] == 't';
+    r->auth_type = (uint8_t)atoi(PQgetvalue(res, i, 7));
+    r->sync_type = (uint8_t)atoi(PQgetvalue(res, i, 8));
+    r->is_persistent = PQgetvalue(res, i, 9)[0] == 't';
+    r->wrap_type = (uint8_t)atoi(PQgetvalue(res, i, 10));
+    r->key_version = 1;
+    for (int col = 11; col <= 12; col++) {
+        size_t tl = (size_t)PQgetlength(res, i, col), n = 0;
+        unsigned char *buf = arena_alloc(a, tl / 2 + 1);
+        if (!buf || db_bytea_decode(buf, tl / 2 + 1, &n, PQgetvalue(res, i, col), tl) != 0) {
+            *bad = 1;
+            return;
+        }
+        if (col == 11) {
+            r->labels_sealed = buf;
+            r->labels_sealed_len = n;
+        } else {
+            r->sealed = buf;
+            r->sealed_len = n;
+        }
+    }
+}
+
+/* Open a backup record and re-seal it for the target device. */
+static int reseal_for_target(asset_record *r, store_label_cols *cols, arena *a, const job *j,
+                             int dek_version, const unsigned char *dek)
+{
+    unsigned char *secret = NULL;
+    size_t len = 0;
+    if (record_open_labels(r, a, j->where, j->tk) != 0 ||
+        record_open_secret(&secret, &len, r, a, j->where, j->tk) != 0)
+        return -1;
+    r->key_version = dek_version;
+    int rc = r->attr_enc ? record_seal_labels(r, a, j->target, dek) : 0;
+    if (!r->attr_enc) {
+        r->labels_sealed = NULL;
+        r->labels_sealed_len = 0;
+    }
+    rc |= record_seal_secret(r, a, secret, len, j->target, dek);
+    sodium_memzero(secret, len);
+    for (int i = 0; i < ASSET_LABELS; i++) {
+        cols->v[i] = r->labels[i];
+        if (r->attr_enc && r->labels[i].p) {
+            seal_blind_index(cols->hex[i], i, r->labels[i].p, r->labels[i].n, dek);
+            cols->v[i] = (asset_text){cols->hex[i], SEAL_INDEX_HEX_LEN};
+        }
+    }
+    return rc;
+}
+
+static asset_err write_progress(worker *wk, const job *j, batch_acc *acc, int next_ordinal)
+{
+    sqlbuf b;
+    PGresult *r = NULL;
+    asset_err e = ASSET_OK;
+    sqlbuf_init(&b);
+    if (acc->owners_n) {
+        sqlbuf_add(&b, "INSERT INTO restore_owner_counts (restore_id, owner_kind, owner, "
+                       "attr_enc, total, failed) VALUES ");
+        int rid = sqlbuf_cstr(&b, j->id);
+        for (int i = 0; i < acc->owners_n; i++) {
+            owner_count *o = &acc->owners[i];
+            sqlbuf_add(&b, "%s($%d::uuid, %d, $%d::text, %s, %ld, %ld)", i ? ", " : "", rid,
+                       o->owner_kind, sqlbuf_text(&b, o->owner.p, o->owner.n),
+                       o->attr_enc ? "true" : "false", o->total, o->failed);
+        }
+        sqlbuf_add(&b, " ON CONFLICT (restore_id, owner_kind, owner, attr_enc) DO UPDATE SET "
+                       "total = restore_owner_counts.total + EXCLUDED.total, "
+                       "failed = restore_owner_counts.failed + EXCLUDED.failed");
+        e = sqlbuf_exec(&b, &wk->c, &r);
+        PQclear(r);
+        r = NULL;
+    }
+    sqlbuf_free(&b);
+    if (e != ASSET_OK)
+        return e;
+    sqlbuf_init(&b);
+    sqlbuf_add(&b,
+               "UPDATE restores SET next_ordinal = %d, processed = processed + %ld, "
+               "accepted = accepted + %ld, failed = failed + %ld, "
+               "f_password = f_password + %ld, f_unlocked = f_unlocked + %ld, "
+               "f_user_auth = f_user_auth + %ld, f_first_unlock = f_first_unlock + %ld, "
+               "lease_until = now() + make_interval(secs => %d) WHERE id = $%d",
+               next_ordinal, acc->processed, acc->accepted, acc->failed,
+               acc->failures[RULE_PASSWORD], acc->failures[RULE_UNLOCKED],
+               acc->failures[RULE_USER_AUTH], acc->failures[RULE_FIRST_UNLOCK], wk->w->lease,
+               sqlbuf_cstr(&b, j->id));
+    e = sqlbuf_exec(&b, &wk->c, &r);
+    PQclear(r);
+    sqlbuf_free(&b);
+    return e;
+}
+
+static asset_err finish_job(worker *wk, const job *j)
+{
+    PGresult *r = NULL;
+    const char *vals[] = {j->id, j->target};
+    asset_err e = exec1(
+        &wk->c,
+        "INSERT INTO sync_results (device_id, owner_kind, owner, attr_enc, restore_id, total, "
+        "failed, finished_at) SELECT $2, owner_kind, owner, attr_enc, restore_id, total, failed, "
+        "now() FROM restore_owner_counts WHERE restore_id = $1 "
+        "ON CONFLICT (device_id, owner_kind, owner, attr_enc) DO UPDATE SET "
+        "restore_id = EXCLUDED.restore_id, total = EXCLUDED.total, failed = EXCLUDED.failed, "
+        "finished_at = EXCLUDED.finished_at",
+        2, vals, &r);
+    PQclear(r);
+    r = NULL;
+    if (e == ASSET_OK)
+        e = exec1(&wk->c,
+                  "UPDATE restores SET status = 'done', finished_at = now(), lease_owner = NULL, "
+                  "lease_until = NULL WHERE id = $1",
+                  1, vals, &r);
+    PQclear(r);
+    return e;
+}
+
+/* One batch in one transaction. */
+static int run_batch(worker *wk, const job *j)
+{
+    PGresult *job_row = NULL, *recs = NULL;
+    batch_acc acc = {0};
+    arena a = {0};
+    device_state new_state;
+    unsigned char dek[SEAL_KEY_LEN];
+    int dek_version = 0, rc = BATCH_ERROR, last = -1, bad = 0;
+    char batch_s[16];
+    if (db_begin(&wk->c) != ASSET_OK)
+        return BATCH_ERROR;
+    const char *v1[] = {j->id, wk->me};
+    if (exec1(&wk->c,
+              "SELECT next_ordinal FROM restores WHERE id = $1 AND lease_owner = $2 AND "
+              "status = 'running' FOR UPDATE",
+              2, v1, &job_row) != ASSET_OK)
+        goto out;
+    if (PQntuples(job_row) != 1) {
+        rc = BATCH_LOST;
+        goto out;
+    }
+    asset_err e = load_target(wk, j, &new_state, &dek_version, dek);
+    if (e != ASSET_OK) {
+        rc = e == ASSET_SERVICE_UNAVAILABLE ? BATCH_ERROR : BATCH_FAILED_JOB;
+        goto out;
+    }
+    snprintf(batch_s, sizeof batch_s, "%d", wk->w->batch);
+    const char *v2[] = {j->backup_id, PQgetvalue(job_row, 0, 0), batch_s};
+    if (exec1(&wk->c,
+              "SELECT ordinal, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, "
+              "auth_type, sync_type, persistent, wrap_type, labels_sealed, sealed "
+              "FROM backup_records WHERE backup_id = $1 AND ordinal >= $2 ORDER BY ordinal "
+              "LIMIT $3",
+              3, v2, &recs) != ASSET_OK)
+        goto out;
+    int n = PQntuples(recs);
+    if (n == 0) {
+        rc = finish_job(wk, j) == ASSET_OK && db_commit(&wk->c) == ASSET_OK ? BATCH_DONE
+                                                                           : BATCH_ERROR;
+        goto out;
+    }
+    acc.rows = calloc((size_t)n, sizeof *acc.rows);
+    acc.cols = calloc((size_t)n, sizeof *acc.cols);
+    if (!acc.rows || !acc.cols)
+        goto out;
+    for (int i = 0; i < n; i++) {
+        asset_record *r = &acc.rows[acc.nrows];
+        decode_backup_row(recs, i, r, &last, &a, &bad);
+        if (bad) {
+            rc = BATCH_FAILED_JOB;
+            goto out;
+        }
+        if (!(r->sync_type & j->sync_bit))
+            continue; /* does not take part in this kind of move: not counted */
+        owner_count *o = owner_of(&acc, r);
+        if (!o)
+            goto out;
+        o->total++;
+        acc.processed++;
+        access_attrs at = record_access(r);
+        restore_rule rule = rules_check_restore(&at, &j->old_state, &new_state);
+        if (rule != RULE_OK) {
+            o->failed++;
+            acc.failed++;
+            acc.failures[rule]++;
+            continue;
+        }
+        if (reseal_for_target(r, &acc.cols[acc.nrows], &a, j, dek_version, dek) != 0) {
+            rc = BATCH_FAILED_JOB; /* a backup record that fails to open: tampered */
+            goto out;
+        }
+        acc.accepted++;
+        acc.nrows++;
+    }
+    if (store_asset_restore_many(&wk->c, j->target, acc.rows, acc.cols, acc.nrows) !=
+            ASSET_OK ||
+        write_progress(wk, j, &acc, last + 1) != ASSET_OK || db_commit(&wk->c) != ASSET_OK)
+        goto out;
+    sync_stats_add((unsigned long long)acc.accepted, acc.failures);
+    rc = BATCH_MORE;
+out:
+    if (PQtransactionStatus(wk->c.pg) != PQTRANS_IDLE)
+        db_rollback(&wk->c);
+    sodium_memzero(dek, sizeof dek);
+    PQclear(job_row);
+    PQclear(recs);
+    free(acc.rows);
+    free(acc.cols);
+    free(acc.owners);
+    arena_free(&a);
+    return rc;
+}
+
+static void process(worker *wk, job *j)
+{
+    asset_err e = load_job(wk, j);
+    if (e != ASSET_OK) {
+        if (e != ASSET_SERVICE_UNAVAILABLE)
+            mark_failed(wk, j);
+        return;
+    }
+    for (;;) {
+        int rc = run_batch(wk, j);
+        if (rc == BATCH_FAILED_JOB)
+            mark_failed(wk, j);
+        if (rc != BATCH_MORE || atomic_load(&wk->w->stop))
+            break;
+    }
+    sodium_memzero(j->tk, sizeof j->tk);
+}
+
+static int connect_worker(worker *wk)
+{
+    PGresult *r = NULL;
+    if (db_connect(wk->w->s->cfg->database_url, wk->w->s->cfg->db_timeout_ms, &wk->c.pg) !=
+        ASSET_OK)
+        return -1;
+    wk->c.broken = false;
+    wk->c.prepared = 0;
+    if (exec1(&wk->c, "LISTEN assetd_restores", 0, NULL, &r) != ASSET_OK) {
+        PQfinish(wk->c.pg);
+        wk->c.pg = NULL;
+        return -1;
+    }
+    PQclear(r);
+    return 0;
+}
+
+/* Sleep until a NOTIFY, the timeout, or stop. */
+static void wait_for_work(worker *wk, int timeout_ms)
+{
+    struct pollfd pfd = {PQsocket(wk->c.pg), POLLIN, 0};
+    for (int waited = 0; waited < timeout_ms && !atomic_load(&wk->w->stop); waited += 200) {
+        if (poll(&pfd, 1, 200) > 0) {
+            PGnotify *n;
+            bool woke = false;
+            if (!PQconsumeInput(wk->c.pg)) {
+                wk->c.broken = true;
+                return;
+            }
+            while ((n = PQnotifies(wk->c.pg))) {
+                PQfreemem(n);
+                woke = true;
+            }
+            if (woke)
+                return;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *wk = arg;
+    job j;
+    while (!atomic_load(&wk->w->stop)) {
+        if (wk->c.pg && (wk->c.broken || PQstatus(wk->c.pg) != CONNECTION_OK)) {
+            PQfinish(wk->c.pg);
+            wk->c.pg = NULL;
+        }
+        if (!wk->c.pg && connect_worker(wk) != 0) {
+            for (int i = 0; i < 10 && !atomic_load(&wk->w->stop); i++)
+                usleep(100 * 1000);
+            continue;
+        }
+        int got = claim(wk, &j);
+        if (got == 1)
+            process(wk, &j);
+        else if (got == 0)
+            wait_for_work(wk, 1000);
+    }
+    if (wk->c.pg) {
+        /* Hand our jobs back at once rather than after the lease runs out. */
+        const char *vals[] = {wk->me};
+        exec_ignore(&wk->c,
+                    "UPDATE restores SET lease_owner = NULL, lease_until = NULL "
+                    "WHERE lease_owner = $1 AND status = 'running'",
+                    1, vals);
+        PQfinish(wk->c.pg);
+        wk->c.pg = NULL;
+    }
+    return NULL;
+}
+
+int sync_workers_start(sync_workers **out, svc *s, int n, int lease_seconds)
+{
+    sync_workers *w = calloc(1, sizeof *w);
+    char host[64] = "host";
+    const char *batch = getenv("ASSETD_RESTORE_BATCH");
+    *out = NULL;
+    if (!w)
+        return -1;
+    w->s = s;
+    w->n = n;
+    w->lease = lease_seconds;
+    w->batch = batch && atoi(batch) > 0 && atoi(batch) <= 2000 ? atoi(batch) : BATCH_DEFAULT;
+    w->threads = calloc((size_t)n, sizeof *w->threads);
+    w->workers = calloc((size_t)n, sizeof *w->workers);
+    if (!w->threads || !w->workers) {
+        sync_workers_stop(w);
+        return -1;
+    }
+    gethostname(host, sizeof host - 1);
+    for (int i = 0; i < n; i++) {
+        w->workers[i].w = w;
+        snprintf(w->workers[i].me, sizeof w->workers[i].me, "%s:%d:%d", host, (int)getpid(), i);
+        if (pthread_create(&w->threads[i], NULL, worker_main, &w->workers[i]) != 0) {
+            sync_workers_stop(w);
+            return -1;
+        }
+        w->started++;
+    }
+    *out = w;
+    return 0;
+}
+
+void sync_workers_stop(sync_workers *w)
+{
+    if (!w)
+        return;
+    atomic_store(&w->stop, 1);
+    for (int i = 0; i < w->started; i++)
+        pthread_join(w->threads[i], NULL);
+    free(w->threads);
+    free(w->workers);
+    free(w);
+}
