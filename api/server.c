@@ -14,6 +14,8 @@
 #include "router.h"
 
 static atomic_int in_flight;
+/* One JSON line per request on stderr, unless ASSETD_LOG_REQUESTS=0 (errors are always logged). */
+static int log_requests = 1;
 
 static double now_ms(void)
 {
@@ -171,7 +173,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double ms = now_ms() - rq->start_ms;
     int status = rq->status ? rq->status : 499;
     metrics_observe_request(rq->route, status, ms);
-    if (status >= 500 || getenv("ASSETD_LOG_REQUESTS"))
+    if (status >= 500 || log_requests)
         fprintf(stderr,
                 "{\"level\":\"%s\",\"msg\":\"request\",\"requestId\":\"%s\",\"method\":\"%s\","
                 "\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"completed\":%s}\n",
@@ -190,6 +192,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 int server_start(app_ctx *app)
 {
+    const char *lr = getenv("ASSETD_LOG_REQUESTS");
+    log_requests = !(lr && strcmp(lr, "0") == 0);
     const config *cfg = app->cfg;
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;

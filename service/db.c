@@ -17,6 +17,13 @@ struct db_pool {
     int *free_stack;
 };
 
+/* Server notices (e.g. "already exists, skipping") are not errors: keep them off stderr. */
+static void ignore_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
 asset_err db_connect(const char *url, int timeout_ms, PGconn **out)
 {
     char timeout_s[16], options[64];
@@ -34,6 +41,7 @@ asset_err db_connect(const char *url, int timeout_ms, PGconn **out)
         PQfinish(pg);
         return ASSET_SERVICE_UNAVAILABLE;
     }
+    PQsetNoticeProcessor(pg, ignore_notice, NULL);
     *out = pg;
     return ASSET_OK;
 }

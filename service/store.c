@@ -94,6 +94,8 @@ asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req 
     scope_where(&b, sc);
     filter_where(&b, q, filter);
     const char *ord = q->order_by >= 0 ? label_cols[q->order_by] : NULL;
+    if (pos && pos->only_seqs)
+        sqlbuf_add(&b, " AND seq = ANY ($%d::bigint[])", sqlbuf_cstr(&b, pos->only_seqs));
     if (pos && pos->set) {
         int s = sqlbuf_int(&b, pos->seq);
         if (!ord) {

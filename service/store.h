@@ -32,6 +32,7 @@ typedef struct {
     int64_t seq;
     bool label_null;
     asset_text label; /* for orderBy */
+    const char *only_seqs; /* when set: a PostgreSQL bigint[] literal rows must be in */
 } store_pos;
 
 /* Label column values: plaintext labels, or blind indexes of encrypted labels. */
