@@ -52,7 +52,7 @@ void h_backup_create(http_req *rq, const char *a, const char *b)
     if (handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
         uuid_member(rq, "deviceId", &device_id) || handler_may_manage(rq, device_id))
         return;
-    asset_err e = sync_backup_create(rq->app->svc, device_id, &info);
+    asset_err e = sync_backup_create(rq->app->svc, &rq->who, device_id, &info);
     if (e != ASSET_OK) {
         http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such device" : NULL);
         return;

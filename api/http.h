@@ -38,6 +38,8 @@ typedef struct http_req {
     arena mem;
     int route; /* route id for logs and metrics */
     principal who;
+    bool authed;  /* who is set */
+    asset_err err; /* the error of the problem answered, if any */
     json_t *json; /* parsed body, when the route takes one */
     /* Query string, decoded; bad_args set when one failed to decode. */
     http_arg args[REQ_ARGS_MAX];

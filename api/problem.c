@@ -103,6 +103,7 @@ void http_problem_status(http_req *rq, int status, asset_err e, const char *fiel
                              title_of(e), "status", status, "detail", text, "code",
                              (json_int_t)asset_err_code(e), "name", asset_err_name(e));
     http_json(rq, status, body);
+    rq->err = e;
     rq->content_type = "application/problem+json";
     if (status == 401)
         rq->www_auth = true;

@@ -4,10 +4,16 @@
 #include <string.h>
 #include <strings.h>
 
+#include "../service/audit.h"
 #include "handlers.h"
+#include "ratelimit.h"
 
 enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
 enum { BODY_NONE, BODY_JSON };
+
+/* Audit: AUDIT_CHANGE routes record success themselves (in their transaction) and the router
+ * records refusals; AUDIT_READ routes are recorded here when they hand out a secret. */
+enum { AUDIT_NONE, AUDIT_CHANGE, AUDIT_READ };
 
 typedef struct {
     int id;
@@ -17,46 +23,48 @@ typedef struct {
     unsigned who;
     int body;
     handler_fn *fn;
+    const char *action; /* the operationId */
+    int audit;
 } route;
 
 #define MGR (WHO_ADMIN | WHO_DEVICE)
 
 /* First match wins: the fixed /assets/... paths come before /assets/{alias}. */
 static const route routes[] = {
-    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz},
-    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz},
-    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics},
-    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP, BODY_JSON, h_assets_add},
-    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query},
-    {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove},
+    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz, "getHealth", AUDIT_NONE},
+    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz, "getReadiness", AUDIT_NONE},
+    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics", AUDIT_NONE},
+    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP, BODY_JSON, h_assets_add, "addAsset", AUDIT_CHANGE},
+    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets", AUDIT_READ},
+    {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove, "deleteAssets", AUDIT_CHANGE},
     {ROUTE_PRE_QUERY, "POST", "/assets/pre-query", "/assets/pre-query", WHO_APP, BODY_JSON,
-     h_pre_query},
+     h_pre_query, "preQueryAssets", AUDIT_NONE},
     {ROUTE_AUTH_QUERY, "POST", "/assets/query", "/assets/query", WHO_APP, BODY_JSON,
-     h_auth_query},
+     h_auth_query, "queryAssetsWithAuth", AUDIT_READ},
     {ROUTE_POST_QUERY, "POST", "/assets/post-query", "/assets/post-query", WHO_APP, BODY_JSON,
-     h_post_query},
-    {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get},
+     h_post_query, "postQueryAssets", AUDIT_NONE},
+    {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get, "getAsset", AUDIT_READ},
     {ROUTE_ASSET_ONE, "PATCH", "/assets/*", "/assets/{alias}", WHO_APP, BODY_JSON,
-     h_asset_update},
+     h_asset_update, "updateAsset", AUDIT_CHANGE},
     {ROUTE_ASSET_ONE, "DELETE", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE,
-     h_asset_remove},
+     h_asset_remove, "deleteAsset", AUDIT_CHANGE},
     {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE,
-     h_sync_result},
-    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create},
-    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get},
+     h_sync_result, "getSyncResult", AUDIT_NONE},
+    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create, "createDevice", AUDIT_NONE},
+    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice", AUDIT_NONE},
     {ROUTE_DEVICE_STATE, "PUT", "/devices/*/state", "/devices/{id}/state", MGR, BODY_JSON,
-     h_device_state},
+     h_device_state, "setDeviceState", AUDIT_NONE},
     {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key",
-     MGR, BODY_JSON, h_device_auth_key},
+     MGR, BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_NONE},
     {ROUTE_DEVICE_APPS, "POST", "/devices/*/apps", "/devices/{id}/apps", MGR, BODY_JSON,
-     h_app_install},
+     h_app_install, "installApp", AUDIT_NONE},
     {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR,
-     BODY_NONE, h_app_uninstall},
-    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR, BODY_JSON, h_backup_create},
-    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get},
-    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR, BODY_JSON, h_restore_create},
-    {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get},
-    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list},
+     BODY_NONE, h_app_uninstall, "uninstallApp", AUDIT_NONE},
+    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR, BODY_JSON, h_backup_create, "createBackup", AUDIT_CHANGE},
+    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup", AUDIT_NONE},
+    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR, BODY_JSON, h_restore_create, "createRestore", AUDIT_CHANGE},
+    {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get, "getRestore", AUDIT_NONE},
+    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents", AUDIT_NONE},
 };
 
 const char *router_route_name(int id)
@@ -130,12 +138,21 @@ static int authenticate(http_req *rq, unsigned who)
         return -1;
     }
     asset_err e = svc_authenticate(rq->app->svc, h + 7, strlen(h + 7), &rq->who);
+    rq->authed = e == ASSET_OK;
     if (e == ASSET_PERMISSION_DENIED) {
         http_problem_status(rq, 401, e, NULL, "the bearer token is not valid");
         return -1;
     }
     if (e != ASSET_OK) {
         http_problem(rq, e, NULL, NULL);
+        return -1;
+    }
+    int retry = 0;
+    if (rq->app->cfg->rate_limit > 0 &&
+        ratelimit_check(h + 7, strlen(h + 7), rq->app->cfg->rate_limit, &retry) != 0) {
+        http_problem_status(rq, 429, ASSET_LIMIT_EXCEEDED, NULL,
+                            "too many requests for this token; retry later");
+        rq->retry_after = retry;
         return -1;
     }
     unsigned kind = rq->who.kind == PRINCIPAL_ADMIN    ? WHO_ADMIN
@@ -171,6 +188,53 @@ static int parse_body(http_req *rq)
     return 0;
 }
 
+/* A query parameter's decoded value, or NULL. */
+static const http_arg *arg_of(const http_req *rq, const char *key)
+{
+    for (int i = 0; i < rq->nargs; i++)
+        if (strcmp(rq->args[i].key, key) == 0)
+            return &rq->args[i];
+    return NULL;
+}
+
+/* Records refused changes, and secret reads (refused or not). Successful changes recorded
+ * themselves in their own transaction. */
+static void audit_call(http_req *rq, const route *r, const char *raw_alias)
+{
+    const http_arg *rt = arg_of(rq, "returnType");
+    bool reads_secret = r->audit == AUDIT_READ &&
+                        (r->id == ROUTE_AUTH_QUERY || (rt && strcmp(rt->val, "ALL") == 0));
+    bool refused = rq->status >= 400 && rq->status != 401;
+    if (!(refused && (r->audit == AUDIT_CHANGE || reads_secret)) &&
+        !(reads_secret && rq->status == 200))
+        return;
+    const char *alias = NULL, *group = NULL;
+    size_t alias_len = 0, group_len = 0;
+    json_t *body = rq->json;
+    const http_arg *a;
+    if (raw_alias && r->id == ROUTE_ASSET_ONE &&
+        http_pct_decode(&rq->mem, raw_alias, strlen(raw_alias), false, &alias, &alias_len) != 0)
+        alias = NULL;
+    if (!alias && (a = arg_of(rq, "alias"))) {
+        alias = a->val;
+        alias_len = a->val_len;
+    }
+    if (!alias && json_is_string(json_object_get(body, "alias"))) {
+        alias = json_string_value(json_object_get(body, "alias"));
+        alias_len = json_string_length(json_object_get(body, "alias"));
+    }
+    if ((a = arg_of(rq, "groupId"))) {
+        group = a->val;
+        group_len = a->val_len;
+    } else if (json_is_string(json_object_get(body, "groupId"))) {
+        group = json_string_value(json_object_get(body, "groupId"));
+        group_len = json_string_length(json_object_get(body, "groupId"));
+    }
+    audit_event ev;
+    audit_event_init(&ev, rq->app->svc, &rq->who, r->action, group, group_len, alias, alias_len);
+    audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
+}
+
 void router_dispatch(http_req *rq)
 {
     char segs[MAX_SEGS][SEG_MAX];
@@ -198,7 +262,8 @@ void router_dispatch(http_req *rq)
         http_problem(rq, ASSET_INVALID_ARGUMENT, "query string", "is malformed");
         return;
     }
-    if (r->body == BODY_JSON && parse_body(rq) != 0)
-        return;
-    r->fn(rq, p1, p2);
+    if (r->body != BODY_JSON || parse_body(rq) == 0)
+        r->fn(rq, p1, p2);
+    if (r->audit != AUDIT_NONE && rq->authed)
+        audit_call(rq, r, p1);
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "audit.h"
 #include "store.h"
 
 void asset_list_free(asset_list *l)
@@ -136,8 +137,10 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
             goto done;
         }
     }
-    e = store_asset_insert(c, &sc, &r, &cols, q->conflict == CONFLICT_OVERWRITE, &inserted, &seq,
-                           &ms);
+    audit_event ev;
+    audit_event_init(&ev, s, p, "addAsset", q->group.p, q->group.n, q->alias.p, q->alias.n);
+    e = store_asset_insert(c, &sc, &r, &cols, &ev, q->conflict == CONFLICT_OVERWRITE, &inserted,
+                           &seq, &ms);
     if (e == ASSET_OK) {
         r.seq = seq;
         r.update_ms = ms;
@@ -353,8 +356,11 @@ asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const 
     label_cols(p, r->attr_enc, r->labels, &cols);
     bool touch = (upd->has & (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1)
                                                  << (F_LABEL0 + LABEL_NORMAL)))) != 0;
+    audit_event ev;
+    audit_event_init(&ev, s, p, "updateAsset", sel->group.p, sel->group.n, sel->alias.p,
+                     sel->alias.n);
     if ((e = store_asset_update(c, r->seq, r, &cols, touch, &ms)) != ASSET_OK ||
-        (e = db_commit(c)) != ASSET_OK)
+        (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
         goto done;
     in_tx = false;
     r->update_ms = ms;
@@ -376,15 +382,42 @@ asset_err assets_remove(svc *s, const principal *p, const asset_req *q, long *re
     store_scope sc;
     store_label_cols cols;
     db_conn *c = NULL;
+    PGresult *res = NULL;
+    bool in_tx = false;
     *removed = 0;
     asset_err e = assets_scope(p, q, &sc);
     if (e != ASSET_OK)
         return e;
     assets_filter_cols(p, q, &cols);
-    if ((e = db_acquire(s->pool, &c)) == ASSET_OK)
-        e = store_asset_delete(c, &sc, q, &cols, removed);
-    db_release(s->pool, c);
-    if (e == ASSET_OK && *removed == 0)
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
+        goto done;
+    in_tx = true;
+    if ((e = store_asset_delete(c, &sc, q, &cols, &res)) != ASSET_OK)
+        goto done;
+    *removed = PQntuples(res);
+    if (*removed == 0) {
         e = ASSET_NOT_FOUND;
+        goto done;
+    }
+    /* One audit record per removed alias, in the transaction of the removal. */
+    const char *action = (q->has & FBIT(F_ALIAS)) && !(q->has & ~(FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
+                                                               FBIT(F_REQUIRE_ATTR_ENCRYPTED)))
+                             ? "deleteAsset"
+                             : "deleteAssets";
+    for (int i = 0; i < PQntuples(res) && e == ASSET_OK; i++) {
+        audit_event ev;
+        audit_event_init(&ev, s, p, action, q->group.p, q->group.n, PQgetvalue(res, i, 0),
+                         (size_t)PQgetlength(res, i, 0));
+        e = audit_append(c, &ev, "ok");
+    }
+    if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
+        in_tx = false;
+done:
+    if (in_tx)
+        db_rollback(c);
+    db_release(s->pool, c);
+    PQclear(res);
+    if (e != ASSET_OK && e != ASSET_NOT_FOUND)
+        *removed = 0;
     return e;
 }

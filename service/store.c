@@ -21,12 +21,19 @@ static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1
     "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) " \
     "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
 
+/* Each add records itself in the audit log in the same statement, so in the same transaction. */
+#define AUDITED(insert)                                                                         \
+    "WITH a AS (" insert "), au AS (INSERT INTO audit_log (principal, action, device_id, owner, " \
+    "alias_hash, outcome) SELECT 'installation', 'addAsset', $1, $27, NULLIF($28, ''), 'ok' "     \
+    "FROM a) SELECT * FROM a"
+
 static const db_stmt st_insert = {
     STMT_ASSET_INSERT, "asset_insert",
-    INSERT_SQL "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true"};
+    AUDITED(INSERT_SQL
+            "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true")};
 static const db_stmt st_upsert = {
     STMT_ASSET_UPSERT, "asset_upsert",
-    INSERT_SQL
+    AUDITED(INSERT_SQL
     "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
     "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
     "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
@@ -34,7 +41,7 @@ static const db_stmt st_upsert = {
     "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
     "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
     "key_version = EXCLUDED.key_version, updated_at = now() "
-    "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)"};
+    "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)")};
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
                                "SELECT " ASSET_COLS " FROM assets WHERE device_id = $1 AND "
                                "owner_kind = $2 AND owner = $3 AND attr_enc = $4 AND alias = $5"};
@@ -123,19 +130,16 @@ asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req 
 }
 
 asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
-                             const store_label_cols *filter, long *removed)
+                             const store_label_cols *filter, PGresult **out)
 {
     sqlbuf b;
-    PGresult *r = NULL;
     sqlbuf_init(&b);
     sqlbuf_add(&b, "DELETE FROM assets");
     scope_where(&b, sc);
     filter_where(&b, q, filter);
-    asset_err e = sqlbuf_exec(&b, c, &r);
+    sqlbuf_add(&b, " RETURNING alias");
+    asset_err e = sqlbuf_exec(&b, c, out);
     sqlbuf_free(&b);
-    if (e == ASSET_OK)
-        *removed = atol(PQcmdTuples(r));
-    PQclear(r);
     return e;
 }
 
@@ -208,16 +212,18 @@ static void row_params(const char **vals, int *lens, int *fmts, char nums[][24],
 }
 
 asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
-                             const store_label_cols *cols, bool overwrite, bool *inserted,
-                             int64_t *seq, int64_t *update_ms)
+                             const store_label_cols *cols, const audit_event *ev, bool overwrite,
+                             bool *inserted, int64_t *seq, int64_t *update_ms)
 {
-    const char *vals[26];
-    int lens[26], fmts[26];
-    char nums[26][24];
+    const char *vals[28];
+    int lens[28] = {0}, fmts[28] = {0};
+    char nums[28][24];
     PGresult *res = NULL;
     row_params(vals, lens, fmts, nums, sc, r, cols);
+    vals[26] = ev->owner;
+    vals[27] = ev->alias_hash;
     asset_err e =
-        db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, 26, vals, lens, fmts, &res);
+        db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, 28, vals, lens, fmts, &res);
     if (e != ASSET_OK)
         return e;
     if (PQntuples(res) != 1) {

@@ -7,6 +7,7 @@
 #ifndef ASSETD_STORE_H
 #define ASSETD_STORE_H
 
+#include "audit.h"
 #include "db.h"
 #include "record.h"
 
@@ -41,19 +42,20 @@ typedef struct {
     char hex[ASSET_LABELS][SEAL_INDEX_HEX_LEN + 1];
 } store_label_cols;
 
-/* Insert r into scope. overwrite: replace an existing alias (then *inserted is false); else
+/* Insert r into scope, recording ev in the audit log in the same statement. overwrite: replace an existing alias (then *inserted is false); else
  * DUPLICATED if it exists. */
 WUR asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
-                                 const store_label_cols *cols, bool overwrite, bool *inserted,
-                                 int64_t *seq, int64_t *update_ms);
+                                 const store_label_cols *cols, const audit_event *ev,
+                                 bool overwrite, bool *inserted, int64_t *seq,
+                                 int64_t *update_ms);
 /* Rows of scope matching the filters of q (alias, attributes, label columns), in page order,
  * at most limit rows after pos (or after q->offset rows). only_auth: authType ANY only. */
 WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
                                  const store_label_cols *filter, const store_pos *pos,
                                  long limit, bool for_update, PGresult **out);
-/* Delete the rows matching q in scope; *removed counts them. */
+/* Delete the rows matching q in scope; *out lists their aliases. */
 WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
-                                 const store_label_cols *filter, long *removed);
+                                 const store_label_cols *filter, PGresult **out);
 /* Rewrite the mutable columns of row seq: normal and local label columns, labels_sealed,
  * sealed; touch_time refreshes updated_at. */
 WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,

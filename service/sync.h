@@ -45,8 +45,9 @@ void sync_stats_read(sync_stats *out);
 
 const char *sync_status_name(int status);
 
-/* Snapshot device_id now. NOT_FOUND if no such device. */
-WUR asset_err sync_backup_create(svc *s, const char *device_id, backup_info *out);
+/* Snapshot device_id now, on behalf of p (audited). NOT_FOUND if no such device. */
+WUR asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
+                                 backup_info *out);
 WUR asset_err sync_backup_get(svc *s, const char *id, backup_info *out);
 
 /* Queue a restore of backup_id onto target_id, on behalf of p (who may manage the target):

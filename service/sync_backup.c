@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "keyring.h"
 #include "record.h"
 #include "sqlbuf.h"
@@ -114,7 +115,8 @@ done:
     return e;
 }
 
-asset_err sync_backup_create(svc *s, const char *device_id, backup_info *out)
+asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
+                             backup_info *out)
 {
     unsigned char tk[SEAL_KEY_LEN], wrapped[SEAL_WRAPPED_KEY_LEN];
     char purpose[96], kek[16], count_s[16];
@@ -164,9 +166,12 @@ asset_err sync_backup_create(svc *s, const char *device_id, backup_info *out)
         goto done;
     snprintf(count_s, sizeof count_s, "%d", ordinal);
     const char *v2[] = {out->id, count_s};
+    audit_event ev;
+    audit_event_init(&ev, s, p, "createBackup", NULL, 0, NULL, 0);
+    ev.device_id = device_id;
     if ((e = db_exec(c, "UPDATE backups SET record_count = $2 WHERE id = $1", 2, v2, NULL, NULL,
                      &r)) != ASSET_OK ||
-        (e = db_commit(c)) != ASSET_OK)
+        (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
         goto done;
     in_tx = false;
     out->record_count = ordinal;
@@ -257,25 +262,34 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     bool trusted = !PQgetisnull(r, 0, 1) && !PQgetisnull(r, 0, 2) &&
                    strcmp(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0 &&
                    PQgetvalue(r, 0, 1)[0];
-    /* A device may restore only onto itself, and only its own or a trusted device's backup;
-     * the caller has checked that p may manage the target. */
-    (void)p;
     PQclear(r);
     r = NULL;
     if (!same && !trusted)
         return ASSET_PERMISSION_DENIED;
     char id[UUID_TEXT_LEN];
+    db_conn *c = NULL;
+    audit_event ev;
     uuid_new(id);
+    audit_event_init(&ev, s, p, "createRestore", NULL, 0, NULL, 0);
+    ev.device_id = target_id;
     const char *v2[] = {id, backup_id, target_id, same ? "1" : "2"};
-    e = run1(s,
-             "WITH ins AS (INSERT INTO restores (id, backup_id, target_device_id, sync_bit, total) "
-             "SELECT $1, $2, $3, $4, count(*) FROM backup_records WHERE backup_id = $2 AND "
-             "(sync_type & $4::smallint) <> 0 RETURNING " RESTORE_COLS "), "
-             "n AS (SELECT pg_notify('assetd_restores', id::text) FROM ins) "
-             "SELECT ins.* FROM ins, n",
-             4, v2, &r);
-    if (e == ASSET_OK)
-        read_restore(r, out);
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
+        goto done;
+    /* The NOTIFY is delivered at COMMIT: idle workers wake for the new job. */
+    if ((e = db_exec(c,
+                     "WITH ins AS (INSERT INTO restores (id, backup_id, target_device_id, "
+                     "sync_bit, total) SELECT $1, $2, $3, $4, count(*) FROM backup_records "
+                     "WHERE backup_id = $2 AND (sync_type & $4::smallint) <> 0 RETURNING " RESTORE_COLS
+                     "), n AS (SELECT pg_notify('assetd_restores', id::text) FROM ins) "
+                     "SELECT ins.* FROM ins, n",
+                     4, v2, NULL, NULL, &r)) != ASSET_OK ||
+        (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
+        goto done;
+    read_restore(r, out);
+done:
+    if (c && e != ASSET_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        db_rollback(c);
+    db_release(s->pool, c);
     PQclear(r);
     return e;
 }

@@ -1,0 +1,12 @@
+-- Audit log: every add, update, remove, secret read, backup and restore, refused ones included.
+-- Written in the same transaction as the change it records. Aliases only as a keyed hash.
+CREATE TABLE audit_log (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at         timestamptz NOT NULL DEFAULT now(),
+    principal  text NOT NULL CHECK (principal IN ('admin', 'device', 'installation')),
+    action     text NOT NULL,
+    device_id  uuid,
+    owner      text,
+    alias_hash text,
+    outcome    text NOT NULL
+);

@@ -1,0 +1,36 @@
+/* audit: the audit log (who, what, when, which alias as a keyed hash, outcome). Changes record
+ * themselves inside their own transaction (audit_append on the same connection); refused calls
+ * and secret reads are recorded after the fact with audit_record. */
+#ifndef ASSETD_AUDIT_H
+#define ASSETD_AUDIT_H
+
+#include "svc.h"
+
+typedef struct {
+    const char *principal; /* admin | device | installation */
+    const char *action;    /* the operationId, e.g. addAsset */
+    const char *device_id; /* NULL for none */
+    char owner[300];       /* app:<appId> | group:<groupId> | "" */
+    char alias_hash[65];   /* hex, "" for none */
+} audit_event;
+
+/* An event for principal p doing action; owner and alias (n == 0 / NULL: none) as given. */
+void audit_event_init(audit_event *ev, const svc *s, const principal *p, const char *action,
+                      const char *group, size_t group_len, const char *alias, size_t alias_len);
+
+/* Appends ev with outcome ("ok" or an error name) on connection c, in its transaction. */
+WUR asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome);
+/* Appends on a pooled connection, not durably waited for (synchronous_commit off): for reads and
+ * refusals, where nothing changed that the record must survive with. Failures are logged. */
+void audit_record(svc *s, const audit_event *ev, const char *outcome);
+
+typedef struct {
+    PGresult *res; /* rows: id, at, principal, action, device_id, owner, alias_hash, outcome */
+    int n;
+    int64_t next_id; /* 0: no more */
+} audit_page;
+/* Events with id > after_id, oldest first, at most limit. audit_page_free releases. */
+WUR asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out);
+void audit_page_free(audit_page *pg);
+
+#endif
