@@ -1,6 +1,10 @@
 #include "audit.h"
 
+#include "sqlbuf.h"
+
 #include <inttypes.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,28 +51,151 @@ asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome)
     return e;
 }
 
+#define QUEUE_MAX 4096
+#define FLUSH_MAX 256
+
+typedef struct {
+    audit_event ev;
+    char outcome[40];
+} queued;
+
+struct audit_writer {
+    pthread_mutex_t mu;
+    pthread_cond_t has_work, has_room;
+    queued *q;
+    int head, count;
+    bool stop;
+    pthread_t thread;
+    svc *s;
+    PGconn *pg;
+};
+
 void audit_record(svc *s, const audit_event *ev, const char *outcome)
 {
-    db_conn *c = NULL;
-    if (db_acquire(s->pool, &c) != ASSET_OK)
-        goto fail;
-    asset_err e = db_begin(c);
-    PGresult *r = NULL;
-    if (e == ASSET_OK)
-        e = db_exec(c, "SET LOCAL synchronous_commit TO off", 0, NULL, NULL, NULL, &r);
-    PQclear(r);
-    if (e == ASSET_OK)
-        e = audit_append(c, ev, outcome);
-    if (e == ASSET_OK)
-        e = db_commit(c);
-    else
-        db_rollback(c);
-    db_release(s->pool, c);
-    if (e == ASSET_OK)
+    struct audit_writer *w = s->audit;
+    if (!w) {
+        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit record lost\",\"action\":\"%s\"}\n",
+                ev->action);
         return;
-fail:
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit record lost\",\"action\":\"%s\"}\n",
-            ev->action);
+    }
+    pthread_mutex_lock(&w->mu);
+    while (w->count == QUEUE_MAX && !w->stop)
+        pthread_cond_wait(&w->has_room, &w->mu);
+    queued *slot = &w->q[(w->head + w->count) % QUEUE_MAX];
+    slot->ev = *ev;
+    snprintf(slot->outcome, sizeof slot->outcome, "%s", outcome);
+    w->count++;
+    pthread_cond_signal(&w->has_work);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Writes up to n queued events in one statement; -1 when the database refused. */
+static int flush_batch(struct audit_writer *w, const queued *batch, int n)
+{
+    sqlbuf b;
+    PGresult *r = NULL;
+    db_conn c = {.pg = w->pg};
+    sqlbuf_init(&b);
+    sqlbuf_add(&b, "INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, "
+                   "outcome) VALUES ");
+    for (int i = 0; i < n; i++) {
+        const queued *e = &batch[i];
+        sqlbuf_add(&b, "%s($%d, $%d, $%d::uuid, NULLIF($%d, ''), NULLIF($%d, ''), $%d)",
+                   i ? ", " : "", sqlbuf_cstr(&b, e->ev.principal),
+                   sqlbuf_cstr(&b, e->ev.action), sqlbuf_cstr(&b, e->ev.device_id),
+                   sqlbuf_cstr(&b, e->ev.owner), sqlbuf_cstr(&b, e->ev.alias_hash),
+                   sqlbuf_cstr(&b, e->outcome));
+    }
+    asset_err e = sqlbuf_exec(&b, &c, &r);
+    sqlbuf_free(&b);
+    PQclear(r);
+    return e == ASSET_OK ? 0 : -1;
+}
+
+static void connect_writer(struct audit_writer *w)
+{
+    if (w->pg && PQstatus(w->pg) == CONNECTION_OK)
+        return;
+    PQfinish(w->pg);
+    w->pg = NULL;
+    if (db_connect(w->s->cfg->database_url, w->s->cfg->db_timeout_ms, &w->pg) != ASSET_OK)
+        return;
+    PGresult *r = PQexec(w->pg, "SET synchronous_commit TO off");
+    PQclear(r);
+}
+
+static void *writer_main(void *arg)
+{
+    struct audit_writer *w = arg;
+    queued *batch = malloc(FLUSH_MAX * sizeof *batch);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->count == 0 && !w->stop)
+            pthread_cond_wait(&w->has_work, &w->mu);
+        if (w->count == 0 && w->stop)
+            break;
+        int n = w->count < FLUSH_MAX ? w->count : FLUSH_MAX;
+        for (int i = 0; batch && i < n; i++)
+            batch[i] = w->q[(w->head + i) % QUEUE_MAX];
+        pthread_mutex_unlock(&w->mu);
+        int tries = 0, ok = -1;
+        while (batch && ok != 0 && tries++ < 3) {
+            connect_writer(w);
+            ok = w->pg ? flush_batch(w, batch, n) : -1;
+            if (ok != 0)
+                usleep(100 * 1000);
+        }
+        if (ok != 0)
+            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit records lost\",\"count\":%d}\n",
+                    n);
+        pthread_mutex_lock(&w->mu);
+        w->head = (w->head + n) % QUEUE_MAX;
+        w->count -= n;
+        pthread_cond_broadcast(&w->has_room);
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(batch);
+    return NULL;
+}
+
+int audit_writer_start(svc *s)
+{
+    struct audit_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->q = calloc(QUEUE_MAX, sizeof *w->q))) {
+        free(w);
+        return -1;
+    }
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->has_work, NULL);
+    pthread_cond_init(&w->has_room, NULL);
+    w->s = s;
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        free(w->q);
+        free(w);
+        return -1;
+    }
+    s->audit = w;
+    return 0;
+}
+
+void audit_writer_stop(svc *s)
+{
+    struct audit_writer *w = s->audit;
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_broadcast(&w->has_work);
+    pthread_cond_broadcast(&w->has_room);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    PQfinish(w->pg);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->has_work);
+    pthread_cond_destroy(&w->has_room);
+    free(w->q);
+    free(w);
+    s->audit = NULL;
 }
 
 asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out)

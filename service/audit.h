@@ -20,9 +20,15 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
 
 /* Appends ev with outcome ("ok" or an error name) on connection c, in its transaction. */
 WUR asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome);
-/* Appends on a pooled connection, not durably waited for (synchronous_commit off): for reads and
- * refusals, where nothing changed that the record must survive with. Failures are logged. */
+/* Queues ev for the background writer, which appends queued events in batches on its own
+ * connection (synchronous_commit off): for secret reads and refusals, where nothing changed that
+ * the record must commit with, and which must not add a round trip to the request. A crash may
+ * lose the last ~100 ms of them; a full queue makes the caller wait. */
 void audit_record(svc *s, const audit_event *ev, const char *outcome);
+
+/* The background writer: started by svc_open, stopped (after a final flush) by svc_close. */
+WUR int audit_writer_start(svc *s);
+void audit_writer_stop(svc *s);
 
 typedef struct {
     PGresult *res; /* rows: id, at, principal, action, device_id, owner, alias_hash, outcome */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
 #include "keyring.h"
 
 static const db_stmt st_auth = {
@@ -149,6 +150,10 @@ int svc_open(svc *s, const config *cfg, const char **why)
         goto fail;
     }
     sodium_mprotect_readonly(s->token_key);
+    if (audit_writer_start(s) != 0) {
+        *why = "cannot start the audit writer";
+        goto fail;
+    }
     return 0;
 fail:
     svc_close(s);
@@ -157,6 +162,7 @@ fail:
 
 void svc_close(svc *s)
 {
+    audit_writer_stop(s);
     db_pool_close(s->pool);
     if (s->token_key)
         sodium_free(s->token_key);
