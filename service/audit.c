@@ -23,7 +23,8 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
     memset(ev, 0, sizeof *ev);
     ev->principal = principal_name(p);
     ev->action = action;
-    ev->device_id = p->kind == PRINCIPAL_ADMIN ? NULL : p->device_id;
+    if (p->kind != PRINCIPAL_ADMIN)
+        snprintf(ev->device_id, sizeof ev->device_id, "%s", p->device_id);
     if (group && group_len)
         snprintf(ev->owner, sizeof ev->owner, "group:%.*s", (int)group_len, group);
     else if (p->kind == PRINCIPAL_INSTALLATION)
@@ -39,7 +40,7 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
 
 #define INSERT_SQL                                                                              \
     "INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "         \
-    "VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), $6)"
+    "VALUES ($1, $2, NULLIF($3, '')::uuid, NULLIF($4, ''), NULLIF($5, ''), $6)"
 
 asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome)
 {
@@ -100,7 +101,7 @@ static int flush_batch(struct audit_writer *w, const queued *batch, int n)
                    "outcome) VALUES ");
     for (int i = 0; i < n; i++) {
         const queued *e = &batch[i];
-        sqlbuf_add(&b, "%s($%d, $%d, $%d::uuid, NULLIF($%d, ''), NULLIF($%d, ''), $%d)",
+        sqlbuf_add(&b, "%s($%d, $%d, NULLIF($%d, '')::uuid, NULLIF($%d, ''), NULLIF($%d, ''), $%d)",
                    i ? ", " : "", sqlbuf_cstr(&b, e->ev.principal),
                    sqlbuf_cstr(&b, e->ev.action), sqlbuf_cstr(&b, e->ev.device_id),
                    sqlbuf_cstr(&b, e->ev.owner), sqlbuf_cstr(&b, e->ev.alias_hash),

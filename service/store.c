@@ -24,7 +24,7 @@ static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1
 /* Each add records itself in the audit log in the same statement, so in the same transaction. */
 #define AUDITED(insert)                                                                         \
     "WITH a AS (" insert "), au AS (INSERT INTO audit_log (principal, action, device_id, owner, " \
-    "alias_hash, outcome) SELECT 'installation', 'addAsset', $1, $27, NULLIF($28, ''), 'ok' "     \
+    "alias_hash, outcome) SELECT 'installation', 'addAsset', $1::uuid, $27, NULLIF($28, ''), 'ok' "     \
     "FROM a) SELECT * FROM a"
 
 static const db_stmt st_insert = {

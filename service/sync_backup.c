@@ -168,7 +168,7 @@ asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
     const char *v2[] = {out->id, count_s};
     audit_event ev;
     audit_event_init(&ev, s, p, "createBackup", NULL, 0, NULL, 0);
-    ev.device_id = device_id;
+    snprintf(ev.device_id, sizeof ev.device_id, "%s", device_id);
     if ((e = db_exec(c, "UPDATE backups SET record_count = $2 WHERE id = $1", 2, v2, NULL, NULL,
                      &r)) != ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
@@ -271,7 +271,7 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     audit_event ev;
     uuid_new(id);
     audit_event_init(&ev, s, p, "createRestore", NULL, 0, NULL, 0);
-    ev.device_id = target_id;
+    snprintf(ev.device_id, sizeof ev.device_id, "%s", target_id);
     const char *v2[] = {id, backup_id, target_id, same ? "1" : "2"};
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
         goto done;
