@@ -33,8 +33,9 @@ build/$(1)/%.o: %.c
 build/$(1)/assetd: $(call objs,$(1),$(SERVICE_SRC) $(API_SRC) $(CMD_SRC))
 	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -o $$@
 
+# A test may need extra link flags (e.g. -Wl,--wrap=malloc): tests/unit/test_X.ldflags.
 build/$(1)/tests/unit/%: build/$(1)/tests/unit/%.o $(call objs,$(1),$(SERVICE_SRC) $(filter-out api/server.c,$(API_SRC)))
-	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -lcmocka -o $$@
+	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -lcmocka $$(shell cat $$(@:build/$(1)/%=%).ldflags 2>/dev/null) -o $$@
 
 build/$(1)/tests/integration/%: build/$(1)/tests/integration/%.o $(call objs,$(1),$(SERVICE_SRC) $(TEST_LIB_SRC))
 	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -lcmocka -o $$@

@@ -21,6 +21,7 @@ typedef struct {
     int db_timeout_ms;
     int max_connections;
     int per_ip_connections;
+    int connection_timeout; /* seconds an idle connection is kept */
     int rate_limit;       /* requests per second per token; 0 = off */
     long max_assets;      /* per owner and store; 0 = no limit */
     char *migrations_dir; /* owned */
