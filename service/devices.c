@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "asset.h"
+#include "authcache.h"
 #include "keyring.h"
 
 #define DEVICE_COLS "id, name, account_id, user_auth_pk, pwd_set, screen_locked, unlocked_since_boot"
@@ -134,7 +135,9 @@ asset_err devices_set_state(svc *s, const char *id, const device_state *st, devi
 {
     const char *vals[] = {id, st->lock_screen_password_set ? "t" : "f",
                           st->screen_locked ? "t" : "f", st->unlocked_since_boot ? "t" : "f"};
-    return run_device(s, &st_state, 4, vals, NULL, NULL, out);
+    asset_err e = run_device(s, &st_state, 4, vals, NULL, NULL, out);
+    authcache_forget_device(s->auth_cache, id);
+    return e;
 }
 
 asset_err devices_set_auth_key(svc *s, const char *id, const unsigned char *pk, device_info *out)
@@ -176,6 +179,7 @@ asset_err devices_uninstall(svc *s, const char *device_id, const char *app_id)
     PGresult *r = NULL;
     const char *vals[] = {device_id, app_id};
     asset_err e = run(s, &st_uninstall, 2, vals, NULL, NULL, &r);
+    authcache_forget_device(s->auth_cache, device_id);
     if (e == ASSET_OK && atol(PQgetvalue(r, 0, 0)) == 0)
         e = ASSET_NOT_FOUND;
     PQclear(r);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "authcache.h"
 #include "keyring.h"
 
 static const db_stmt st_auth = {
@@ -150,6 +151,8 @@ int svc_open(svc *s, const config *cfg, const char **why)
         goto fail;
     }
     sodium_mprotect_readonly(s->token_key);
+    const char *ttl = getenv("ASSETD_AUTH_CACHE_MS");
+    s->auth_cache = authcache_new(ttl && *ttl ? atoi(ttl) : 1000);
     if (audit_writer_start(s) != 0) {
         *why = "cannot start the audit writer";
         goto fail;
@@ -163,6 +166,8 @@ fail:
 void svc_close(svc *s)
 {
     audit_writer_stop(s);
+    authcache_free(s->auth_cache);
+    s->auth_cache = NULL;
     db_pool_close(s->pool);
     if (s->token_key)
         sodium_free(s->token_key);
@@ -224,6 +229,8 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
         return ASSET_OK;
     }
     seal_token_hash(h, token, len, s->token_key);
+    if (authcache_get(s->auth_cache, h, out))
+        return ASSET_OK;
     const char *vals[] = {(const char *)h};
     const int lens[] = {sizeof h}, fmts[] = {1};
     asset_err e = db_acquire(s->pool, &c);
@@ -254,6 +261,8 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     PQclear(r);
     if (e != ASSET_OK)
         principal_clear(out);
+    else
+        authcache_put(s->auth_cache, h, out);
     return e;
 }
 

@@ -25,6 +25,7 @@ typedef struct {
     unsigned char *token_key; /* sodium_malloc, read-only: token hashes and cursor MACs */
     int migrations_latest;
     struct audit_writer *audit; /* audit.c's background writer */
+    struct authcache *auth_cache; /* authcache.c; NULL when off */
 } svc;
 
 typedef enum { PRINCIPAL_ADMIN, PRINCIPAL_DEVICE, PRINCIPAL_INSTALLATION } principal_kind;

@@ -1,0 +1,24 @@
+/* authcache: recently authenticated principals by token hash, for a short time-to-live
+ * (ASSETD_AUTH_CACHE_MS, default 1000; 0 turns it off), so a request costs one database round
+ * trip instead of two. Entries hold unwrapped device keys, so the table lives in sodium_malloc
+ * memory and is wiped on eviction. This process drops a device's entries at once when its state
+ * changes or an app is uninstalled through it; other instances see such changes within the TTL.
+ * The table owns its memory: authcache_free() wipes and frees it. */
+#ifndef ASSETD_AUTHCACHE_H
+#define ASSETD_AUTHCACHE_H
+
+#include "svc.h"
+
+typedef struct authcache authcache;
+
+/* NULL when ttl_ms is 0 or memory is short (then nothing is cached). */
+authcache *authcache_new(int ttl_ms);
+void authcache_free(authcache *c);
+/* true and *out filled when a fresh entry exists. NULL-safe. */
+bool authcache_get(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], principal *out);
+void authcache_put(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN],
+                   const principal *p);
+/* Drop every entry of a device. */
+void authcache_forget_device(authcache *c, const char *device_id);
+
+#endif
