@@ -41,7 +41,7 @@ static const db_stmt st_uninstall = {
     "own AS (DELETE FROM assets WHERE device_id = $1 AND owner_kind = 0 AND owner = $2 "
     "  AND NOT persistent AND (sync_type & 4) = 0 AND EXISTS (SELECT 1 FROM gone) RETURNING 1), "
     "grp AS (DELETE FROM assets a WHERE a.device_id = $1 AND a.owner_kind = 1 "
-    "  AND a.owner = ANY ((SELECT groups FROM gone)) "
+    "  AND a.owner IN (SELECT unnest(groups) FROM gone) "
     "  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.device_id = $1 "
     "    AND i.app_id <> $2 AND a.owner = ANY (i.groups)) RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM own), (SELECT count(*) FROM grp)"};
