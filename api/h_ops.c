@@ -30,5 +30,5 @@ void h_metrics(http_req *rq, const char *a, const char *b)
     if (metrics_render(rq->app, &text, &len) != 0)
         http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
     else
-        http_text(rq, 200, "text/plain; version=0.0.4", text, len);
+        http_text(rq, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

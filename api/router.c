@@ -173,7 +173,9 @@ static int parse_body(http_req *rq)
         http_problem(rq, ASSET_INVALID_ARGUMENT, "body", "is required: a JSON object");
         return -1;
     }
-    rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err);
+    /* U+0000 is let through the parser so that validation can name the field it is in: every
+     * text is checked with text_valid_utf8(), which refuses it. */
+    rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!rq->json) {
         char detail[256];
         snprintf(detail, sizeof detail, "is not valid JSON (%s at byte %d)", err.text,
