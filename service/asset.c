@@ -25,7 +25,7 @@ static const char *const label_names[] = {
     NULL};
 static const uint8_t label_vals[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
 
-#define LABEL(i, tag) [F_LABEL0 + (i)] = {label_names[i], tag, KIND_TEXT, 1, ASSET_LABEL_MAX, 0, 0}
+#define LABEL(i, name, tag) [F_LABEL0 + (i)] = {name, tag, KIND_TEXT, 1, ASSET_LABEL_MAX, 0, 0}
 
 static const field_info fields[F_COUNT] = {
     [F_SECRET] = {"secret", 0x30000001, KIND_BYTES, 1, ASSET_SECRET_MAX, 0, 0},
@@ -37,18 +37,18 @@ static const field_info fields[F_COUNT] = {
     [F_AUTH_VALIDITY_PERIOD] = {"authValidityPeriod", 0x20000006, KIND_INT, 1, 600, 0, 0},
     [F_SYNC_TYPE] = {"syncType", 0x20000010, KIND_SYNC, 0, 0, sync_names, sync_vals},
     [F_IS_PERSISTENT] = {"isPersistent", 0x10000011, KIND_BOOL, 0, 0, 0, 0},
-    LABEL(0, 0x30000020),
-    LABEL(1, 0x30000021),
-    LABEL(2, 0x30000022),
-    LABEL(3, 0x30000023),
-    LABEL(4, 0x30000030),
-    LABEL(5, 0x30000031),
-    LABEL(6, 0x30000032),
-    LABEL(7, 0x30000033),
-    LABEL(8, 0x30000034),
-    LABEL(9, 0x30000035),
-    LABEL(10, 0x30000036),
-    LABEL(11, 0x30000037),
+    LABEL(0, "dataLabelCritical1", 0x30000020),
+    LABEL(1, "dataLabelCritical2", 0x30000021),
+    LABEL(2, "dataLabelCritical3", 0x30000022),
+    LABEL(3, "dataLabelCritical4", 0x30000023),
+    LABEL(4, "dataLabelNormal1", 0x30000030),
+    LABEL(5, "dataLabelNormal2", 0x30000031),
+    LABEL(6, "dataLabelNormal3", 0x30000032),
+    LABEL(7, "dataLabelNormal4", 0x30000033),
+    LABEL(8, "dataLabelNormalLocal1", 0x30000034),
+    LABEL(9, "dataLabelNormalLocal2", 0x30000035),
+    LABEL(10, "dataLabelNormalLocal3", 0x30000036),
+    LABEL(11, "dataLabelNormalLocal4", 0x30000037),
     [F_CONFLICT_RESOLUTION] = {"conflictResolution", 0x20000044, KIND_ENUM, 0, 0, conflict_names,
                                zero_one},
     [F_REQUIRE_ATTR_ENCRYPTED] = {"requireAttrEncrypted", 0x10000047, KIND_BOOL, 0, 0, 0, 0},
