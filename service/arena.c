@@ -1,6 +1,7 @@
 #include "arena.h"
 
 #include <sodium.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,8 @@ struct arena_chunk {
 
 void *arena_alloc(arena *a, size_t n)
 {
+    if (n > SIZE_MAX - sizeof(arena_chunk) - 15)
+        return NULL;
     n = (n + 15) & ~(size_t)15;
     arena_chunk *c = a->head;
     if (!c || c->cap - c->used < n) {

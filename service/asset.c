@@ -59,9 +59,9 @@ static const field_info fields[F_COUNT] = {
     [F_OFFSET] = {"offset", 0, KIND_INT, 0, INT_MAX, 0, 0},
     [F_ORDER_BY] = {"orderBy", 0, KIND_ENUM, 0, 0, label_names, label_vals},
     [F_CURSOR] = {"cursor", 0, KIND_TEXT, 1, 4096, 0, 0},
-    [F_AUTH_CHALLENGE] = {"authChallenge", 0x30000042, KIND_BYTES, ASSET_CHALLENGE_LEN,
+    [F_AUTH_CHALLENGE] = {"authChallenge", 0x30000007, KIND_BYTES, ASSET_CHALLENGE_LEN,
                           ASSET_CHALLENGE_LEN, 0, 0},
-    [F_AUTH_TOKEN] = {"authToken", 0x30000043, KIND_BYTES, 1, ASSET_AUTH_TOKEN_MAX, 0, 0},
+    [F_AUTH_TOKEN] = {"authToken", 0x30000008, KIND_BYTES, 1, ASSET_AUTH_TOKEN_MAX, 0, 0},
 };
 
 /* Fields that filter (spec §3 "query filter: yes"), and the two that only select a store. */

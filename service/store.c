@@ -111,12 +111,15 @@ asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req 
             sqlbuf_add(&b, " AND %s IS NULL AND seq > $%d", ord, s);
         } else {
             int l = sqlbuf_text(&b, pos->label.p, pos->label.n);
-            sqlbuf_add(&b, " AND (%s > $%d::text OR (%s = $%d::text AND seq > $%d) OR %s IS NULL)",
+            sqlbuf_add(&b,
+                       " AND (%s COLLATE \"C\" > $%d::text OR (%s = $%d::text AND seq > $%d) OR "
+                       "%s IS NULL)",
                        ord, l, ord, l, s, ord);
         }
     }
     if (ord)
-        sqlbuf_add(&b, " ORDER BY %s NULLS LAST, seq", ord);
+        /* "ascending by bytes" whatever the database's collation */
+        sqlbuf_add(&b, " ORDER BY %s COLLATE \"C\" NULLS LAST, seq", ord);
     else
         sqlbuf_add(&b, " ORDER BY seq");
     sqlbuf_add(&b, " LIMIT %ld", limit);
