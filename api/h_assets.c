@@ -69,7 +69,9 @@ void h_assets_query(http_req *rq, const char *a, const char *b)
     asset_req_init(&q);
     if (build(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
         asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
-        if (e != ASSET_OK) {
+        if (e == ASSET_PARAM_VERIFICATION_FAILED) {
+            http_problem(rq, e, "cursor", "is not valid for this query and caller");
+        } else if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
             json_t *arr = json_array();
@@ -98,7 +100,7 @@ void h_assets_remove(http_req *rq, const char *a, const char *b)
     (void)b;
     asset_req_init(&q);
     if (build(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
-        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, &removed);
+        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, false, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else
@@ -159,7 +161,7 @@ void h_asset_remove(http_req *rq, const char *alias, const char *b)
     asset_req_init(&q);
     if (path_alias(rq, &q, alias) == 0 &&
         build(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
-        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, &removed);
+        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, true, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else

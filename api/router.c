@@ -11,9 +11,11 @@
 enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
 enum { BODY_NONE, BODY_JSON };
 
-/* Audit: AUDIT_CHANGE routes record success themselves (in their transaction) and the router
- * records refusals; AUDIT_READ routes are recorded here when they hand out a secret. */
-enum { AUDIT_NONE, AUDIT_CHANGE, AUDIT_READ };
+/* Audit (one event per authenticated call; see GET /audit in openapi.yaml): AUDIT_CHANGE routes
+ * record success themselves, in the transaction of the change, and the router records their
+ * refusals; AUDIT_CALL routes are recorded here whatever the outcome; AUDIT_READ routes when
+ * they are asked for a secret. */
+enum { AUDIT_NONE, AUDIT_CHANGE, AUDIT_CALL, AUDIT_READ };
 
 typedef struct {
     int id;
@@ -38,11 +40,11 @@ static const route routes[] = {
     {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets", AUDIT_READ},
     {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove, "deleteAssets", AUDIT_CHANGE},
     {ROUTE_PRE_QUERY, "POST", "/assets/pre-query", "/assets/pre-query", WHO_APP, BODY_JSON,
-     h_pre_query, "preQueryAssets", AUDIT_NONE},
+     h_pre_query, "preQueryAssets", AUDIT_CALL},
     {ROUTE_AUTH_QUERY, "POST", "/assets/query", "/assets/query", WHO_APP, BODY_JSON,
      h_auth_query, "queryAssetsWithAuth", AUDIT_READ},
     {ROUTE_POST_QUERY, "POST", "/assets/post-query", "/assets/post-query", WHO_APP, BODY_JSON,
-     h_post_query, "postQueryAssets", AUDIT_NONE},
+     h_post_query, "postQueryAssets", AUDIT_CALL},
     {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get, "getAsset", AUDIT_READ},
     {ROUTE_ASSET_ONE, "PATCH", "/assets/*", "/assets/{alias}", WHO_APP, BODY_JSON,
      h_asset_update, "updateAsset", AUDIT_CHANGE},
@@ -50,16 +52,16 @@ static const route routes[] = {
      h_asset_remove, "deleteAsset", AUDIT_CHANGE},
     {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE,
      h_sync_result, "getSyncResult", AUDIT_NONE},
-    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create, "createDevice", AUDIT_NONE},
+    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create, "createDevice", AUDIT_CALL},
     {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice", AUDIT_NONE},
     {ROUTE_DEVICE_STATE, "PUT", "/devices/*/state", "/devices/{id}/state", MGR, BODY_JSON,
-     h_device_state, "setDeviceState", AUDIT_NONE},
+     h_device_state, "setDeviceState", AUDIT_CALL},
     {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key",
-     MGR, BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_NONE},
+     MGR, BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_CALL},
     {ROUTE_DEVICE_APPS, "POST", "/devices/*/apps", "/devices/{id}/apps", MGR, BODY_JSON,
-     h_app_install, "installApp", AUDIT_NONE},
+     h_app_install, "installApp", AUDIT_CALL},
     {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR,
-     BODY_NONE, h_app_uninstall, "uninstallApp", AUDIT_NONE},
+     BODY_NONE, h_app_uninstall, "uninstallApp", AUDIT_CALL},
     {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR, BODY_JSON, h_backup_create, "createBackup", AUDIT_CHANGE},
     {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup", AUDIT_NONE},
     {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR, BODY_JSON, h_restore_create, "createRestore", AUDIT_CHANGE},
@@ -201,22 +203,26 @@ static const http_arg *arg_of(const http_req *rq, const char *key)
 
 /* Records refused changes, and secret reads (refused or not). Successful changes recorded
  * themselves in their own transaction. */
-static void audit_call(http_req *rq, const route *r, const char *raw_alias)
+static void audit_call(http_req *rq, const route *r, const char *raw_p1)
 {
     const http_arg *rt = arg_of(rq, "returnType");
     bool reads_secret = r->audit == AUDIT_READ &&
                         (r->id == ROUTE_AUTH_QUERY || (rt && strcmp(rt->val, "ALL") == 0));
     bool refused = rq->status >= 400 && rq->status != 401;
-    if (!(refused && (r->audit == AUDIT_CHANGE || reads_secret)) &&
-        !(reads_secret && rq->status == 200))
+    bool record = r->audit == AUDIT_CALL || reads_secret || (r->audit == AUDIT_CHANGE && refused);
+    if (!record)
         return;
-    const char *alias = NULL, *group = NULL;
-    size_t alias_len = 0, group_len = 0;
+    const char *alias = NULL, *group = NULL, *p1 = NULL;
+    size_t alias_len = 0, group_len = 0, p1_len = 0;
     json_t *body = rq->json;
     const http_arg *a;
-    if (raw_alias && r->id == ROUTE_ASSET_ONE &&
-        http_pct_decode(&rq->mem, raw_alias, strlen(raw_alias), false, &alias, &alias_len) != 0)
-        alias = NULL;
+    if (raw_p1 &&
+        http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
+        p1 = NULL;
+    if (p1 && r->id == ROUTE_ASSET_ONE) {
+        alias = p1;
+        alias_len = p1_len;
+    }
     if (!alias && (a = arg_of(rq, "alias"))) {
         alias = a->val;
         alias_len = a->val_len;
@@ -234,6 +240,12 @@ static void audit_call(http_req *rq, const route *r, const char *raw_alias)
     }
     audit_event ev;
     audit_event_init(&ev, rq->app->svc, &rq->who, r->action, group, group_len, alias, alias_len);
+    /* Device management calls concern the device in the path (or the one just created). */
+    const char *dev = p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE ? p1 : NULL;
+    if (r->id == ROUTE_DEVICES && rq->status == 201)
+        dev = rq->location + strlen("/devices/");
+    if (dev)
+        snprintf(ev.device_id, sizeof ev.device_id, "%s", dev);
     audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
 }
 

@@ -377,7 +377,7 @@ done:
     return e;
 }
 
-asset_err assets_remove(svc *s, const principal *p, const asset_req *q, long *removed)
+asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one, long *removed)
 {
     store_scope sc;
     store_label_cols cols;
@@ -399,17 +399,10 @@ asset_err assets_remove(svc *s, const principal *p, const asset_req *q, long *re
         e = ASSET_NOT_FOUND;
         goto done;
     }
-    /* One audit record per removed alias, in the transaction of the removal. */
-    const char *action = (q->has & FBIT(F_ALIAS)) && !(q->has & ~(FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
-                                                               FBIT(F_REQUIRE_ATTR_ENCRYPTED)))
-                             ? "deleteAsset"
-                             : "deleteAssets";
-    for (int i = 0; i < PQntuples(res) && e == ASSET_OK; i++) {
-        audit_event ev;
-        audit_event_init(&ev, s, p, action, q->group.p, q->group.n, PQgetvalue(res, i, 0),
-                         (size_t)PQgetlength(res, i, 0));
-        e = audit_append(c, &ev, "ok");
-    }
+    /* One audit event per call, in the transaction of the removal. */
+    audit_event ev;
+    audit_event_init(&ev, s, p, one ? "deleteAsset" : "deleteAssets", q->group.p, q->group.n, q->alias.p, q->alias.n);
+    e = audit_append(c, &ev, "ok");
     if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
         in_tx = false;
 done:

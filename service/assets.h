@@ -36,8 +36,9 @@ WUR asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset
 /* sel: alias and selectors; upd: the fields to set (OP_UPDATE). */
 WUR asset_err assets_update(svc *s, const principal *p, const asset_req *sel,
                             const asset_req *upd, asset_list *out);
-/* DELETE /assets?filters and DELETE /assets/{alias}: NOT_FOUND when nothing matched. */
-WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, long *removed);
+/* DELETE /assets?filters and DELETE /assets/{alias} (one): NOT_FOUND when nothing matched. */
+WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one,
+                            long *removed);
 
 /* Shared with the user-auth flow (challenge.c): the scope a request selects, checking group
  * membership (PERMISSION_DENIED); the label column values of its filters; opening and checking

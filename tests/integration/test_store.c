@@ -403,7 +403,7 @@ static asset_err remove_op(const principal *p, asset_op op, const char *spec, lo
     asset_err e = build(&q, op, spec);
     if (e != ASSET_OK)
         return e;
-    e = assets_remove(&S, p, &q, removed);
+    e = assets_remove(&S, p, &q, op == OP_REMOVE_ONE, removed);
     asset_req_clear(&q);
     return e;
 }
