@@ -1,6 +1,8 @@
 /* authcache: recently authenticated principals by token hash, for a short time-to-live
- * (ASSETD_AUTH_CACHE_MS, default 1000; 0 turns it off), so a request costs one database round
- * trip instead of two. Entries hold unwrapped device keys, so the table lives in sodium_malloc
+ * (ASSETD_AUTH_CACHE_MS, default 0 = off), so a request costs one database round trip instead
+ * of two. Off by default because with several instances a cached principal can miss a device
+ * state change or an uninstall made through another instance for up to the TTL (§6, §2 want
+ * them at once): turn it on only for a single instance. Entries hold unwrapped device keys, so the table lives in sodium_malloc
  * memory and is wiped on eviction. This process drops a device's entries at once when its state
  * changes or an app is uninstalled through it; other instances see such changes within the TTL.
  * The table owns its memory: authcache_free() wipes and frees it. */
