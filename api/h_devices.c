@@ -37,8 +37,6 @@ static int pk_member(http_req *rq, json_t *obj, bool required, bool *present,
     *present = false;
     if (!v && !required)
         return 0;
-    if (json_is_null(v) && required)
-        return 0;
     if (!json_is_string(v) ||
         sodium_base642bin(pk, USER_AUTH_PK_LEN, json_string_value(v), json_string_length(v), NULL,
                           &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||

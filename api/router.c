@@ -78,31 +78,30 @@ const char *router_route_name(int id)
 }
 
 #define MAX_SEGS 6
-#define SEG_MAX 1024
 
-/* Split a path into segments (raw, percent-encoded) by '/'. -1 if there are too many or one
- * is too long. */
-static int split(const char *path, char segs[MAX_SEGS][SEG_MAX], int *n)
+/* Split a copy of the path (in the request's arena) into its segments, still percent-encoded.
+ * -1 if there are more than MAX_SEGS. */
+static int split(http_req *rq, char *segs[MAX_SEGS], int *n)
 {
     *n = 0;
-    if (path[0] != '/')
+    if (rq->url[0] != '/')
         return -1;
-    const char *p = path + 1;
+    char *p = arena_strndup(&rq->mem, rq->url + 1, strlen(rq->url + 1));
+    if (!p)
+        return -1;
     for (;;) {
-        const char *slash = strchr(p, '/');
-        size_t len = slash ? (size_t)(slash - p) : strlen(p);
-        if (*n == MAX_SEGS || len >= SEG_MAX)
+        if (*n == MAX_SEGS)
             return -1;
-        memcpy(segs[*n], p, len);
-        segs[*n][len] = 0;
-        (*n)++;
+        segs[(*n)++] = p;
+        char *slash = strchr(p, '/');
         if (!slash)
             return 0;
+        *slash = 0;
         p = slash + 1;
     }
 }
 
-static bool match(const char *tmpl, char segs[MAX_SEGS][SEG_MAX], int n, const char **p1,
+static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1,
                   const char **p2)
 {
     const char *t = tmpl + 1;
@@ -179,9 +178,9 @@ static int parse_body(http_req *rq)
      * text is checked with text_valid_utf8(), which refuses it. */
     rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!rq->json) {
-        char detail[256];
-        snprintf(detail, sizeof detail, "is not valid JSON (%s at byte %d)", err.text,
-                 err.position);
+        /* Not err.text: it quotes the input near the error, which may be a secret. */
+        char detail[96];
+        snprintf(detail, sizeof detail, "is not valid JSON (error at byte %d)", err.position);
         http_problem(rq, ASSET_INVALID_ARGUMENT, "body", detail);
         return -1;
     }
@@ -249,28 +248,46 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
 }
 
-void router_dispatch(http_req *rq)
+/* Route and authenticate; answers (404, 401, 429, 403) and returns NULL when the request goes
+ * no further. */
+static const route *route_and_authenticate(http_req *rq, const char **p1, const char **p2)
 {
-    char segs[MAX_SEGS][SEG_MAX];
+    char *segs[MAX_SEGS];
     int n = 0;
-    const char *p1 = NULL, *p2 = NULL;
     const route *r = NULL;
     if (rq->app->shutting_down) {
         http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "the service is shutting down");
-        return;
+        return NULL;
     }
-    if (split(rq->url, segs, &n) == 0)
+    if (split(rq, segs, &n) == 0)
         for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-            if (strcmp(routes[i].method, rq->method) == 0 && match(routes[i].tmpl, segs, n, &p1, &p2)) {
+            if (strcmp(routes[i].method, rq->method) == 0 && match(routes[i].tmpl, segs, n, p1, p2)) {
                 r = &routes[i];
                 break;
             }
     if (!r) {
         http_problem(rq, ASSET_NOT_FOUND, NULL, "no such route");
-        return;
+        return NULL;
     }
     rq->route = r->id;
     if (r->who != WHO_PUBLIC && authenticate(rq, r->who) != 0)
+        return NULL;
+    return r;
+}
+
+void router_reject_body(http_req *rq)
+{
+    const char *p1 = NULL, *p2 = NULL;
+    if (route_and_authenticate(rq, &p1, &p2))
+        http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, "body",
+                            "exceeds the configured size limit");
+}
+
+void router_dispatch(http_req *rq)
+{
+    const char *p1 = NULL, *p2 = NULL;
+    const route *r = route_and_authenticate(rq, &p1, &p2);
+    if (!r)
         return;
     if (rq->bad_args) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "query string", "is malformed");

@@ -32,6 +32,8 @@ enum {
 
 /* Fills rq's response. */
 void router_dispatch(http_req *rq);
+/* A body over the limit: answers 404/401/429/403 as the request would get them, else 413. */
+void router_reject_body(http_req *rq);
 const char *router_route_name(int route);
 
 #endif

@@ -116,9 +116,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > app->cfg->body_limit) {
+            /* Answer before reading the body: the route and the token still come first. */
             rq->too_big = true;
-            http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, NULL,
-                                "the request body exceeds the configured limit");
+            router_reject_body(rq);
             return send_response(rq);
         }
         return MHD_YES;
@@ -153,8 +153,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (rq->status) /* already answered (413 on Content-Length) */
         return MHD_YES;
     if (rq->too_big) {
-        http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, NULL,
-                            "the request body exceeds the configured limit");
+        router_reject_body(rq);
     } else {
         MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
         router_dispatch(rq);

@@ -128,9 +128,17 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     label_cols(p, r.attr_enc, r.labels, &cols);
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
         goto done;
-    if (s->cfg->max_assets > 0 && q->conflict != CONFLICT_OVERWRITE) {
+    if (s->cfg->max_assets > 0) {
+        /* Full: only replacing an existing alias (OVERWRITE) is still allowed. */
         long n = 0;
+        PGresult *ex = NULL;
         if ((e = store_asset_count(c, &sc, &n)) != ASSET_OK)
+            goto done;
+        if (n >= s->cfg->max_assets && q->conflict == CONFLICT_OVERWRITE &&
+            (e = store_asset_get(c, &sc, q->alias, &ex)) == ASSET_OK && PQntuples(ex) == 1)
+            n = 0;
+        PQclear(ex);
+        if (e != ASSET_OK)
             goto done;
         if (n >= s->cfg->max_assets) {
             e = ASSET_LIMIT_EXCEEDED;

@@ -123,3 +123,143 @@ asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out)
         return ASSET_OUT_OF_MEMORY;
     return db_exec(c, b->sql, b->n, b->vals, b->lens, b->fmts, out);
 }
+
+/* ---- COPY text format ---- */
+
+void copybuf_init(copybuf *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void copybuf_free(copybuf *b)
+{
+    if (!b)
+        return;
+    if (b->buf) {
+        memset(b->buf, 0, b->len);
+        free(b->buf);
+    }
+    copybuf_init(b);
+}
+
+static bool reserve(copybuf *b, size_t n)
+{
+    if (b->failed)
+        return false;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(b->buf, cap);
+        if (!nb) {
+            b->failed = true;
+            return false;
+        }
+        b->buf = nb;
+        b->cap = cap;
+    }
+    return true;
+}
+
+static void field_start(copybuf *b)
+{
+    if (b->row_open && reserve(b, 1))
+        b->buf[b->len++] = '\t';
+    b->row_open = true;
+}
+
+void copybuf_text(copybuf *b, const char *p, size_t n)
+{
+    field_start(b);
+    if (!p) {
+        if (reserve(b, 2)) {
+            memcpy(b->buf + b->len, "\\N", 2);
+            b->len += 2;
+        }
+        return;
+    }
+    if (!reserve(b, 2 * n))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i], esc = ch == '\\' ? '\\' : ch == '\t' ? 't' : ch == '\n' ? 'n' : ch == '\r' ? 'r' : 0;
+        if (esc) {
+            b->buf[b->len++] = '\\';
+            b->buf[b->len++] = esc;
+        } else {
+            b->buf[b->len++] = ch;
+        }
+    }
+}
+
+void copybuf_bytea(copybuf *b, const unsigned char *p, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    field_start(b);
+    if (!p) {
+        if (reserve(b, 2)) {
+            memcpy(b->buf + b->len, "\\N", 2);
+            b->len += 2;
+        }
+        return;
+    }
+    /* bytea's "\x..." input, with its backslash escaped for COPY */
+    if (!reserve(b, 3 + 2 * n))
+        return;
+    memcpy(b->buf + b->len, "\\\\x", 3);
+    b->len += 3;
+    for (size_t i = 0; i < n; i++) {
+        b->buf[b->len++] = hex[p[i] >> 4];
+        b->buf[b->len++] = hex[p[i] & 15];
+    }
+}
+
+void copybuf_int(copybuf *b, long long v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", v);
+    field_start(b);
+    if (reserve(b, (size_t)n)) {
+        memcpy(b->buf + b->len, num, (size_t)n);
+        b->len += (size_t)n;
+    }
+}
+
+void copybuf_bool(copybuf *b, bool v)
+{
+    field_start(b);
+    if (reserve(b, 1))
+        b->buf[b->len++] = v ? 't' : 'f';
+}
+
+void copybuf_row(copybuf *b)
+{
+    if (reserve(b, 1))
+        b->buf[b->len++] = '\n';
+    b->row_open = false;
+}
+
+asset_err copybuf_send(copybuf *b, db_conn *c, const char *copy_sql)
+{
+    if (b->failed)
+        return ASSET_OUT_OF_MEMORY;
+    PGresult *r = PQexec(c->pg, copy_sql);
+    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
+    PQclear(r);
+    if (!ok) {
+        c->broken = true;
+        return ASSET_DATABASE_ERROR;
+    }
+    ok = (b->len == 0 || PQputCopyData(c->pg, b->buf, (int)b->len) == 1) &&
+         PQputCopyEnd(c->pg, NULL) == 1;
+    asset_err e = ASSET_OK;
+    while ((r = PQgetResult(c->pg))) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            e = PQstatus(c->pg) == CONNECTION_OK ? ASSET_DATABASE_ERROR : ASSET_SERVICE_UNAVAILABLE;
+        PQclear(r);
+    }
+    if (!ok) {
+        c->broken = true;
+        return ASSET_SERVICE_UNAVAILABLE;
+    }
+    return e;
+}

@@ -33,4 +33,24 @@ int sqlbuf_bool(sqlbuf *b, bool v);
 /* Runs it (OUT_OF_MEMORY if building failed). */
 __attribute__((warn_unused_result)) asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out);
 
+/* copybuf: rows in COPY text format, for bulk writes (restores, backups) that would otherwise be
+ * huge multi-row VALUES lists, costly for PostgreSQL to parse and plan. Fields of a row are
+ * added in column order; copybuf_row() ends the row. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool row_open, failed;
+} copybuf;
+
+void copybuf_init(copybuf *b);
+void copybuf_free(copybuf *b); /* wipes: rows may hold sealed values */
+void copybuf_text(copybuf *b, const char *p, size_t n); /* NULL p: SQL NULL */
+void copybuf_bytea(copybuf *b, const unsigned char *p, size_t n);
+void copybuf_int(copybuf *b, long long v);
+void copybuf_bool(copybuf *b, bool v);
+void copybuf_row(copybuf *b);
+/* Runs `COPY ... FROM STDIN` (copy_sql) with the rows. */
+__attribute__((warn_unused_result)) asset_err copybuf_send(copybuf *b, db_conn *c,
+                                                           const char *copy_sql);
+
 #endif

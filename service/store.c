@@ -146,43 +146,70 @@ asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req 
     return e;
 }
 
+#define RESTORE_COLS                                                                            \
+    "owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "        \
+    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "    \
+    "sealed, key_version"
+
+/* Restores stage their rows with COPY (cheap to parse, unlike a multi-row VALUES list of
+ * thousands of parameters) in a temporary table emptied at commit, then upsert them with one
+ * INSERT ... SELECT. */
 asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,
                                    const store_label_cols *cols, int n)
 {
-    sqlbuf b;
     PGresult *r = NULL;
+    copybuf cb;
     if (n == 0)
         return ASSET_OK;
-    sqlbuf_init(&b);
-    sqlbuf_add(&b, "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, "
-                   "accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, c1, c2, "
-                   "c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, sealed, key_version) "
-                   "VALUES ");
-    int dev = sqlbuf_cstr(&b, device_id);
+    asset_err e = db_exec(
+        c,
+        "CREATE TEMP TABLE IF NOT EXISTS restore_stage (owner_kind smallint, owner text, "
+        "attr_enc boolean, alias text, accessibility smallint, req_pwd boolean, auth_type "
+        "smallint, sync_type smallint, persistent boolean, wrap_type smallint, c1 text, c2 text, "
+        "c3 text, c4 text, n1 text, n2 text, n3 text, n4 text, l1 text, l2 text, l3 text, "
+        "l4 text, labels_sealed bytea, sealed bytea, key_version int) ON COMMIT DELETE ROWS",
+        0, NULL, NULL, NULL, &r);
+    PQclear(r);
+    r = NULL;
+    if (e != ASSET_OK)
+        return e;
+    copybuf_init(&cb);
     for (int i = 0; i < n; i++) {
         const asset_record *a = &rows[i];
-        sqlbuf_add(&b, "%s($%d::uuid, %d, $%d::text, %s, $%d::text, %d, %s, %d, %d, %s, %d", i ? ", " : "",
-                   dev, a->owner_kind, sqlbuf_text(&b, a->owner.p, a->owner.n),
-                   a->attr_enc ? "true" : "false", sqlbuf_text(&b, a->alias.p, a->alias.n),
-                   a->accessibility, a->require_password_set ? "true" : "false", a->auth_type,
-                   a->sync_type, a->is_persistent ? "true" : "false", a->wrap_type);
+        copybuf_int(&cb, a->owner_kind);
+        copybuf_text(&cb, a->owner.p, a->owner.n);
+        copybuf_bool(&cb, a->attr_enc);
+        copybuf_text(&cb, a->alias.p, a->alias.n);
+        copybuf_int(&cb, a->accessibility);
+        copybuf_bool(&cb, a->require_password_set);
+        copybuf_int(&cb, a->auth_type);
+        copybuf_int(&cb, a->sync_type);
+        copybuf_bool(&cb, a->is_persistent);
+        copybuf_int(&cb, a->wrap_type);
         for (int k = 0; k < ASSET_LABELS; k++)
-            sqlbuf_add(&b, ", $%d::text", sqlbuf_text(&b, cols[i].v[k].p, cols[i].v[k].n));
-        sqlbuf_add(&b, ", $%d::bytea, $%d::bytea, %d)",
-                   sqlbuf_bytes(&b, a->labels_sealed, a->labels_sealed_len),
-                   sqlbuf_bytes(&b, a->sealed, a->sealed_len), a->key_version);
+            copybuf_text(&cb, cols[i].v[k].p, cols[i].v[k].n);
+        copybuf_bytea(&cb, a->labels_sealed, a->labels_sealed_len);
+        copybuf_bytea(&cb, a->sealed, a->sealed_len);
+        copybuf_int(&cb, a->key_version);
+        copybuf_row(&cb);
     }
-    sqlbuf_add(&b, " ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) DO UPDATE SET "
-                   "accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
-                   "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
-                   "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, "
-                   "c1 = EXCLUDED.c1, c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, "
-                   "n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, "
-                   "l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, l4 = EXCLUDED.l4, "
-                   "labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
-                   "key_version = EXCLUDED.key_version, updated_at = now()");
-    asset_err e = sqlbuf_exec(&b, c, &r);
-    sqlbuf_free(&b);
+    e = copybuf_send(&cb, c, "COPY restore_stage (" RESTORE_COLS ") FROM STDIN");
+    copybuf_free(&cb);
+    if (e != ASSET_OK)
+        return e;
+    const char *vals[] = {device_id};
+    e = db_exec(c,
+                "INSERT INTO assets (device_id, " RESTORE_COLS ") SELECT $1::uuid, " RESTORE_COLS
+                " FROM restore_stage ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
+                "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
+                "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
+                "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, "
+                "c1 = EXCLUDED.c1, c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, "
+                "n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, "
+                "l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, l4 = EXCLUDED.l4, "
+                "labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
+                "key_version = EXCLUDED.key_version, updated_at = now()",
+                1, vals, NULL, NULL, &r);
     PQclear(r);
     return e;
 }

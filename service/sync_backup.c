@@ -60,8 +60,8 @@ static asset_err backup_batch(svc *s, db_conn *c, const char *device_id, const c
     int dek_version = -1;
     PGresult *res = NULL;
     arena a = {0};
-    sqlbuf b;
-    sqlbuf_init(&b);
+    copybuf b;
+    copybuf_init(&b);
     sync_backup_where(where, backup_id);
     snprintf(last_s, sizeof last_s, "%lld", (long long)*last);
     const char *vals[] = {device_id, last_s};
@@ -74,10 +74,6 @@ static asset_err backup_batch(svc *s, db_conn *c, const char *device_id, const c
     *got = PQntuples(res);
     if (*got == 0)
         goto done;
-    sqlbuf_add(&b, "INSERT INTO backup_records (backup_id, ordinal, owner_kind, owner, attr_enc, "
-                   "alias, accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, "
-                   "labels_sealed, sealed) VALUES ");
-    int bid = sqlbuf_cstr(&b, backup_id);
     for (int i = 0; i < *got && e == ASSET_OK; i++) {
         asset_record r;
         if (store_asset_decode(res, i, &r, &a) != 0) {
@@ -91,25 +87,31 @@ static asset_err backup_batch(svc *s, db_conn *c, const char *device_id, const c
         }
         if ((e = reseal_for_backup(&r, &a, device_id, dek, where, tk)) != ASSET_OK)
             break;
-        sqlbuf_add(&b, "%s($%d::uuid, %d, %d, $%d::text, %s, $%d::text, %d, %s, %d, %d, %s, %d, "
-                       "$%d::bytea, $%d::bytea)",
-                   i ? ", " : "", bid, (*ordinal)++, r.owner_kind,
-                   sqlbuf_text(&b, r.owner.p, r.owner.n), r.attr_enc ? "true" : "false",
-                   sqlbuf_text(&b, r.alias.p, r.alias.n), r.accessibility,
-                   r.require_password_set ? "true" : "false", r.auth_type, r.sync_type,
-                   r.is_persistent ? "true" : "false", r.wrap_type,
-                   sqlbuf_bytes(&b, r.labels_sealed, r.labels_sealed_len),
-                   sqlbuf_bytes(&b, r.sealed, r.sealed_len));
+        copybuf_text(&b, backup_id, strlen(backup_id));
+        copybuf_int(&b, (*ordinal)++);
+        copybuf_int(&b, r.owner_kind);
+        copybuf_text(&b, r.owner.p, r.owner.n);
+        copybuf_bool(&b, r.attr_enc);
+        copybuf_text(&b, r.alias.p, r.alias.n);
+        copybuf_int(&b, r.accessibility);
+        copybuf_bool(&b, r.require_password_set);
+        copybuf_int(&b, r.auth_type);
+        copybuf_int(&b, r.sync_type);
+        copybuf_bool(&b, r.is_persistent);
+        copybuf_int(&b, r.wrap_type);
+        copybuf_bytea(&b, r.labels_sealed, r.labels_sealed_len);
+        copybuf_bytea(&b, r.sealed, r.sealed_len);
+        copybuf_row(&b);
         *last = r.seq;
     }
-    if (e == ASSET_OK) {
-        PGresult *ins = NULL;
-        e = sqlbuf_exec(&b, c, &ins);
-        PQclear(ins);
-    }
+    if (e == ASSET_OK)
+        e = copybuf_send(&b, c,
+                         "COPY backup_records (backup_id, ordinal, owner_kind, owner, attr_enc, "
+                         "alias, accessibility, req_pwd, auth_type, sync_type, persistent, "
+                         "wrap_type, labels_sealed, sealed) FROM STDIN");
 done:
     sodium_memzero(dek, sizeof dek);
-    sqlbuf_free(&b);
+    copybuf_free(&b);
     arena_free(&a);
     PQclear(res);
     return e;
