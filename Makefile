@@ -53,7 +53,7 @@ $(foreach m,release asan,$(eval $(call MODE_RULES,$(m))))
 
 assetd: deps-build
 	@$(MAKE) --no-print-directory build/release/assetd
-	@cp build/release/assetd assetd
+	@rm -f assetd && cp build/release/assetd assetd
 
 deps-build:
 	@scripts/deps.sh build
@@ -71,7 +71,7 @@ run:
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 release-tests asan-tests
-	@cp build/release/assetd assetd
+	@rm -f assetd && cp build/release/assetd assetd
 	@tests/run.sh
 
 test-release test-asan:

@@ -1,4 +1,5 @@
 /* Handler of GET /audit: the audit log for the admin, oldest first, keyset-paged. */
+#include <errno.h>
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -19,8 +20,9 @@ static int cursor_decode(const char *text, size_t len, int64_t *after)
         n < 3 || strncmp(raw, "a:", 2) != 0)
         return -1;
     char *end = NULL;
+    errno = 0;
     long long v = strtoll(raw + 2, &end, 10);
-    if (*end || v < 0)
+    if (*end || v < 0 || errno)
         return -1;
     *after = v;
     return 0;

@@ -11,13 +11,24 @@
 
 #define SECURE_HDR 16
 
+/* Jansson drops data instead of failing when an allocation fails inside the parser or the
+ * serialiser, so failed allocations are counted per thread and checked around both. */
+static _Thread_local unsigned long alloc_failures;
+
+unsigned long http_alloc_failures(void)
+{
+    return alloc_failures;
+}
+
 void *http_secure_malloc(size_t n)
 {
     if (n > SIZE_MAX - SECURE_HDR)
         return NULL;
     unsigned char *b = malloc(n + SECURE_HDR);
-    if (!b)
+    if (!b) {
+        alloc_failures++;
         return NULL;
+    }
     memcpy(b, &n, sizeof n);
     return b + SECURE_HDR;
 }
@@ -46,8 +57,13 @@ static void reset_response(http_req *rq)
 void http_json(http_req *rq, int status, json_t *body)
 {
     reset_response(rq);
+    unsigned long failures = alloc_failures;
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
+    if (text && alloc_failures != failures) { /* possibly missing parts: never send that */
+        http_secure_free(text);
+        text = NULL;
+    }
     if (!text) {
         /* Out of memory while building the answer: a fixed problem, no allocation. */
         static const char oom[] =
@@ -117,3 +133,38 @@ int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const
     return 0;
 }
 
+
+int http_parse_json_body(json_t **out, const char *body, size_t len, int *err_pos, char *dup_key,
+                         size_t dup_key_len)
+{
+    json_error_t err;
+    unsigned long failures = alloc_failures;
+    *err_pos = -1;
+    if (dup_key_len)
+        dup_key[0] = 0;
+    /* U+0000 is let through the parser so that validation can name the field it is in: every
+     * text is checked with text_valid_utf8(), which refuses it. */
+    *out = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (alloc_failures != failures) {
+        json_decref(*out);
+        *out = NULL;
+        return -2;
+    }
+    if (!*out) {
+        *err_pos = err.position;
+        /* A repeated key is a field error: name the field (a key, never a value). */
+        const char *near = strstr(err.text, "near '\"");
+        if (json_error_code(&err) == json_error_duplicate_key && near && dup_key_len) {
+            near += 7;
+            const char *end = strstr(near, "\"'");
+            size_t n = end ? (size_t)(end - near) : 0;
+            if (n && n < dup_key_len) {
+                memcpy(dup_key, near, n);
+                dup_key[n] = 0;
+                return -3;
+            }
+        }
+        return -1;
+    }
+    return 0;
+}

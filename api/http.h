@@ -33,6 +33,8 @@ typedef struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool too_big;
+    bool queued, done; /* handed to a request worker (dispatch.c); its answer is ready */
+    const char *authorization; /* the Authorization header, copied before dispatch */
     char request_id[33];
     double start_ms;
     arena mem;
@@ -45,6 +47,7 @@ typedef struct http_req {
     http_arg args[REQ_ARGS_MAX];
     int nargs;
     bool bad_args;
+    bool args_oom; /* decoding the query string ran out of memory */
     /* Response under construction. */
     int status;
     char *resp;
@@ -60,6 +63,7 @@ struct app_ctx {
     svc *svc;
     const config *cfg;
     struct MHD_Daemon *mhd;
+    struct dispatch *dispatch;
     volatile int shutting_down;
 };
 
@@ -83,6 +87,14 @@ static inline json_t *http_body(const http_req *rq)
  * -1 on a malformed escape. The result may contain NUL bytes: validate it as text. */
 int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const char **out,
                     size_t *out_len);
+
+/* Parse a request body: 0 and *out (owned by the caller); -1 not JSON (*err_pos the byte
+ * offset); -2 out of memory (Jansson would otherwise return silently damaged data); -3 a key
+ * given twice (named in dup_key, if it fits). */
+int http_parse_json_body(json_t **out, const char *body, size_t len, int *err_pos, char *dup_key,
+                         size_t dup_key_len);
+/* Allocations that failed so far on this thread (see http_parse_json_body). */
+unsigned long http_alloc_failures(void);
 
 /* The wipe-on-free allocator installed for Jansson (bodies and responses may hold secrets). */
 void *http_secure_malloc(size_t n);

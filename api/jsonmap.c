@@ -187,11 +187,11 @@ json_t *jsonmap_asset(const asset_out *o)
         json_decref(obj);
         return NULL;
     }
+    int bad = 0;
     for (unsigned bit = 1; bit <= SYNC_TRUSTED_ACCOUNT; bit <<= 1)
         if (r->sync_type & bit)
-            json_array_append_new(sync, json_string(asset_enum_name(F_SYNC_TYPE, bit)));
+            bad |= json_array_append_new(sync, json_string(asset_enum_name(F_SYNC_TYPE, bit)));
     jsonmap_time(when, r->update_ms);
-    int bad = 0;
     bad |= json_object_set_new(obj, "alias", text_json(r->alias));
     bad |= json_object_set_new(obj, "accessibility",
                                json_string(asset_enum_name(F_ACCESSIBILITY, r->accessibility)));

@@ -131,8 +131,7 @@ static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1
 
 static int authenticate(http_req *rq, unsigned who)
 {
-    const char *h =
-        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h = rq->authorization;
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
         http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL,
                             "a bearer token is required");
@@ -169,18 +168,25 @@ static int authenticate(http_req *rq, unsigned who)
 
 static int parse_body(http_req *rq)
 {
-    json_error_t err;
+    int pos = -1;
     if (!rq->body_len) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "body", "is required: a JSON object");
         return -1;
     }
-    /* U+0000 is let through the parser so that validation can name the field it is in: every
-     * text is checked with text_valid_utf8(), which refuses it. */
-    rq->json = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-    if (!rq->json) {
-        /* Not err.text: it quotes the input near the error, which may be a secret. */
+    char key[64];
+    int rc = http_parse_json_body(&rq->json, rq->body, rq->body_len, &pos, key, sizeof key);
+    if (rc == -3) {
+        http_problem(rq, ASSET_INVALID_ARGUMENT, key, "is given more than once");
+        return -1;
+    }
+    if (rc == -2) {
+        http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, "out of memory; nothing was written");
+        return -1;
+    }
+    if (rc != 0) {
+        /* Not Jansson's message: it quotes the input near the error, which may be a secret. */
         char detail[96];
-        snprintf(detail, sizeof detail, "is not valid JSON (error at byte %d)", err.position);
+        snprintf(detail, sizeof detail, "is not valid JSON (error at byte %d)", pos);
         http_problem(rq, ASSET_INVALID_ARGUMENT, "body", detail);
         return -1;
     }
@@ -243,6 +249,11 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     const char *dev = p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE ? p1 : NULL;
     if (r->id == ROUTE_DEVICES && rq->status == 201)
         dev = rq->location + strlen("/devices/");
+    /* Backups and restores concern the device in the body. */
+    json_t *dv = json_object_get(body, r->id == ROUTE_RESTORES ? "targetDeviceId" : "deviceId");
+    if (!dev && (r->id == ROUTE_BACKUPS || r->id == ROUTE_RESTORES) && json_is_string(dv) &&
+        uuid_valid(json_string_value(dv), json_string_length(dv)))
+        dev = json_string_value(dv);
     if (dev)
         snprintf(ev.device_id, sizeof ev.device_id, "%s", dev);
     audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
@@ -289,6 +300,10 @@ void router_dispatch(http_req *rq)
     const route *r = route_and_authenticate(rq, &p1, &p2);
     if (!r)
         return;
+    if (rq->args_oom) {
+        http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, "out of memory; nothing was written");
+        return;
+    }
     if (rq->bad_args) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "query string", "is malformed");
         return;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "metrics.h"
+#include "dispatch.h"
 #include "router.h"
 
 static atomic_int in_flight;
@@ -67,9 +68,13 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
         return MHD_NO;
     }
     http_arg *a = &rq->args[rq->nargs];
+    size_t vlen = value ? strlen(value) : 0;
+    if (!arena_alloc(&rq->mem, strlen(key) + vlen + 64)) { /* will the decodes fit? */
+        rq->args_oom = true;
+        return MHD_NO;
+    }
     if (http_pct_decode(&rq->mem, key, strlen(key), true, &a->key, &a->key_len) != 0 ||
-        http_pct_decode(&rq->mem, value ? value : "", value ? strlen(value) : 0, true, &a->val,
-                        &a->val_len) != 0) {
+        http_pct_decode(&rq->mem, value ? value : "", vlen, true, &a->val, &a->val_len) != 0) {
         rq->bad_args = true;
         return MHD_NO;
     }
@@ -95,6 +100,15 @@ static void new_request_id(char out[33])
     sodium_bin2hex(out, 33, b, sizeof b);
 }
 
+static void prepare(http_req *rq)
+{
+    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
+                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    rq->authorization = h ? arena_strndup(&rq->mem, h, strlen(h)) : NULL;
+    if (!rq->too_big)
+        MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_size, void **con_cls)
@@ -118,6 +132,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (cl && strtoull(cl, NULL, 10) > app->cfg->body_limit) {
             /* Answer before reading the body: the route and the token still come first. */
             rq->too_big = true;
+            prepare(rq);
             router_reject_body(rq);
             return send_response(rq);
         }
@@ -150,15 +165,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rq->body[rq->body_len] = 0;
         return MHD_YES;
     }
-    if (rq->status) /* already answered (413 on Content-Length) */
+    if (rq->done) /* resumed: a request worker has the answer ready */
+        return send_response(rq);
+    if (rq->status || rq->queued) /* already answered (413 on Content-Length), or queued */
         return MHD_YES;
-    if (rq->too_big) {
-        router_reject_body(rq);
-    } else {
-        MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
-        router_dispatch(rq);
+    /* Everything the handlers need from the connection is copied now: a worker must not touch
+     * a suspended connection. */
+    prepare(rq);
+    if (strcmp(rq->method, "GET") == 0 && strcmp(rq->url, "/healthz") == 0) {
+        router_dispatch(rq); /* liveness needs no database: answered here, never queued */
+        return send_response(rq);
     }
-    return send_response(rq);
+    rq->queued = true;
+    if (dispatch_submit(app->dispatch, rq) != 0) {
+        rq->queued = false;
+        http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "too many requests queued; retry");
+        return send_response(rq);
+    }
+    return MHD_YES;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -197,7 +221,12 @@ int server_start(app_ctx *app)
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    if (dispatch_start(&app->dispatch, cfg->request_workers, cfg->request_queue,
+                       cfg->db_timeout_ms) != 0) {
+        fprintf(stderr, "assetd: cannot start the request workers\n");
+        return -1;
+    }
     memset(&a6, 0, sizeof a6);
     memset(&a4, 0, sizeof a4);
     if (inet_pton(AF_INET, cfg->listen_addr, &a4.sin_addr) == 1) {
@@ -212,6 +241,8 @@ int server_start(app_ctx *app)
     } else {
         fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n",
                 cfg->listen_addr);
+        dispatch_stop(app->dispatch);
+        app->dispatch = NULL;
         return -1;
     }
     app->mhd = MHD_start_daemon(
@@ -223,6 +254,8 @@ int server_start(app_ctx *app)
         on_completed, app, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!app->mhd) {
         fprintf(stderr, "assetd: cannot listen on %s:%d\n", cfg->listen_addr, cfg->port);
+        dispatch_stop(app->dispatch);
+        app->dispatch = NULL;
         return -1;
     }
     return 0;
@@ -237,6 +270,8 @@ void server_stop(app_ctx *app)
     /* Let in-flight requests finish, bounded. */
     for (int i = 0; i < 200 && atomic_load(&in_flight) > 0; i++)
         usleep(50 * 1000);
+    dispatch_stop(app->dispatch); /* finishes what is still queued */
+    app->dispatch = NULL;
     MHD_stop_daemon(app->mhd);
     app->mhd = NULL;
 }

@@ -96,7 +96,7 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     db_conn *c = NULL;
     asset_out *o;
     int64_t seq = 0, ms = 0;
-    bool inserted = false;
+    bool inserted = false, in_tx = false;
     memset(out, 0, sizeof *out);
     asset_err e = assets_scope(p, q, &sc);
     if (e != ASSET_OK)
@@ -129,9 +129,22 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
         goto done;
     if (s->cfg->max_assets > 0) {
-        /* Full: only replacing an existing alias (OVERWRITE) is still allowed. */
+        /* Count and insert under a lock of the store, or concurrent adds overshoot the limit.
+         * Full: only replacing an existing alias (OVERWRITE) is still allowed. */
         long n = 0;
         PGresult *ex = NULL;
+        const char *lv[] = {sc.device_id, sc.owner.p, sc.attr_enc ? "t" : "f"};
+        const int ll[] = {0, (int)sc.owner.n, 0}, lf[] = {0, 1, 0};
+        if ((e = db_begin(c)) != ASSET_OK)
+            goto done;
+        in_tx = true;
+        if ((e = db_exec(c,
+                         "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2::text || "
+                         "'/' || $3, 7263540102))",
+                         3, lv, ll, lf, &ex)) != ASSET_OK)
+            goto done;
+        PQclear(ex);
+        ex = NULL;
         if ((e = store_asset_count(c, &sc, &n)) != ASSET_OK)
             goto done;
         if (n >= s->cfg->max_assets && q->conflict == CONFLICT_OVERWRITE &&
@@ -149,6 +162,8 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     audit_event_init(&ev, s, p, "addAsset", q->group.p, q->group.n, q->alias.p, q->alias.n);
     e = store_asset_insert(c, &sc, &r, &cols, &ev, q->conflict == CONFLICT_OVERWRITE, &inserted,
                            &seq, &ms);
+    if (e == ASSET_OK && in_tx && (e = db_commit(c)) == ASSET_OK)
+        in_tx = false;
     if (e == ASSET_OK) {
         r.seq = seq;
         r.update_ms = ms;
@@ -158,6 +173,8 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
         out->replaced = !inserted;
     }
 done:
+    if (in_tx)
+        db_rollback(c);
     db_release(s->pool, c);
     if (e != ASSET_OK)
         asset_list_free(out);

@@ -88,7 +88,9 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         env_int("ASSETD_HTTP_THREADS", ncpu > 0 ? (int)ncpu : 2, 1, 256, &c->http_threads, err,
                 err_len) ||
         env_int("ASSETD_SYNC_WORKERS", 1, 0, 64, &c->sync_workers, err, err_len) ||
-        env_int("ASSETD_DB_POOL_SIZE", c->http_threads + c->sync_workers + 1, 1, 1000,
+        env_int("ASSETD_REQUEST_WORKERS", 8, 1, 512, &c->request_workers, err, err_len) ||
+        env_int("ASSETD_REQUEST_QUEUE", 1024, 1, 1000000, &c->request_queue, err, err_len) ||
+        env_int("ASSETD_DB_POOL_SIZE", c->request_workers + 2, 1, 1000,
                 &c->db_pool_size, err, err_len) ||
         env_int("ASSETD_BODY_LIMIT", 65536, 1024, 16 << 20, &body, err, err_len) ||
         env_int("ASSETD_DB_TIMEOUT_MS", 5000, 100, 600000, &c->db_timeout_ms, err, err_len) ||

@@ -15,6 +15,8 @@ typedef struct {
     keyring *keys;      /* owned */
     unsigned char admin_token_hash[32];
     int http_threads;
+    int request_workers; /* threads that run handlers (they wait on the database) */
+    int request_queue;   /* requests waiting for a worker before 503 */
     int db_pool_size;
     int sync_workers;
     size_t body_limit;

@@ -10,6 +10,8 @@
 #   TEST_MASTER_KEY        one random master key per mode (every assetd on one database needs it)
 #   TEST_TMPDIR            a folder for the tests' own temporary files
 #   TEST_MODE              the mode
+#   TEST_RESPONSE_LOG      (first mode only) where tests/lib logs every HTTP response, one JSON
+#                          line each, for the contract check of run.d/20-contract.sh
 #   ASAN_OPTIONS, UBSAN_OPTIONS
 # Then runs each extra suite tests/run.d/*.sh (sorted) once, with the same variables for the
 # first mode of TEST_MODES and a fresh database assetd_suites; each script counts as one test.
@@ -109,6 +111,13 @@ mode_env() { # mode db
     export TEST_TMPDIR=$tmp/$mode-$2
     mkdir -p "$TEST_TMPDIR"
     export TEST_MODE=$mode
+    # Every response the release-mode HTTP suites see is logged, then validated against
+    # openapi.yaml by run.d/20-contract.sh (same content under asan: logged once).
+    if [ "$mode" = "${modes%% *}" ]; then
+        export TEST_RESPONSE_LOG=$tmp/responses.jsonl
+    else
+        unset TEST_RESPONSE_LOG
+    fi
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 }

@@ -226,6 +226,54 @@ static size_t on_read(char *dest, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* When TEST_RESPONSE_LOG is set, append {"method","path","status","contentType","body",
+ * "bodyText","headers"} as one line, for tests/sdk/validate-responses.mjs. */
+static void log_response(const char *method, const char *path, const tl_resp *r)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    const char *file = getenv("TEST_RESPONSE_LOG");
+    if (!file || !*file)
+        return;
+    json_t *headers = json_object();
+    for (const char *p = r->headers; p && *p;) {
+        const char *eol = strstr(p, "\r\n");
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        const char *colon = memchr(p, ':', len);
+        if (colon && colon > p) {
+            char name[128];
+            size_t n = (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
+            for (size_t i = 0; i < n; i++)
+                name[i] = (char)tolower((unsigned char)p[i]);
+            name[n] = 0;
+            const char *v = colon + 1;
+            while (v < p + len && *v == ' ')
+                v++;
+            json_object_set_new(headers, name, json_stringn(v, (size_t)(p + len - v)));
+        }
+        p = eol ? eol + 2 : p + len;
+    }
+    json_t *line = json_pack("{s:s, s:s, s:I, s:o, s:O?, s:o}", "method", method, "path", path,
+                             "status", (json_int_t)r->status, "contentType",
+                             r->content_type[0] ? json_string(r->content_type) : json_null(),
+                             "body", r->json, "headers", headers);
+    if (line && !r->json && r->body_len)
+        json_object_set_new(line, "bodyText", json_stringn(r->body, r->body_len));
+    if (line && !r->json)
+        json_object_set_new(line, "body", json_null());
+    char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
+    json_decref(line);
+    if (!text)
+        return;
+    pthread_mutex_lock(&mu);
+    FILE *f = fopen(file, "a");
+    if (f) {
+        fprintf(f, "%s\n", text);
+        fclose(f);
+    }
+    pthread_mutex_unlock(&mu);
+    free(text);
+}
+
 tl_resp *tl_http_raw(const tl_server *s, const char *method, const char *path,
                      const char *authorization, const void *body, size_t body_len,
                      const tl_http_opts *opts)
@@ -316,6 +364,8 @@ tl_resp *tl_http_raw(const tl_server *s, const char *method, const char *path,
         json_error_t err;
         r->json = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, &err);
     }
+    if (r->status > 0)
+        log_response(method, path, r);
     return r;
 }
 

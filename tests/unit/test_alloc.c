@@ -49,11 +49,11 @@ void *__wrap_realloc(void *p, size_t n);
 void __wrap_free(void *p);
 
 static struct {
-    bool armed;       /* count (and maybe fail) allocations */
-    bool sticky;      /* once failed, fail every later allocation too */
-    long calls;       /* allocations seen since arming */
-    long fail_at;     /* 1-based call number to fail; 0: never */
-    long failed;      /* allocations refused in this run */
+    bool armed;   /* count (and maybe fail) allocations */
+    bool sticky;  /* once failed, fail every later allocation too */
+    long calls;   /* allocations seen since arming */
+    long fail_at; /* 1-based call number to fail; 0: never */
+    long failed;  /* allocations refused in this run */
 } g_alloc;
 
 /* Pointers handed out while armed and not yet freed (open addressing, tombstones). */
@@ -106,9 +106,8 @@ static bool refuse(void)
     if (!g_alloc.armed)
         return false;
     g_alloc.calls++;
-    bool fail = g_alloc.fail_at > 0 &&
-                (g_alloc.calls == g_alloc.fail_at ||
-                 (g_alloc.sticky && g_alloc.calls > g_alloc.fail_at));
+    bool fail = g_alloc.fail_at > 0 && (g_alloc.calls == g_alloc.fail_at ||
+                                        (g_alloc.sticky && g_alloc.calls > g_alloc.fail_at));
     if (fail)
         g_alloc.failed++;
     return fail;
@@ -255,22 +254,22 @@ static int setup(void **state)
     randombytes_buf(g_key, sizeof g_key);
     char b64[1024];
     sodium_bin2base64(b64, sizeof b64, g_secret, sizeof g_secret, sodium_base64_VARIANT_ORIGINAL);
-    int n = snprintf(
-        g_enc.body, sizeof g_enc.body,
-        "{\"secret\":\"%s\",\"alias\":\"alloc-alias \\u00e9\\u4e2d\","
-        "\"accessibility\":\"DEVICE_UNLOCKED\",\"requirePasswordSet\":false,"
-        "\"authType\":\"NONE\",\"syncType\":[\"THIS_DEVICE\",\"TRUSTED_DEVICE\"],"
-        "\"isPersistent\":true,"
-        "\"dataLabelCritical1\":\"crit-one\",\"dataLabelCritical2\":\"crit-two\","
-        "\"dataLabelCritical3\":\"crit-three\",\"dataLabelCritical4\":\"crit-four\","
-        "\"dataLabelNormal1\":\"normal-one\",\"dataLabelNormal2\":\"normal-two\","
-        "\"dataLabelNormal3\":\"normal-three\",\"dataLabelNormal4\":\"normal-four\","
-        "\"dataLabelNormalLocal1\":\"local-one\",\"dataLabelNormalLocal2\":\"local-two\","
-        "\"dataLabelNormalLocal3\":\"local-three\","
-        "\"dataLabelNormalLocal4\":\"local-four-\\ud83d\\udd11\","
-        "\"conflictResolution\":\"OVERWRITE\",\"requireAttrEncrypted\":true,"
-        "\"wrapType\":\"TRUSTED_ACCOUNT\"}",
-        b64);
+    int n =
+        snprintf(g_enc.body, sizeof g_enc.body,
+                 "{\"secret\":\"%s\",\"alias\":\"alloc-alias \\u00e9\\u4e2d\","
+                 "\"accessibility\":\"DEVICE_UNLOCKED\",\"requirePasswordSet\":false,"
+                 "\"authType\":\"NONE\",\"syncType\":[\"THIS_DEVICE\",\"TRUSTED_DEVICE\"],"
+                 "\"isPersistent\":true,"
+                 "\"dataLabelCritical1\":\"crit-one\",\"dataLabelCritical2\":\"crit-two\","
+                 "\"dataLabelCritical3\":\"crit-three\",\"dataLabelCritical4\":\"crit-four\","
+                 "\"dataLabelNormal1\":\"normal-one\",\"dataLabelNormal2\":\"normal-two\","
+                 "\"dataLabelNormal3\":\"normal-three\",\"dataLabelNormal4\":\"normal-four\","
+                 "\"dataLabelNormalLocal1\":\"local-one\",\"dataLabelNormalLocal2\":\"local-two\","
+                 "\"dataLabelNormalLocal3\":\"local-three\","
+                 "\"dataLabelNormalLocal4\":\"local-four-\\ud83d\\udd11\","
+                 "\"conflictResolution\":\"OVERWRITE\",\"requireAttrEncrypted\":true,"
+                 "\"wrapType\":\"TRUSTED_ACCOUNT\"}",
+                 b64);
     if (n < 0 || (size_t)n >= sizeof g_enc.body)
         return -1;
     n = snprintf(g_grp.body, sizeof g_grp.body,
@@ -329,7 +328,8 @@ static run_result check_request(const add_case *c, const asset_req *q)
         if (c->labels[i] ? !text_is(q->labels[i], c->labels[i]) : q->labels[i].p != NULL)
             return violation("label %s came out as \"%.*s\" (the body says \"%s\")",
                              asset_field_info(F_LABEL0 + i)->name, (int)q->labels[i].n,
-                             q->labels[i].p ? q->labels[i].p : "", c->labels[i] ? c->labels[i] : "");
+                             q->labels[i].p ? q->labels[i].p : "",
+                             c->labels[i] ? c->labels[i] : "");
     if (q->secret_len != c->secret_len || memcmp(q->secret, c->secret, c->secret_len) != 0)
         return violation("the secret came out as %zu other bytes", q->secret_len);
     if (q->attr_enc != c->encrypted)
@@ -357,8 +357,9 @@ static run_result check_reference(const add_case *c, const char *text, bool with
     if (res == RUN_OK && with_secret) {
         unsigned char buf[1024];
         size_t len = 0;
-        if (!secret || sodium_base642bin(buf, sizeof buf, secret, strlen(secret), NULL, &len, NULL,
-                                         sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        if (!secret ||
+            sodium_base642bin(buf, sizeof buf, secret, strlen(secret), NULL, &len, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 ||
             len != c->secret_len || memcmp(buf, c->secret, len) != 0)
             res = violation("the clean read's answer has a wrong secret");
     } else if (res == RUN_OK && secret) {
@@ -374,8 +375,8 @@ static run_result check_reference(const add_case *c, const char *text, bool with
     return res;
 }
 
-/* The add, as api/ and service/ run it up to the database: parse the body (json_loadb with
- * JSON_REJECT_DUPLICATES, as api/router.c parse_body does), jsonmap_req_from_json(OP_ADD),
+/* The add, as api/ and service/ run it up to the database: parse the body
+ * (http_parse_json_body, as api/router.c parse_body does; -2 is its out-of-memory refusal), jsonmap_req_from_json(OP_ADD),
  * asset_req_finish, the asset_record assets_add builds, record_seal_labels and
  * record_seal_secret into an arena; then the answers: jsonmap_asset of the stored record
  * (opened back, as a read does), without the secret (the add's 201) and with it (a
@@ -383,7 +384,6 @@ static run_result check_reference(const add_case *c, const char *text, bool with
 static run_result add_pipeline(add_case *c)
 {
     run_result res = RUN_ERROR;
-    json_error_t jerr;
     asset_req q;
     arena mem = {0};
     http_req rq;
@@ -391,8 +391,9 @@ static run_result add_pipeline(add_case *c)
     asset_req_init(&q);
 
     long failed_before = g_alloc.failed;
-    json_t *obj = json_loadb(c->body, strlen(c->body), JSON_REJECT_DUPLICATES, &jerr);
-    if (!obj)
+    json_t *obj = NULL;
+    int err_pos = 0;
+    if (http_parse_json_body(&obj, c->body, strlen(c->body), &err_pos, NULL, 0) != 0)
         goto out;
     bool parsed_under_oom = g_alloc.failed > failed_before;
     const char *field = NULL, *why = NULL;
@@ -458,9 +459,9 @@ static run_result add_pipeline(add_case *c)
             goto out; /* only its arena allocation can fail */
         for (int i = 0; i < ASSET_LABELS; i++)
             if (back.labels[i].n != r.labels[i].n ||
-                (r.labels[i].p ? !back.labels[i].p ||
-                                     memcmp(back.labels[i].p, r.labels[i].p, r.labels[i].n)
-                               : back.labels[i].p != NULL)) {
+                (r.labels[i].p
+                     ? !back.labels[i].p || memcmp(back.labels[i].p, r.labels[i].p, r.labels[i].n)
+                     : back.labels[i].p != NULL)) {
                 res = violation("the sealed labels open to other labels");
                 goto out;
             }
@@ -527,8 +528,7 @@ static run_result query_pipeline(void)
         assert_true(nargs < REQ_ARGS_MAX);
         http_arg *a = &args[nargs];
         if (http_pct_decode(&mem, p, (size_t)(eq - p), true, &a->key, &a->key_len) != 0 ||
-            http_pct_decode(&mem, eq + 1, (size_t)(stop - eq - 1), true, &a->val,
-                            &a->val_len) != 0)
+            http_pct_decode(&mem, eq + 1, (size_t)(stop - eq - 1), true, &a->val, &a->val_len) != 0)
             goto out; /* the escapes are well formed: only the arena can fail */
         nargs++;
         p = stop + 1;
@@ -547,8 +547,8 @@ static run_result query_pipeline(void)
     if (!text_is(q.alias, "my alias\xe2\x82\xac") ||
         !text_is(q.labels[LABEL_NORMAL], "l\xc3\xa9 bel") ||
         !text_is(q.labels[LABEL_CRITICAL + 1], "c2") || !text_is(q.group, "com.example.group") ||
-        q.sync_type != (SYNC_THIS_DEVICE | SYNC_TRUSTED_DEVICE) || q.limit != 50 ||
-        q.offset != 7 || q.order_by != LABEL_NORMAL + 1 || q.return_type != RETURN_ATTRIBUTES ||
+        q.sync_type != (SYNC_THIS_DEVICE | SYNC_TRUSTED_DEVICE) || q.limit != 50 || q.offset != 7 ||
+        q.order_by != LABEL_NORMAL + 1 || q.return_type != RETURN_ATTRIBUTES ||
         q.accessibility != ACCESSIBILITY_DEVICE_UNLOCKED || q.attr_enc) {
         res = violation("the query string was mapped wrong");
         goto out;
