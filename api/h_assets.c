@@ -3,24 +3,6 @@
 #include "handlers.h"
 #include "jsonmap.h"
 
-/* Validate a request from the query string and/or the body, then finish it for op. Answers
- * the problem and returns -1 on failure. */
-static int build(http_req *rq, asset_req *q, asset_op args_op, json_t *body, asset_op body_op,
-                 asset_op finish_op)
-{
-    const char *field = NULL, *why = NULL;
-    asset_err e = jsonmap_req_from_args(q, args_op, rq->args, rq->nargs, &field, &why);
-    if (e == ASSET_OK && body)
-        e = jsonmap_req_from_json(q, body_op, body, &field, &why);
-    if (e == ASSET_OK)
-        e = asset_req_finish(q, finish_op, &field, &why);
-    if (e != ASSET_OK) {
-        http_problem(rq, e, field, why);
-        return -1;
-    }
-    return 0;
-}
-
 /* Sets the alias from the path parameter. */
 static int path_alias(http_req *rq, asset_req *q, const char *raw)
 {
@@ -49,7 +31,8 @@ void h_assets_add(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_no_args(rq) == 0 && build(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
+    if (handler_no_args(rq) == 0 &&
+        handler_build_req(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
         asset_err e = assets_add(rq->app->svc, &rq->who, &q, &l);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
@@ -67,25 +50,14 @@ void h_assets_query(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (build(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
+    if (handler_build_req(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
         asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
         if (e == ASSET_PARAM_VERIFICATION_FAILED) {
             http_problem(rq, e, "cursor", "is not valid for this query and caller");
         } else if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
-            json_t *arr = json_array();
-            for (size_t i = 0; arr && i < l.n; i++)
-                if (json_array_append_new(arr, jsonmap_asset(&l.items[i])) != 0) {
-                    json_decref(arr);
-                    arr = NULL;
-                }
-            json_t *obj = arr ? json_pack("{s:o, s:s?}", "assets", arr, "nextCursor",
-                                          l.next_cursor)
-                              : NULL;
-            if (obj && !l.next_cursor)
-                json_object_set_new(obj, "nextCursor", json_null());
-            http_json(rq, 200, obj);
+            http_json(rq, 200, jsonmap_asset_page(&l));
         }
         asset_list_free(&l);
     }
@@ -99,7 +71,7 @@ void h_assets_remove(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (build(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
+    if (handler_build_req(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
         asset_err e = assets_remove(rq->app->svc, &rq->who, &q, false, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
@@ -116,7 +88,7 @@ void h_asset_get(http_req *rq, const char *alias, const char *b)
     (void)b;
     asset_req_init(&q);
     if (path_alias(rq, &q, alias) == 0 &&
-        build(rq, &q, OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) == 0) {
+        handler_build_req(rq, &q, OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) == 0) {
         asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
@@ -136,7 +108,7 @@ void h_asset_update(http_req *rq, const char *alias, const char *b)
     asset_req_init(&sel);
     asset_req_init(&upd);
     if (path_alias(rq, &sel, alias) == 0 &&
-        build(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) == 0) {
+        handler_build_req(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) == 0) {
         asset_err e = jsonmap_req_from_json(&upd, OP_UPDATE, http_body(rq), &field, &why);
         if (e == ASSET_OK)
             e = asset_req_finish(&upd, OP_UPDATE, &field, &why);
@@ -160,7 +132,7 @@ void h_asset_remove(http_req *rq, const char *alias, const char *b)
     (void)b;
     asset_req_init(&q);
     if (path_alias(rq, &q, alias) == 0 &&
-        build(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
+        handler_build_req(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
         asset_err e = assets_remove(rq->app->svc, &rq->who, &q, true, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);

@@ -5,17 +5,10 @@
 #include "handlers.h"
 #include "jsonmap.h"
 
+/* These routes take only a body (handler_no_args ran first). */
 static int build(http_req *rq, asset_req *q, asset_op op)
 {
-    const char *field = NULL, *why = NULL;
-    asset_err e = jsonmap_req_from_json(q, op, http_body(rq), &field, &why);
-    if (e == ASSET_OK)
-        e = asset_req_finish(q, op, &field, &why);
-    if (e != ASSET_OK) {
-        http_problem(rq, e, field, why);
-        return -1;
-    }
-    return 0;
+    return handler_build_req(rq, q, op, http_body(rq), op, op);
 }
 
 void h_pre_query(http_req *rq, const char *a, const char *b)
@@ -37,8 +30,8 @@ void h_pre_query(http_req *rq, const char *a, const char *b)
         } else if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
-            char b64[sodium_base64_ENCODED_LEN(ASSET_CHALLENGE_LEN,
-                                               sodium_base64_VARIANT_ORIGINAL)];
+            char
+                b64[sodium_base64_ENCODED_LEN(ASSET_CHALLENGE_LEN, sodium_base64_VARIANT_ORIGINAL)];
             char when[64];
             sodium_bin2base64(b64, sizeof b64, ch, sizeof ch, sodium_base64_VARIANT_ORIGINAL);
             jsonmap_time(when, expires);
@@ -60,14 +53,7 @@ void h_auth_query(http_req *rq, const char *a, const char *b)
         if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
-            json_t *arr = json_array();
-            for (size_t i = 0; arr && i < l.n; i++)
-                if (json_array_append_new(arr, jsonmap_asset(&l.items[i])) != 0) {
-                    json_decref(arr);
-                    arr = NULL;
-                }
-            http_json(rq, 200,
-                      arr ? json_pack("{s:o, s:n}", "assets", arr, "nextCursor") : NULL);
+            http_json(rq, 200, jsonmap_asset_page(&l));
         }
         asset_list_free(&l);
     }

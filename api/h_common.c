@@ -3,6 +3,7 @@
 
 #include "../service/svc.h"
 #include "handlers.h"
+#include "jsonmap.h"
 
 int handler_path_param(http_req *rq, const char *raw, const char *name, const char **out,
                        size_t *len)
@@ -57,6 +58,22 @@ int handler_may_manage(http_req *rq, const char *device_id)
 {
     if (!principal_may_manage(&rq->who, device_id)) {
         http_problem(rq, ASSET_PERMISSION_DENIED, NULL, "this token may not manage this device");
+        return -1;
+    }
+    return 0;
+}
+
+int handler_build_req(http_req *rq, asset_req *q, asset_op args_op, json_t *body, asset_op body_op,
+                      asset_op finish_op)
+{
+    const char *field = NULL, *why = NULL;
+    asset_err e = jsonmap_req_from_args(q, args_op, rq->args, rq->nargs, &field, &why);
+    if (e == ASSET_OK && body)
+        e = jsonmap_req_from_json(q, body_op, body, &field, &why);
+    if (e == ASSET_OK)
+        e = asset_req_finish(q, finish_op, &field, &why);
+    if (e != ASSET_OK) {
+        http_problem(rq, e, field, why);
         return -1;
     }
     return 0;

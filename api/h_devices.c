@@ -7,8 +7,7 @@
 #include "jsonmap.h"
 
 /* Optional text member: absent -> *out NULL; present -> validated name text. */
-static int name_member(http_req *rq, json_t *obj, const char *key, bool required,
-                       const char **out)
+static int name_member(http_req *rq, json_t *obj, const char *key, bool required, const char **out)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
@@ -102,15 +101,14 @@ void h_device_get(http_req *rq, const char *raw_id, const char *b)
 
 void h_device_state(http_req *rq, const char *raw_id, const char *b)
 {
-    static const char *const keys[] = {"lockScreenPasswordSet", "screenLocked",
-                                       "unlockedSinceBoot", NULL};
+    static const char *const keys[] = {"lockScreenPasswordSet", "screenLocked", "unlockedSinceBoot",
+                                       NULL};
     json_t *body = http_body(rq);
     const char *id;
     bool vals[3];
     device_info d;
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) ||
-        handler_only_keys(rq, body, keys))
+    if (device_param(rq, raw_id, &id) || handler_no_args(rq) || handler_only_keys(rq, body, keys))
         return;
     for (int i = 0; i < 3; i++) {
         json_t *v = json_object_get(body, keys[i]);
@@ -133,8 +131,8 @@ void h_device_auth_key(http_req *rq, const char *raw_id, const char *b)
     bool has_pk;
     device_info d;
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) ||
-        handler_only_keys(rq, body, keys) || pk_member(rq, body, true, &has_pk, pk))
+    if (device_param(rq, raw_id, &id) || handler_no_args(rq) || handler_only_keys(rq, body, keys) ||
+        pk_member(rq, body, true, &has_pk, pk))
         return;
     answer_device(rq, devices_set_auth_key(rq->app->svc, id, has_pk ? pk : NULL, &d), &d);
 }
@@ -150,7 +148,8 @@ static int groups_member(http_req *rq, json_t *body, json_t **out)
         return *out ? 0 : -1;
     }
     if (!json_is_array(v) || json_array_size(v) > APP_GROUPS_MAX) {
-        http_problem(rq, ASSET_INVALID_ARGUMENT, "groups", "must be an array of at most 16 group ids");
+        http_problem(rq, ASSET_INVALID_ARGUMENT, "groups",
+                     "must be an array of at most 16 group ids");
         return -1;
     }
     json_array_foreach(v, i, g)
@@ -204,8 +203,8 @@ void h_app_install(http_req *rq, const char *raw_id, const char *b)
     bool persistent;
     char token[SEAL_TOKEN_TEXT_LEN];
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) ||
-        handler_only_keys(rq, body, keys) || name_member(rq, body, "appId", true, &app_id) ||
+    if (device_param(rq, raw_id, &id) || handler_no_args(rq) || handler_only_keys(rq, body, keys) ||
+        name_member(rq, body, "appId", true, &app_id) ||
         permissions_member(rq, body, &persistent) || groups_member(rq, body, &groups))
         return;
     char *groups_text = json_dumps(groups, JSON_COMPACT);

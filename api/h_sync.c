@@ -32,8 +32,7 @@ static json_t *restore_json(const restore_info *r)
     jsonmap_time(finished, r->finished_ms);
     json_t *failures = json_object();
     for (int i = RULE_PASSWORD; failures && i < RULE_COUNT; i++)
-        json_object_set_new(failures, rules_name((restore_rule)i),
-                            json_integer(r->failures[i]));
+        json_object_set_new(failures, rules_name((restore_rule)i), json_integer(r->failures[i]));
     return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:o}", "id", r->id,
                      "backupId", r->backup_id, "targetDeviceId", r->target_id, "status",
                      sync_status_name(r->status), "total", (json_int_t)r->total, "processed",
@@ -148,8 +147,7 @@ void h_sync_result(http_req *rq, const char *a, const char *b)
     http_json(rq, 200,
               json_pack("{s:I, s:I, s:I, s:o, s:o}", "resultCode",
                         (json_int_t)(res.failed ? asset_err_code(ASSET_STATUS_MISMATCH) : 0),
-                        "totalCount", (json_int_t)res.total, "failedCount",
-                        (json_int_t)res.failed, "restoreId",
-                        res.has_restore ? json_string(res.restore_id) : json_null(),
+                        "totalCount", (json_int_t)res.total, "failedCount", (json_int_t)res.failed,
+                        "restoreId", res.has_restore ? json_string(res.restore_id) : json_null(),
                         "finishedAt", res.has_restore ? json_string(when) : json_null()));
 }

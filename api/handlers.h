@@ -28,6 +28,10 @@ int handler_uuid_param(http_req *rq, const char *raw, const char *name, const ch
 int handler_no_args(http_req *rq);
 /* Checks that obj has only keys from the NULL-terminated list; answers 400 otherwise (-1). */
 int handler_only_keys(http_req *rq, json_t *obj, const char *const *allowed);
+/* Fill q from the query string (as args_op) and the body (as body_op, when body is not NULL),
+ * then asset_req_finish(finish_op); answers the problem and returns -1 on failure. */
+int handler_build_req(http_req *rq, asset_req *q, asset_op args_op, json_t *body, asset_op body_op,
+                      asset_op finish_op);
 /* The principal may manage device_id (admin or the device itself), else answers 403 (-1). */
 int handler_may_manage(http_req *rq, const char *device_id);
 

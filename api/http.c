@@ -44,7 +44,6 @@ void http_secure_free(void *p)
     free(b);
 }
 
-
 /* ---- responses ---- */
 
 static void reset_response(http_req *rq)
@@ -132,7 +131,6 @@ int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const
     *out_len = j;
     return 0;
 }
-
 
 int http_parse_json_body(json_t **out, const char *body, size_t len, int *err_pos, char *dup_key,
                          size_t dup_key_len)

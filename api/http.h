@@ -33,16 +33,16 @@ typedef struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool too_big;
-    bool queued, done; /* handed to a request worker (dispatch.c); its answer is ready */
+    bool queued, done;         /* handed to a request worker (dispatch.c); its answer is ready */
     const char *authorization; /* the Authorization header, copied before dispatch */
     char request_id[33];
     double start_ms;
     arena mem;
     int route; /* route id for logs and metrics */
     principal who;
-    bool authed;  /* who is set */
+    bool authed;   /* who is set */
     asset_err err; /* the error of the problem answered, if any */
-    json_t *json; /* parsed body, when the route takes one */
+    json_t *json;  /* parsed body, when the route takes one */
     /* Query string, decoded; bad_args set when one failed to decode. */
     http_arg args[REQ_ARGS_MAX];
     int nargs;

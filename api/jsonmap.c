@@ -228,6 +228,20 @@ json_t *jsonmap_asset(const asset_out *o)
     return obj;
 }
 
+json_t *jsonmap_asset_page(const asset_list *l)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < l->n; i++)
+        if (json_array_append_new(arr, jsonmap_asset(&l->items[i])) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    if (!arr)
+        return NULL;
+    return json_pack("{s:o, s:o}", "assets", arr, "nextCursor",
+                     l->next_cursor ? json_string(l->next_cursor) : json_null());
+}
+
 json_t *jsonmap_device(const device_info *d)
 {
     char pk[64];

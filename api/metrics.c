@@ -108,14 +108,16 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
         out(&o, "assetd_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
             router_route_name(r), acc);
     }
-    out(&o, "# HELP assetd_db_pool_in_use Database connections checked out.\n"
-            "# TYPE assetd_db_pool_in_use gauge\nassetd_db_pool_in_use %d\n",
+    out(&o,
+        "# HELP assetd_db_pool_in_use Database connections checked out.\n"
+        "# TYPE assetd_db_pool_in_use gauge\nassetd_db_pool_in_use %d\n",
         db_pool_in_use(app->svc->pool));
     sync_stats st;
     sync_stats_read(&st);
-    out(&o, "# HELP assetd_restore_records_total Restore records decided, by outcome and rule.\n"
-            "# TYPE assetd_restore_records_total counter\n"
-            "assetd_restore_records_total{outcome=\"accepted\",rule=\"ok\"} %llu\n",
+    out(&o,
+        "# HELP assetd_restore_records_total Restore records decided, by outcome and rule.\n"
+        "# TYPE assetd_restore_records_total counter\n"
+        "assetd_restore_records_total{outcome=\"accepted\",rule=\"ok\"} %llu\n",
         st.accepted);
     for (int r = 1; r < RULE_COUNT; r++)
         out(&o, "assetd_restore_records_total{outcome=\"failed\",rule=\"%s\"} %llu\n",

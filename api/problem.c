@@ -99,8 +99,8 @@ void http_problem_status(http_req *rq, int status, asset_err e, const char *fiel
     else
         snprintf(text, sizeof text, "%s", detail);
     snprintf(type, sizeof type, "urn:assetd:error:%s", asset_err_name(e));
-    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:I, s:s}", "type", type, "title",
-                             title_of(e), "status", status, "detail", text, "code",
+    json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:I, s:s}", "type", type, "title", title_of(e),
+                             "status", status, "detail", text, "code",
                              (json_int_t)asset_err_code(e), "name", asset_err_name(e));
     http_json(rq, status, body);
     rq->err = e;

@@ -33,40 +33,54 @@ typedef struct {
 
 /* First match wins: the fixed /assets/... paths come before /assets/{alias}. */
 static const route routes[] = {
-    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz, "getHealth", AUDIT_NONE},
-    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz, "getReadiness", AUDIT_NONE},
-    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics", AUDIT_NONE},
-    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP, BODY_JSON, h_assets_add, "addAsset", AUDIT_CHANGE},
-    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets", AUDIT_READ},
-    {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove, "deleteAssets", AUDIT_CHANGE},
+    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz, "getHealth",
+     AUDIT_NONE},
+    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz, "getReadiness",
+     AUDIT_NONE},
+    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics",
+     AUDIT_NONE},
+    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP, BODY_JSON, h_assets_add, "addAsset",
+     AUDIT_CHANGE},
+    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets",
+     AUDIT_READ},
+    {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove,
+     "deleteAssets", AUDIT_CHANGE},
     {ROUTE_PRE_QUERY, "POST", "/assets/pre-query", "/assets/pre-query", WHO_APP, BODY_JSON,
      h_pre_query, "preQueryAssets", AUDIT_CALL},
-    {ROUTE_AUTH_QUERY, "POST", "/assets/query", "/assets/query", WHO_APP, BODY_JSON,
-     h_auth_query, "queryAssetsWithAuth", AUDIT_READ},
+    {ROUTE_AUTH_QUERY, "POST", "/assets/query", "/assets/query", WHO_APP, BODY_JSON, h_auth_query,
+     "queryAssetsWithAuth", AUDIT_READ},
     {ROUTE_POST_QUERY, "POST", "/assets/post-query", "/assets/post-query", WHO_APP, BODY_JSON,
      h_post_query, "postQueryAssets", AUDIT_CALL},
-    {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get, "getAsset", AUDIT_READ},
-    {ROUTE_ASSET_ONE, "PATCH", "/assets/*", "/assets/{alias}", WHO_APP, BODY_JSON,
-     h_asset_update, "updateAsset", AUDIT_CHANGE},
-    {ROUTE_ASSET_ONE, "DELETE", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE,
-     h_asset_remove, "deleteAsset", AUDIT_CHANGE},
-    {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE,
-     h_sync_result, "getSyncResult", AUDIT_NONE},
-    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create, "createDevice", AUDIT_CALL},
-    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice", AUDIT_NONE},
+    {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get,
+     "getAsset", AUDIT_READ},
+    {ROUTE_ASSET_ONE, "PATCH", "/assets/*", "/assets/{alias}", WHO_APP, BODY_JSON, h_asset_update,
+     "updateAsset", AUDIT_CHANGE},
+    {ROUTE_ASSET_ONE, "DELETE", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_remove,
+     "deleteAsset", AUDIT_CHANGE},
+    {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE, h_sync_result,
+     "getSyncResult", AUDIT_NONE},
+    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create,
+     "createDevice", AUDIT_CALL},
+    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice",
+     AUDIT_NONE},
     {ROUTE_DEVICE_STATE, "PUT", "/devices/*/state", "/devices/{id}/state", MGR, BODY_JSON,
      h_device_state, "setDeviceState", AUDIT_CALL},
-    {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key",
-     MGR, BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_CALL},
+    {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key", MGR,
+     BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_CALL},
     {ROUTE_DEVICE_APPS, "POST", "/devices/*/apps", "/devices/{id}/apps", MGR, BODY_JSON,
      h_app_install, "installApp", AUDIT_CALL},
-    {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR,
-     BODY_NONE, h_app_uninstall, "uninstallApp", AUDIT_CALL},
-    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR, BODY_JSON, h_backup_create, "createBackup", AUDIT_CHANGE},
-    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup", AUDIT_NONE},
-    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR, BODY_JSON, h_restore_create, "createRestore", AUDIT_CHANGE},
-    {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get, "getRestore", AUDIT_NONE},
-    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents", AUDIT_NONE},
+    {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR, BODY_NONE,
+     h_app_uninstall, "uninstallApp", AUDIT_CALL},
+    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR, BODY_JSON, h_backup_create, "createBackup",
+     AUDIT_CHANGE},
+    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup",
+     AUDIT_NONE},
+    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR, BODY_JSON, h_restore_create,
+     "createRestore", AUDIT_CHANGE},
+    {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get,
+     "getRestore", AUDIT_NONE},
+    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents",
+     AUDIT_NONE},
 };
 
 const char *router_route_name(int id)
@@ -101,8 +115,7 @@ static int split(http_req *rq, char *segs[MAX_SEGS], int *n)
     }
 }
 
-static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1,
-                  const char **p2)
+static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1, const char **p2)
 {
     const char *t = tmpl + 1;
     int i = 0;
@@ -133,8 +146,7 @@ static int authenticate(http_req *rq, unsigned who)
 {
     const char *h = rq->authorization;
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
-        http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL,
-                            "a bearer token is required");
+        http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL, "a bearer token is required");
         return -1;
     }
     asset_err e = svc_authenticate(rq->app->svc, h + 7, strlen(h + 7), &rq->who);
@@ -221,8 +233,7 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     size_t alias_len = 0, group_len = 0, p1_len = 0;
     json_t *body = rq->json;
     const http_arg *a;
-    if (raw_p1 &&
-        http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
+    if (raw_p1 && http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
         p1 = NULL;
     if (p1 && r->id == ROUTE_ASSET_ONE) {
         alias = p1;
@@ -272,7 +283,8 @@ static const route *route_and_authenticate(http_req *rq, const char **p1, const 
     }
     if (split(rq, segs, &n) == 0)
         for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
-            if (strcmp(routes[i].method, rq->method) == 0 && match(routes[i].tmpl, segs, n, p1, p2)) {
+            if (strcmp(routes[i].method, rq->method) == 0 &&
+                match(routes[i].tmpl, segs, n, p1, p2)) {
                 r = &routes[i];
                 break;
             }

@@ -102,16 +102,16 @@ static void new_request_id(char out[33])
 
 static void prepare(http_req *rq)
 {
-    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     rq->authorization = h ? arena_strndup(&rq->mem, h, strlen(h)) : NULL;
     if (!rq->too_big)
         MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     app_ctx *app = cls;
     http_req *rq = *con_cls;
@@ -239,19 +239,19 @@ int server_start(app_ctx *app)
         sa = (struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     } else {
-        fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n",
-                cfg->listen_addr);
+        fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n", cfg->listen_addr);
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
         return -1;
     }
-    app->mhd = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout,
-        MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, app, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    app->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, app,
+                                MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE,
+                                (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+                                (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                                (unsigned)cfg->connection_timeout, MHD_OPTION_UNESCAPE_CALLBACK,
+                                keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
+                                MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!app->mhd) {
         fprintf(stderr, "assetd: cannot listen on %s:%d\n", cfg->listen_addr, cfg->port);
         dispatch_stop(app->dispatch);

@@ -20,8 +20,7 @@ int tool_rotate_key(void)
     if (db_migrate(cfg.database_url, cfg.migrations_dir) >= 0) {
         long n = rotate_rewrap_all(&cfg);
         if (n >= 0) {
-            printf("{\"rewrapped\":%ld,\"keyVersion\":%d}\n", n,
-                   keyring_current_version(cfg.keys));
+            printf("{\"rewrapped\":%ld,\"keyVersion\":%d}\n", n, keyring_current_version(cfg.keys));
             rc = 0;
         }
     }
@@ -50,8 +49,7 @@ int tool_sign_challenge(int argc, char **argv)
         randombytes_buf(seed, sizeof seed);
         crypto_sign_seed_keypair(pk, sk, seed);
         sodium_bin2base64(pk64, sizeof pk64, pk, sizeof pk, sodium_base64_VARIANT_ORIGINAL);
-        sodium_bin2base64(seed64, sizeof seed64, seed, sizeof seed,
-                          sodium_base64_VARIANT_ORIGINAL);
+        sodium_bin2base64(seed64, sizeof seed64, seed, sizeof seed, sodium_base64_VARIANT_ORIGINAL);
         printf("{\"userAuthPublicKey\":\"%s\",\"privateKey\":\"%s\"}\n", pk64, seed64);
         sodium_memzero(seed, sizeof seed);
         sodium_memzero(sk, sizeof sk);

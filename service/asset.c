@@ -10,19 +10,25 @@ static const char *const accessibility_names[] = {"DEVICE_POWERED_ON", "DEVICE_F
 static const uint8_t accessibility_vals[] = {0, 1, 2};
 static const char *const auth_type_names[] = {"NONE", "ANY", NULL};
 static const uint8_t auth_type_vals[] = {AUTH_TYPE_NONE, AUTH_TYPE_ANY};
-static const char *const sync_names[] = {"THIS_DEVICE", "TRUSTED_DEVICE", "TRUSTED_ACCOUNT",
-                                         NULL};
+static const char *const sync_names[] = {"THIS_DEVICE", "TRUSTED_DEVICE", "TRUSTED_ACCOUNT", NULL};
 static const uint8_t sync_vals[] = {SYNC_THIS_DEVICE, SYNC_TRUSTED_DEVICE, SYNC_TRUSTED_ACCOUNT};
 static const char *const conflict_names[] = {"OVERWRITE", "THROW_ERROR", NULL};
 static const char *const wrap_names[] = {"NEVER", "TRUSTED_ACCOUNT", NULL};
 static const char *const return_names[] = {"ALL", "ATTRIBUTES", NULL};
 static const uint8_t zero_one[] = {0, 1};
-static const char *const label_names[] = {
-    "dataLabelCritical1",    "dataLabelCritical2",    "dataLabelCritical3",
-    "dataLabelCritical4",    "dataLabelNormal1",      "dataLabelNormal2",
-    "dataLabelNormal3",      "dataLabelNormal4",      "dataLabelNormalLocal1",
-    "dataLabelNormalLocal2", "dataLabelNormalLocal3", "dataLabelNormalLocal4",
-    NULL};
+static const char *const label_names[] = {"dataLabelCritical1",
+                                          "dataLabelCritical2",
+                                          "dataLabelCritical3",
+                                          "dataLabelCritical4",
+                                          "dataLabelNormal1",
+                                          "dataLabelNormal2",
+                                          "dataLabelNormal3",
+                                          "dataLabelNormal4",
+                                          "dataLabelNormalLocal1",
+                                          "dataLabelNormalLocal2",
+                                          "dataLabelNormalLocal3",
+                                          "dataLabelNormalLocal4",
+                                          NULL};
 static const uint8_t label_vals[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
 
 #define LABEL(i, name, tag) [F_LABEL0 + (i)] = {name, tag, KIND_TEXT, 1, ASSET_LABEL_MAX, 0, 0}
@@ -65,9 +71,9 @@ static const field_info fields[F_COUNT] = {
 };
 
 /* Fields that filter (spec §3 "query filter: yes"), and the two that only select a store. */
-#define FILTERS                                                                                 \
-    (FBIT(F_ALIAS) | FBIT(F_ACCESSIBILITY) | FBIT(F_REQUIRE_PASSWORD_SET) | FBIT(F_AUTH_TYPE) |  \
-     FBIT(F_SYNC_TYPE) | FBIT(F_IS_PERSISTENT) | FBITS_LABELS | FBIT(F_REQUIRE_ATTR_ENCRYPTED) | \
+#define FILTERS                                                                                    \
+    (FBIT(F_ALIAS) | FBIT(F_ACCESSIBILITY) | FBIT(F_REQUIRE_PASSWORD_SET) | FBIT(F_AUTH_TYPE) |    \
+     FBIT(F_SYNC_TYPE) | FBIT(F_IS_PERSISTENT) | FBITS_LABELS | FBIT(F_REQUIRE_ATTR_ENCRYPTED) |   \
      FBIT(F_GROUP_ID) | FBIT(F_WRAP_TYPE))
 #define SELECTORS (FBIT(F_GROUP_ID) | FBIT(F_REQUIRE_ATTR_ENCRYPTED))
 
@@ -76,16 +82,15 @@ static const uint64_t op_fields[OP_COUNT] = {
                FBIT(F_REQUIRE_PASSWORD_SET) | FBIT(F_AUTH_TYPE) | FBIT(F_SYNC_TYPE) |
                FBIT(F_IS_PERSISTENT) | FBITS_LABELS | FBIT(F_CONFLICT_RESOLUTION) |
                FBIT(F_REQUIRE_ATTR_ENCRYPTED) | FBIT(F_GROUP_ID) | FBIT(F_WRAP_TYPE),
-    [OP_QUERY] = FILTERS | FBIT(F_RETURN_TYPE) | FBIT(F_LIMIT) | FBIT(F_OFFSET) |
-                 FBIT(F_ORDER_BY) | FBIT(F_CURSOR),
+    [OP_QUERY] = FILTERS | FBIT(F_RETURN_TYPE) | FBIT(F_LIMIT) | FBIT(F_OFFSET) | FBIT(F_ORDER_BY) |
+                 FBIT(F_CURSOR),
     [OP_GET_ONE] = SELECTORS | FBIT(F_RETURN_TYPE),
     [OP_UPDATE_SEL] = SELECTORS,
     [OP_UPDATE] = FBIT(F_SECRET) | FBITS_NORMAL_LABELS,
     [OP_REMOVE] = FILTERS,
     [OP_REMOVE_ONE] = SELECTORS,
     [OP_PRE_QUERY] = FILTERS | FBIT(F_AUTH_VALIDITY_PERIOD),
-    [OP_AUTH_QUERY] =
-        FILTERS | FBIT(F_RETURN_TYPE) | FBIT(F_AUTH_CHALLENGE) | FBIT(F_AUTH_TOKEN),
+    [OP_AUTH_QUERY] = FILTERS | FBIT(F_RETURN_TYPE) | FBIT(F_AUTH_CHALLENGE) | FBIT(F_AUTH_TOKEN),
     [OP_POST_QUERY] = FBIT(F_AUTH_CHALLENGE),
 };
 
@@ -179,8 +184,7 @@ static asset_err begin_set(const asset_req *r, asset_field f, field_kind kind, c
     return ASSET_OK;
 }
 
-static asset_err set_bytes(asset_req *r, asset_field f, const char *p, size_t n,
-                           const char **why)
+static asset_err set_bytes(asset_req *r, asset_field f, const char *p, size_t n, const char **why)
 {
     const field_info *fi = &fields[f];
     size_t cap = n / 4 * 3 + 3;
@@ -217,8 +221,7 @@ static asset_err set_bytes(asset_req *r, asset_field f, const char *p, size_t n,
     return ASSET_OK;
 }
 
-asset_err asset_req_set_text(asset_req *r, asset_field f, const char *p, size_t n,
-                             const char **why)
+asset_err asset_req_set_text(asset_req *r, asset_field f, const char *p, size_t n, const char **why)
 {
     if ((unsigned)f < F_COUNT && fields[f].kind == KIND_BYTES) {
         asset_err e = begin_set(r, f, KIND_BYTES, why);
@@ -286,8 +289,7 @@ asset_err asset_req_set_int(asset_req *r, asset_field f, long long v, const char
     return ASSET_OK;
 }
 
-asset_err asset_req_set_name(asset_req *r, asset_field f, const char *p, size_t n,
-                             const char **why)
+asset_err asset_req_set_name(asset_req *r, asset_field f, const char *p, size_t n, const char **why)
 {
     field_kind kind = (unsigned)f < F_COUNT && fields[f].kind == KIND_SYNC ? KIND_SYNC : KIND_ENUM;
     asset_err e = begin_set(r, f, kind, why);
@@ -350,11 +352,11 @@ const char *asset_enum_name(asset_field f, unsigned v)
     return NULL;
 }
 
-#define FAIL(code, fld, text)                                                                   \
-    do {                                                                                        \
-        *field = (fld);                                                                         \
-        *why = (text);                                                                          \
-        return (code);                                                                          \
+#define FAIL(code, fld, text)                                                                      \
+    do {                                                                                           \
+        *field = (fld);                                                                            \
+        *why = (text);                                                                             \
+        return (code);                                                                             \
     } while (0)
 
 static asset_err finish_add(asset_req *r, const char **field, const char **why)
@@ -372,8 +374,9 @@ static asset_err finish_add(asset_req *r, const char **field, const char **why)
     if ((r->has & FBIT(F_GROUP_ID)) && (r->sync_type & SYNC_TRUSTED_ACCOUNT))
         FAIL(ASSET_UNSUPPORTED, "syncType", "TRUSTED_ACCOUNT is not allowed with groupId");
     if (r->wrap_type == WRAP_TRUSTED_ACCOUNT && (r->sync_type & SYNC_TRUSTED_ACCOUNT))
-        FAIL(ASSET_UNSUPPORTED, "wrapType", "TRUSTED_ACCOUNT is not allowed with syncType "
-                                            "TRUSTED_ACCOUNT");
+        FAIL(ASSET_UNSUPPORTED, "wrapType",
+             "TRUSTED_ACCOUNT is not allowed with syncType "
+             "TRUSTED_ACCOUNT");
     return ASSET_OK;
 }
 

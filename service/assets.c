@@ -285,9 +285,9 @@ asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_lis
     assets_filter_cols(p, q, &cols);
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
         goto done;
-    bool one = (q->has & FBIT(F_ALIAS)) && q->has == (q->has & (FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
-                                                                 FBIT(F_REQUIRE_ATTR_ENCRYPTED) |
-                                                                 FBIT(F_RETURN_TYPE)));
+    bool one = (q->has & FBIT(F_ALIAS)) &&
+               q->has == (q->has & (FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
+                                    FBIT(F_REQUIRE_ATTR_ENCRYPTED) | FBIT(F_RETURN_TYPE)));
     e = one ? store_asset_get(c, &sc, q->alias, &out->res)
             : store_asset_select(c, &sc, q, &cols, &pos, q->limit + 1, false, &out->res);
     if (e != ASSET_OK)
@@ -379,8 +379,8 @@ asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const 
     if (e != ASSET_OK)
         goto done;
     label_cols(p, r->attr_enc, r->labels, &cols);
-    bool touch = (upd->has & (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1)
-                                                 << (F_LABEL0 + LABEL_NORMAL)))) != 0;
+    bool touch = (upd->has &
+                  (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1) << (F_LABEL0 + LABEL_NORMAL)))) != 0;
     audit_event ev;
     audit_event_init(&ev, s, p, "updateAsset", sel->group.p, sel->group.n, sel->alias.p,
                      sel->alias.n);
@@ -426,7 +426,8 @@ asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one
     }
     /* One audit event per call, in the transaction of the removal. */
     audit_event ev;
-    audit_event_init(&ev, s, p, one ? "deleteAsset" : "deleteAssets", q->group.p, q->group.n, q->alias.p, q->alias.n);
+    audit_event_init(&ev, s, p, one ? "deleteAsset" : "deleteAssets", q->group.p, q->group.n,
+                     q->alias.p, q->alias.n);
     e = audit_append(c, &ev, "ok");
     if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
         in_tx = false;

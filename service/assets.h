@@ -14,7 +14,7 @@
 
 typedef struct {
     asset_record rec;
-    bool has_group; /* rec.owner is the group id */
+    bool has_group;              /* rec.owner is the group id */
     const unsigned char *secret; /* set when the secret is returned */
     size_t secret_len;
 } asset_out;
@@ -34,8 +34,8 @@ WUR asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_l
 /* GET /assets (q from OP_QUERY) and GET /assets/{alias} (q from OP_GET_ONE with the alias). */
 WUR asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out);
 /* sel: alias and selectors; upd: the fields to set (OP_UPDATE). */
-WUR asset_err assets_update(svc *s, const principal *p, const asset_req *sel,
-                            const asset_req *upd, asset_list *out);
+WUR asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
+                            asset_list *out);
 /* DELETE /assets?filters and DELETE /assets/{alias} (one): NOT_FOUND when nothing matched. */
 WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one,
                             long *removed);

@@ -38,14 +38,14 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
     }
 }
 
-#define INSERT_SQL                                                                              \
-    "INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "         \
+#define INSERT_SQL                                                                                 \
+    "INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "            \
     "VALUES ($1, $2, NULLIF($3, '')::uuid, NULLIF($4, ''), NULLIF($5, ''), $6)"
 
 asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome)
 {
     PGresult *r = NULL;
-    const char *vals[] = {ev->principal, ev->action, ev->device_id,
+    const char *vals[] = {ev->principal, ev->action,     ev->device_id,
                           ev->owner,     ev->alias_hash, outcome};
     asset_err e = db_exec(c, INSERT_SQL, 6, vals, NULL, NULL, &r);
     PQclear(r);
@@ -102,10 +102,9 @@ static int flush_batch(struct audit_writer *w, const queued *batch, int n)
     for (int i = 0; i < n; i++) {
         const queued *e = &batch[i];
         sqlbuf_add(&b, "%s($%d, $%d, NULLIF($%d, '')::uuid, NULLIF($%d, ''), NULLIF($%d, ''), $%d)",
-                   i ? ", " : "", sqlbuf_cstr(&b, e->ev.principal),
-                   sqlbuf_cstr(&b, e->ev.action), sqlbuf_cstr(&b, e->ev.device_id),
-                   sqlbuf_cstr(&b, e->ev.owner), sqlbuf_cstr(&b, e->ev.alias_hash),
-                   sqlbuf_cstr(&b, e->outcome));
+                   i ? ", " : "", sqlbuf_cstr(&b, e->ev.principal), sqlbuf_cstr(&b, e->ev.action),
+                   sqlbuf_cstr(&b, e->ev.device_id), sqlbuf_cstr(&b, e->ev.owner),
+                   sqlbuf_cstr(&b, e->ev.alias_hash), sqlbuf_cstr(&b, e->outcome));
     }
     asset_err e = sqlbuf_exec(&b, &c, &r);
     sqlbuf_free(&b);

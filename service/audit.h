@@ -7,11 +7,11 @@
 #include "svc.h"
 
 typedef struct {
-    const char *principal; /* admin | device | installation */
-    const char *action;    /* the operationId, e.g. addAsset */
+    const char *principal;         /* admin | device | installation */
+    const char *action;            /* the operationId, e.g. addAsset */
     char device_id[UUID_TEXT_LEN]; /* "" for none */
-    char owner[300];       /* app:<appId> | group:<groupId> | "" */
-    char alias_hash[65];   /* hex, "" for none */
+    char owner[300];               /* app:<appId> | group:<groupId> | "" */
+    char alias_hash[65];           /* hex, "" for none */
 } audit_event;
 
 /* An event for principal p doing action; owner and alias (n == 0 / NULL: none) as given. */

@@ -77,8 +77,7 @@ bool authcache_get(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], 
     return hit;
 }
 
-void authcache_put(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN],
-                   const principal *p)
+void authcache_put(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], const principal *p)
 {
     if (!c)
         return;

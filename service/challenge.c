@@ -37,13 +37,14 @@ static asset_err live_challenges(db_conn *c, const principal *p, long *live, int
     PGresult *r = NULL;
     snprintf(inst, sizeof inst, "%" PRId64, p->installation_id);
     const char *vals[] = {inst};
-    asset_err e = db_exec(c, "SELECT 1 FROM installations WHERE id = $1 FOR UPDATE", 1, vals,
-                          NULL, NULL, &r);
+    asset_err e =
+        db_exec(c, "SELECT 1 FROM installations WHERE id = $1 FOR UPDATE", 1, vals, NULL, NULL, &r);
     PQclear(r);
     r = NULL;
     if (e == ASSET_OK)
-        e = db_exec(c, "DELETE FROM challenges WHERE installation_id = $1 AND "
-                       "expires_at <= now()",
+        e = db_exec(c,
+                    "DELETE FROM challenges WHERE installation_id = $1 AND "
+                    "expires_at <= now()",
                     1, vals, NULL, NULL, &r);
     PQclear(r);
     r = NULL;
@@ -157,8 +158,7 @@ done:
 
 /* The challenge's matched assets, if it is the caller's, live, and the token is the device's
  * user-auth signature over challenge || appId. */
-static asset_err check_challenge(db_conn *c, const principal *p, const asset_req *q,
-                                 PGresult **out)
+static asset_err check_challenge(db_conn *c, const principal *p, const asset_req *q, PGresult **out)
 {
     PGresult *r = NULL;
     unsigned char pk[32];
@@ -208,12 +208,13 @@ asset_err challenge_query(svc *s, const principal *p, const asset_req *q, asset_
         return e;
     auth_gated(&gated, q);
     assets_filter_cols(p, &gated, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = check_challenge(c, p, q, &ch)) != ASSET_OK)
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK ||
+        (e = check_challenge(c, p, q, &ch)) != ASSET_OK)
         goto done;
     store_pos pos = {0};
     pos.only_seqs = PQgetvalue(ch, 0, 1);
-    if ((e = store_asset_select(c, &sc, &gated, &cols, &pos, ASSET_LIMIT_MAX, false,
-                                &out->res)) != ASSET_OK)
+    if ((e = store_asset_select(c, &sc, &gated, &cols, &pos, ASSET_LIMIT_MAX, false, &out->res)) !=
+        ASSET_OK)
         goto done;
     int n = PQntuples(out->res);
     if (n == 0) {

@@ -14,8 +14,8 @@
  * (accessibility, requirePasswordSet) pair, or more than CHALLENGE_MATCH_MAX), STATUS_MISMATCH
  * (not accessible now), LIMIT_EXCEEDED (16 live challenges; *retry_after set). */
 WUR asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q,
-                                  unsigned char challenge[ASSET_CHALLENGE_LEN],
-                                  int64_t *expires_ms, int *retry_after);
+                                  unsigned char challenge[ASSET_CHALLENGE_LEN], int64_t *expires_ms,
+                                  int *retry_after);
 /* Query with q->challenge and q->auth_token: ACCESS_DENIED for any bad challenge or token. */
 WUR asset_err challenge_query(svc *s, const principal *p, const asset_req *q, asset_list *out);
 /* Post-query: ends the challenge if it is the caller's; always succeeds unless the database

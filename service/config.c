@@ -45,8 +45,7 @@ static char *env_or_file(const char *name, bool *missing, char *err, size_t err_
     return buf;
 }
 
-static int env_int(const char *name, int def, int min, int max, int *out, char *err,
-                   size_t err_len)
+static int env_int(const char *name, int def, int min, int max, int *out, char *err, size_t err_len)
 {
     const char *v = getenv(name);
     if (!v || !*v) {
@@ -90,17 +89,14 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         env_int("ASSETD_SYNC_WORKERS", 1, 0, 64, &c->sync_workers, err, err_len) ||
         env_int("ASSETD_REQUEST_WORKERS", 8, 1, 512, &c->request_workers, err, err_len) ||
         env_int("ASSETD_REQUEST_QUEUE", 1024, 1, 1000000, &c->request_queue, err, err_len) ||
-        env_int("ASSETD_DB_POOL_SIZE", c->request_workers + 2, 1, 1000,
-                &c->db_pool_size, err, err_len) ||
+        env_int("ASSETD_DB_POOL_SIZE", c->request_workers + 2, 1, 1000, &c->db_pool_size, err,
+                err_len) ||
         env_int("ASSETD_BODY_LIMIT", 65536, 1024, 16 << 20, &body, err, err_len) ||
         env_int("ASSETD_DB_TIMEOUT_MS", 5000, 100, 600000, &c->db_timeout_ms, err, err_len) ||
-        env_int("ASSETD_MAX_CONNECTIONS", 4096, 16, 1000000, &c->max_connections, err,
-                err_len) ||
-        env_int("ASSETD_PER_IP_CONNECTIONS", 0, 0, 1000000, &c->per_ip_connections, err,
-                err_len) ||
+        env_int("ASSETD_MAX_CONNECTIONS", 4096, 16, 1000000, &c->max_connections, err, err_len) ||
+        env_int("ASSETD_PER_IP_CONNECTIONS", 0, 0, 1000000, &c->per_ip_connections, err, err_len) ||
         env_int("ASSETD_RATE_LIMIT", 0, 0, 1000000, &c->rate_limit, err, err_len) ||
-        env_int("ASSETD_CONNECTION_TIMEOUT", 30, 1, 3600, &c->connection_timeout, err,
-                err_len) ||
+        env_int("ASSETD_CONNECTION_TIMEOUT", 30, 1, 3600, &c->connection_timeout, err, err_len) ||
         env_int("ASSETD_MAX_ASSETS", 0, 0, INT_MAX, &max_assets, err, err_len))
         goto fail;
     c->body_limit = (size_t)body;

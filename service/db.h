@@ -72,8 +72,8 @@ void db_release(db_pool *p, db_conn *c);
 WUR asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
                            const int *lens, const int *fmts, PGresult **out);
 /* The same for a one-off statement. */
-WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals,
-                      const int *lens, const int *fmts, PGresult **out);
+WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,
+                      const int *fmts, PGresult **out);
 /* BEGIN, COMMIT, ROLLBACK (rollback never fails the caller: it marks the connection broken). */
 WUR asset_err db_begin(db_conn *c);
 WUR asset_err db_commit(db_conn *c);

@@ -8,7 +8,8 @@
 #include "authcache.h"
 #include "keyring.h"
 
-#define DEVICE_COLS "id, name, account_id, user_auth_pk, pwd_set, screen_locked, unlocked_since_boot"
+#define DEVICE_COLS                                                                                \
+    "id, name, account_id, user_auth_pk, pwd_set, screen_locked, unlocked_since_boot"
 
 static const db_stmt st_insert = {
     STMT_DEVICE_INSERT, "device_insert",
@@ -114,8 +115,8 @@ asset_err devices_register(svc *s, const char *name, const char *account_id,
     if (rc != 0)
         return ASSET_CRYPTO_ERROR;
     snprintf(kek, sizeof kek, "%d", kv);
-    const char *vals[] = {id,  name, account_id, (const char *)th, (const char *)pk,
-                          kek, (const char *)wrapped};
+    const char *vals[] = {
+        id, name, account_id, (const char *)th, (const char *)pk, kek, (const char *)wrapped};
     const int lens[] = {0, 0, 0, sizeof th, pk ? USER_AUTH_PK_LEN : 0, 0, sizeof wrapped};
     const int fmts[] = {0, 0, 0, 1, 1, 0, 1};
     asset_err e = run(s, &st_insert, 7, vals, lens, fmts, &r);

@@ -27,8 +27,7 @@ WUR asset_err devices_register(svc *s, const char *name, const char *account_id,
                                const unsigned char *pk, char id[UUID_TEXT_LEN],
                                char token[SEAL_TOKEN_TEXT_LEN]);
 WUR asset_err devices_get(svc *s, const char *id, device_info *out);
-WUR asset_err devices_set_state(svc *s, const char *id, const device_state *st,
-                                device_info *out);
+WUR asset_err devices_set_state(svc *s, const char *id, const device_state *st, device_info *out);
 /* pk NULL removes the key. */
 WUR asset_err devices_set_auth_key(svc *s, const char *id, const unsigned char *pk,
                                    device_info *out);

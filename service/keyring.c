@@ -116,8 +116,8 @@ int keyring_wrap(unsigned char out[SEAL_WRAPPED_KEY_LEN], int *kek_version,
 {
     size_t len = 0;
     int v = keyring_current_version(k);
-    if (seal_encrypt(out, &len, dek, SEAL_KEY_LEN, (const unsigned char *)purpose,
-                     strlen(purpose), key_of(k, v)) != 0)
+    if (seal_encrypt(out, &len, dek, SEAL_KEY_LEN, (const unsigned char *)purpose, strlen(purpose),
+                     key_of(k, v)) != 0)
         return -1;
     *kek_version = v;
     return 0;

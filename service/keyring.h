@@ -25,7 +25,6 @@ WUR int keyring_wrap(unsigned char out[SEAL_WRAPPED_KEY_LEN], int *kek_version,
                      const unsigned char *dek, const char *purpose, const keyring *k);
 /* -1 if the version is unknown, or the wrapped key was tampered with or bound elsewhere. */
 WUR int keyring_unwrap(unsigned char dek[SEAL_KEY_LEN], const unsigned char *wrapped,
-                       size_t wrapped_len, int kek_version, const char *purpose,
-                       const keyring *k);
+                       size_t wrapped_len, int kek_version, const char *purpose, const keyring *k);
 
 #endif

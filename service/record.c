@@ -118,8 +118,7 @@ int record_open_labels(asset_record *r, arena *a, const char *where, const unsig
     if (!plain)
         return -1;
     labels_ad(ad, where, r);
-    if (seal_decrypt(plain, &len, r->labels_sealed, r->labels_sealed_len, ad, sizeof ad, key) !=
-        0)
+    if (seal_decrypt(plain, &len, r->labels_sealed, r->labels_sealed_len, ad, sizeof ad, key) != 0)
         return -1;
     for (int i = 0; i < ASSET_LABELS; i++) {
         if (len - off < 4)

@@ -46,8 +46,8 @@ static const wrapped_table tables[] = {
      "kek_version = $4",
      1, purpose_service},
     {"SELECT id, kek_version, wrapped_key FROM backups WHERE kek_version <> $1 LIMIT 500",
-     "UPDATE backups SET kek_version = $2, wrapped_key = $3 WHERE id = $1 AND kek_version = $4",
-     1, purpose_backup},
+     "UPDATE backups SET kek_version = $2, wrapped_key = $3 WHERE id = $1 AND kek_version = $4", 1,
+     purpose_backup},
 };
 
 static long rewrap_table(db_conn *c, const keyring *k, const wrapped_table *t)
@@ -71,8 +71,9 @@ static long rewrap_table(db_conn *c, const keyring *k, const wrapped_table *t)
             if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, i, t->nkeys + 1),
                                 (size_t)PQgetlength(r, i, t->nkeys + 1)) != 0 ||
                 keyring_unwrap(key, wrapped, len, old, purpose, k) != 0) {
-                fprintf(stderr, "assetd: a key wrapped under version %d does not open (%s); is "
-                                "that version in ASSETD_MASTER_KEY?\n",
+                fprintf(stderr,
+                        "assetd: a key wrapped under version %d does not open (%s); is "
+                        "that version in ASSETD_MASTER_KEY?\n",
                         old, purpose);
                 PQclear(r);
                 return -1;

@@ -181,7 +181,11 @@ void copybuf_text(copybuf *b, const char *p, size_t n)
     if (!reserve(b, 2 * n))
         return;
     for (size_t i = 0; i < n; i++) {
-        char ch = p[i], esc = ch == '\\' ? '\\' : ch == '\t' ? 't' : ch == '\n' ? 'n' : ch == '\r' ? 'r' : 0;
+        char ch = p[i], esc = ch == '\\'   ? '\\'
+                              : ch == '\t' ? 't'
+                              : ch == '\n' ? 'n'
+                              : ch == '\r' ? 'r'
+                                           : 0;
         if (esc) {
             b->buf[b->len++] = '\\';
             b->buf[b->len++] = esc;

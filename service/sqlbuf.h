@@ -43,7 +43,7 @@ typedef struct {
 } copybuf;
 
 void copybuf_init(copybuf *b);
-void copybuf_free(copybuf *b); /* wipes: rows may hold sealed values */
+void copybuf_free(copybuf *b);                          /* wipes: rows may hold sealed values */
 void copybuf_text(copybuf *b, const char *p, size_t n); /* NULL p: SQL NULL */
 void copybuf_bytea(copybuf *b, const unsigned char *p, size_t n);
 void copybuf_int(copybuf *b, long long v);

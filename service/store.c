@@ -14,17 +14,18 @@
 static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1", "n2",
                                                      "n3", "n4", "l1", "l2", "l3", "l4"};
 
-#define INSERT_SQL                                                                              \
-    "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, accessibility, "         \
-    "req_pwd, auth_type, sync_type, persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, " \
-    "l2, l3, l4, labels_sealed, sealed, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "  \
-    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) " \
+#define INSERT_SQL                                                                                 \
+    "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, accessibility, "           \
+    "req_pwd, auth_type, sync_type, persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, "   \
+    "l2, l3, l4, labels_sealed, sealed, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "     \
+    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) "    \
     "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
 
 /* Each add records itself in the audit log in the same statement, so in the same transaction. */
-#define AUDITED(insert)                                                                         \
-    "WITH a AS (" insert "), au AS (INSERT INTO audit_log (principal, action, device_id, owner, " \
-    "alias_hash, outcome) SELECT 'installation', 'addAsset', $1::uuid, $27, NULLIF($28, ''), 'ok' "     \
+#define AUDITED(insert)                                                                            \
+    "WITH a AS (" insert "), au AS (INSERT INTO audit_log (principal, action, device_id, owner, "  \
+    "alias_hash, outcome) SELECT 'installation', 'addAsset', $1::uuid, $27, NULLIF($28, ''), "     \
+    "'ok' "                                                                                        \
     "FROM a) SELECT * FROM a"
 
 static const db_stmt st_insert = {
@@ -33,15 +34,16 @@ static const db_stmt st_insert = {
             "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true")};
 static const db_stmt st_upsert = {
     STMT_ASSET_UPSERT, "asset_upsert",
-    AUDITED(INSERT_SQL
-    "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
-    "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
-    "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
-    "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
-    "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
-    "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
-    "key_version = EXCLUDED.key_version, updated_at = now() "
-    "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)")};
+    AUDITED(
+        INSERT_SQL
+        "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
+        "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
+        "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
+        "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
+        "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
+        "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
+        "key_version = EXCLUDED.key_version, updated_at = now() "
+        "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)")};
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
                                "SELECT " ASSET_COLS " FROM assets WHERE device_id = $1 AND "
                                "owner_kind = $2 AND owner = $3 AND attr_enc = $4 AND alias = $5"};
@@ -146,9 +148,9 @@ asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req 
     return e;
 }
 
-#define RESTORE_COLS                                                                            \
-    "owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "        \
-    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "    \
+#define RESTORE_COLS                                                                               \
+    "owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "           \
+    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "       \
     "sealed, key_version"
 
 /* Restores stage their rows with COPY (cheap to parse, unlike a multi-row VALUES list of
@@ -252,8 +254,7 @@ asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_reco
     row_params(vals, lens, fmts, nums, sc, r, cols);
     vals[26] = ev->owner;
     vals[27] = ev->alias_hash;
-    asset_err e =
-        db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, 28, vals, lens, fmts, &res);
+    asset_err e = db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, 28, vals, lens, fmts, &res);
     if (e != ASSET_OK)
         return e;
     if (PQntuples(res) != 1) {

@@ -14,9 +14,9 @@
 #define WUR __attribute__((warn_unused_result))
 
 /* The columns store_asset_decode() reads, for selects written elsewhere (backups). */
-#define STORE_ASSET_COLS                                                                        \
-    "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "   \
-    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "    \
+#define STORE_ASSET_COLS                                                                           \
+    "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "      \
+    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "       \
     "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint"
 
 /* Which store of which owner on which device: every asset statement is scoped to one. */
@@ -32,7 +32,7 @@ typedef struct {
     bool set;
     int64_t seq;
     bool label_null;
-    asset_text label; /* for orderBy */
+    asset_text label;      /* for orderBy */
     const char *only_seqs; /* when set: a PostgreSQL bigint[] literal rows must be in */
 } store_pos;
 
@@ -42,36 +42,32 @@ typedef struct {
     char hex[ASSET_LABELS][SEAL_INDEX_HEX_LEN + 1];
 } store_label_cols;
 
-/* Insert r into scope, recording ev in the audit log in the same statement. overwrite: replace an existing alias (then *inserted is false); else
- * DUPLICATED if it exists. */
+/* Insert r into scope, recording ev in the audit log in the same statement. overwrite: replace an
+ * existing alias (then *inserted is false); else DUPLICATED if it exists. */
 WUR asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
                                  const store_label_cols *cols, const audit_event *ev,
-                                 bool overwrite, bool *inserted, int64_t *seq,
-                                 int64_t *update_ms);
+                                 bool overwrite, bool *inserted, int64_t *seq, int64_t *update_ms);
 /* Rows of scope matching the filters of q (alias, attributes, label columns), in page order,
  * at most limit rows after pos (or after q->offset rows). only_auth: authType ANY only. */
 WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
-                                 const store_label_cols *filter, const store_pos *pos,
-                                 long limit, bool for_update, PGresult **out);
+                                 const store_label_cols *filter, const store_pos *pos, long limit,
+                                 bool for_update, PGresult **out);
 /* Delete the rows matching q in scope; *out lists their aliases. */
 WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
                                  const store_label_cols *filter, PGresult **out);
 /* Rewrite the mutable columns of row seq: normal and local label columns, labels_sealed,
  * sealed; touch_time refreshes updated_at. */
 WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
-                                 const store_label_cols *cols, bool touch_time,
-                                 int64_t *update_ms);
+                                 const store_label_cols *cols, bool touch_time, int64_t *update_ms);
 /* Number of assets of a scope (for the per-owner limit). */
 WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 
 /* The one row of scope with this alias (prepared: the hot path of GET /assets/{alias}). */
-WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias,
-                              PGresult **out);
+WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias, PGresult **out);
 
 /* Restore: write n records to device_id, each replacing an asset with the same key there. */
-WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id,
-                                       const asset_record *rows, const store_label_cols *cols,
-                                       int n);
+WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,
+                                       const store_label_cols *cols, int n);
 
 /* Decode row i of a select into r; -1 if a column is malformed. */
 WUR int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a);

@@ -24,7 +24,7 @@ typedef struct {
     db_pool *pool;
     unsigned char *token_key; /* sodium_malloc, read-only: token hashes and cursor MACs */
     int migrations_latest;
-    struct audit_writer *audit; /* audit.c's background writer */
+    struct audit_writer *audit;   /* audit.c's background writer */
     struct authcache *auth_cache; /* authcache.c; NULL when off */
 } svc;
 

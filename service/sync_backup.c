@@ -117,8 +117,7 @@ done:
     return e;
 }
 
-asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
-                             backup_info *out)
+asset_err sync_backup_create(svc *s, const principal *p, const char *device_id, backup_info *out)
 {
     unsigned char tk[SEAL_KEY_LEN], wrapped[SEAL_WRAPPED_KEY_LEN];
     char purpose[96], kek[16], count_s[16];
@@ -132,8 +131,8 @@ asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
     snprintf(out->device_id, sizeof out->device_id, "%s", device_id);
     randombytes_buf(tk, sizeof tk);
     sync_backup_purpose(purpose, out->id);
-    asset_err e = keyring_wrap(wrapped, &kv, tk, purpose, s->cfg->keys) == 0 ? ASSET_OK
-                                                                              : ASSET_CRYPTO_ERROR;
+    asset_err e =
+        keyring_wrap(wrapped, &kv, tk, purpose, s->cfg->keys) == 0 ? ASSET_OK : ASSET_CRYPTO_ERROR;
     snprintf(kek, sizeof kek, "%d", kv);
     /* One REPEATABLE READ transaction: the snapshot is consistent with the recorded state. */
     if (e != ASSET_OK || (e = db_acquire(s->pool, &c)) != ASSET_OK)
@@ -146,12 +145,13 @@ asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
     in_tx = true;
     const char *v1[] = {out->id, device_id, kek, (const char *)wrapped};
     const int l1[] = {0, 0, 0, sizeof wrapped}, f1[] = {0, 0, 0, 1};
-    e = db_exec(c,
-                "INSERT INTO backups (id, device_id, account_id, pwd_set, screen_locked, "
-                "unlocked_since_boot, kek_version, wrapped_key, record_count) "
-                "SELECT $1, id, account_id, pwd_set, screen_locked, unlocked_since_boot, $3, $4, 0 "
-                "FROM devices WHERE id = $2 RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
-                4, v1, l1, f1, &r);
+    e = db_exec(
+        c,
+        "INSERT INTO backups (id, device_id, account_id, pwd_set, screen_locked, "
+        "unlocked_since_boot, kek_version, wrapped_key, record_count) "
+        "SELECT $1, id, account_id, pwd_set, screen_locked, unlocked_since_boot, $3, $4, 0 "
+        "FROM devices WHERE id = $2 RETURNING (extract(epoch FROM created_at) * 1000)::bigint",
+        4, v1, l1, f1, &r);
     if (e != ASSET_OK)
         goto done;
     if (PQntuples(r) != 1) {
@@ -217,9 +217,9 @@ asset_err sync_backup_get(svc *s, const char *id, backup_info *out)
     return e;
 }
 
-#define RESTORE_COLS                                                                            \
-    "id, backup_id, target_device_id, status, total, processed, accepted, failed, f_password, " \
-    "f_unlocked, f_user_auth, f_first_unlock, (extract(epoch FROM created_at) * 1000)::bigint, " \
+#define RESTORE_COLS                                                                               \
+    "id, backup_id, target_device_id, status, total, processed, accepted, failed, f_password, "    \
+    "f_unlocked, f_user_auth, f_first_unlock, (extract(epoch FROM created_at) * 1000)::bigint, "   \
     "coalesce((extract(epoch FROM finished_at) * 1000)::bigint, 0)"
 
 static void read_restore(PGresult *r, restore_info *out)
@@ -262,8 +262,7 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     }
     bool same = strcmp(PQgetvalue(r, 0, 0), target_id) == 0;
     bool trusted = !PQgetisnull(r, 0, 1) && !PQgetisnull(r, 0, 2) &&
-                   strcmp(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0 &&
-                   PQgetvalue(r, 0, 1)[0];
+                   strcmp(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0 && PQgetvalue(r, 0, 1)[0];
     PQclear(r);
     r = NULL;
     if (!same && !trusted)
@@ -278,13 +277,14 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
         goto done;
     /* The NOTIFY is delivered at COMMIT: idle workers wake for the new job. */
-    if ((e = db_exec(c,
-                     "WITH ins AS (INSERT INTO restores (id, backup_id, target_device_id, "
-                     "sync_bit, total) SELECT $1, $2, $3, $4, count(*) FROM backup_records "
-                     "WHERE backup_id = $2 AND (sync_type & $4::smallint) <> 0 RETURNING " RESTORE_COLS
-                     "), n AS (SELECT pg_notify('assetd_restores', id::text) FROM ins) "
-                     "SELECT ins.* FROM ins, n",
-                     4, v2, NULL, NULL, &r)) != ASSET_OK ||
+    if ((e = db_exec(
+             c,
+             "WITH ins AS (INSERT INTO restores (id, backup_id, target_device_id, "
+             "sync_bit, total) SELECT $1, $2, $3, $4, count(*) FROM backup_records "
+             "WHERE backup_id = $2 AND (sync_type & $4::smallint) <> 0 RETURNING " RESTORE_COLS
+             "), n AS (SELECT pg_notify('assetd_restores', id::text) FROM ins) "
+             "SELECT ins.* FROM ins, n",
+             4, v2, NULL, NULL, &r)) != ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
         goto done;
     read_restore(r, out);
@@ -322,8 +322,7 @@ asset_err sync_restore_counts(svc *s, long counts[4])
     return e;
 }
 
-asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc,
-                          sync_result *out)
+asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc, sync_result *out)
 {
     PGresult *r = NULL;
     db_conn *c = NULL;

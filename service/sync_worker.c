@@ -63,8 +63,7 @@ typedef struct {
 
 enum { BATCH_MORE, BATCH_DONE, BATCH_LOST, BATCH_FAILED_JOB, BATCH_ERROR };
 
-static asset_err exec1(db_conn *c, const char *sql, int n, const char *const *vals,
-                       PGresult **out)
+static asset_err exec1(db_conn *c, const char *sql, int n, const char *const *vals, PGresult **out)
 {
     return db_exec(c, sql, n, vals, NULL, NULL, out);
 }
@@ -83,8 +82,7 @@ static void mark_failed(worker *wk, const job *j)
                 "UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
                 "lease_until = NULL WHERE id = $1 AND lease_owner = $2",
                 2, vals);
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n",
-            j->id);
+    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n", j->id);
 }
 
 /* Claim one job whose lease is free or expired: 1 claimed (j->id set), 0 none, -1 error. */
@@ -360,7 +358,7 @@ static int run_batch(worker *wk, const job *j)
     int n = PQntuples(recs);
     if (n == 0) {
         rc = finish_job(wk, j) == ASSET_OK && db_commit(&wk->c) == ASSET_OK ? BATCH_DONE
-                                                                           : BATCH_ERROR;
+                                                                            : BATCH_ERROR;
         goto out;
     }
     acc.rows = calloc((size_t)n, sizeof *acc.rows);
@@ -396,8 +394,7 @@ static int run_batch(worker *wk, const job *j)
         acc.accepted++;
         acc.nrows++;
     }
-    if (store_asset_restore_many(&wk->c, j->target, acc.rows, acc.cols, acc.nrows) !=
-            ASSET_OK ||
+    if (store_asset_restore_many(&wk->c, j->target, acc.rows, acc.cols, acc.nrows) != ASSET_OK ||
         write_progress(wk, j, &acc, last + 1) != ASSET_OK || db_commit(&wk->c) != ASSET_OK)
         goto out;
     sync_stats_add((unsigned long long)acc.accepted, acc.failures);

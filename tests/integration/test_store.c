@@ -169,8 +169,7 @@ static void check_schema_migrations(PGconn *c)
     while ((e = readdir(d))) {
         const char *s = e->d_name;
         size_t len = strlen(s);
-        if (len < 9 || s[4] != '_' || strcmp(s + len - 4, ".sql") != 0 || s[0] < '0' ||
-            s[0] > '9')
+        if (len < 9 || s[4] != '_' || strcmp(s + len - 4, ".sql") != 0 || s[0] < '0' || s[0] > '9')
             continue;
         char ver[16];
         snprintf(ver, sizeof ver, "%d", atoi(s));
@@ -341,11 +340,11 @@ static asset_err add(const principal *p, const char *spec)
     return e;
 }
 
-#define ADD_OK(p, spec)                                                                         \
-    do {                                                                                        \
-        asset_err e_ = add((p), (spec));                                                        \
-        if (e_ != ASSET_OK)                                                                     \
-            fail_msg("add %s: %s", (spec), asset_err_name(e_));                                 \
+#define ADD_OK(p, spec)                                                                            \
+    do {                                                                                           \
+        asset_err e_ = add((p), (spec));                                                           \
+        if (e_ != ASSET_OK)                                                                        \
+            fail_msg("add %s: %s", (spec), asset_err_name(e_));                                    \
     } while (0)
 
 static asset_err query_op(const principal *p, asset_op op, const char *spec)
@@ -418,11 +417,11 @@ static const char *aliases(void)
     return out;
 }
 
-#define EXPECT(call, want)                                                                      \
-    do {                                                                                        \
-        asset_err got_ = (call);                                                                \
-        if (got_ != (want))                                                                     \
-            fail_msg("%s: got %s, want %s", #call, asset_err_name(got_), asset_err_name(want)); \
+#define EXPECT(call, want)                                                                         \
+    do {                                                                                           \
+        asset_err got_ = (call);                                                                   \
+        if (got_ != (want))                                                                        \
+            fail_msg("%s: got %s, want %s", #call, asset_err_name(got_), asset_err_name(want));    \
     } while (0)
 
 /* ---- devices and apps ---- */
@@ -450,8 +449,7 @@ static void auth(const char *token, principal *p)
 }
 
 /* An app installed on a device, authenticated. */
-static void app_on(const device_t *d, const char *app, const char *groups, bool perm,
-                   principal *p)
+static void app_on(const device_t *d, const char *app, const char *groups, bool perm, principal *p)
 {
     char tok[SEAL_TOKEN_TEXT_LEN];
     install(d, app, groups, perm, tok);
@@ -540,8 +538,7 @@ static int svc_setup(void **state)
     setenv("ASSETD_MIGRATIONS_DIR", mig_dir, 1);
     setenv("ASSETD_DB_POOL_SIZE", "4", 1);
     char err[256];
-    if (config_load(&cfg, CONFIG_NEED_MASTER_KEY | CONFIG_NEED_ADMIN_TOKEN, err, sizeof err) !=
-        0) {
+    if (config_load(&cfg, CONFIG_NEED_MASTER_KEY | CONFIG_NEED_ADMIN_TOKEN, err, sizeof err) != 0) {
         fprintf(stderr, "test_store: config_load: %s\n", err);
         return -1;
     }
@@ -579,8 +576,7 @@ static void test_migrations_idempotent(void **state)
     /* a third run still changes nothing */
     long before = sql_long(admin_pg, "SELECT count(*) FROM schema_migrations", 0, NULL);
     assert_int_equal(db_migrate(test_url, mig_dir), latest);
-    assert_int_equal(sql_long(admin_pg, "SELECT count(*) FROM schema_migrations", 0, NULL),
-                     before);
+    assert_int_equal(sql_long(admin_pg, "SELECT count(*) FROM schema_migrations", 0, NULL), before);
     /* a missing folder is an error, not "nothing to do" */
     assert_int_equal(db_migrate(test_url, "/nonexistent/migrations"), -1);
 }
@@ -650,8 +646,7 @@ static void test_authenticate(void **state)
 
     /* installation token */
     char tok[SEAL_TOKEN_TEXT_LEN];
-    install(&d, "com.example.auth", "[\"com.example.group1\", \"com.example.group2\"]", true,
-            tok);
+    install(&d, "com.example.auth", "[\"com.example.group1\", \"com.example.group2\"]", true, tok);
     auth(tok, &pa);
     assert_int_equal(pa.kind, PRINCIPAL_INSTALLATION);
     assert_string_equal(pa.device_id, d.id);
@@ -689,8 +684,7 @@ static void test_authenticate(void **state)
     EXPECT(svc_authenticate(&S, bad, strlen(bad), &p), ASSET_PERMISSION_DENIED);
     EXPECT(svc_authenticate(&S, tok, strlen(tok) - 1, &p), ASSET_PERMISSION_DENIED);
     EXPECT(svc_authenticate(&S, "", 0, &p), ASSET_PERMISSION_DENIED);
-    EXPECT(svc_authenticate(&S, admin_token, strlen(admin_token) - 1, &p),
-           ASSET_PERMISSION_DENIED);
+    EXPECT(svc_authenticate(&S, admin_token, strlen(admin_token) - 1, &p), ASSET_PERMISSION_DENIED);
     char big[600];
     memset(big, 'a', sizeof big);
     EXPECT(svc_authenticate(&S, big, sizeof big, &p), ASSET_PERMISSION_DENIED);
@@ -904,8 +898,8 @@ static void test_access_rules_locked(void **state)
     install(&d, "com.example.lock", NULL, false, tok);
     set_state(&d, true, false, true);
     auth(tok, &u);
-    ADD_OK(&u, fmt("alias=u1;secret=%s;accessibility=DEVICE_UNLOCKED;dataLabelNormal1=a",
-                   b64("unl")));
+    ADD_OK(&u,
+           fmt("alias=u1;secret=%s;accessibility=DEVICE_UNLOCKED;dataLabelNormal1=a", b64("unl")));
     ADD_OK(&u, fmt("alias=f1;secret=%s", b64("first")));
     ADD_OK(&u, fmt("alias=o1;secret=%s;accessibility=DEVICE_POWERED_ON", b64("on")));
     ADD_OK(&u, fmt("alias=p1;secret=%s;requirePasswordSet=true", b64("pw")));
@@ -977,8 +971,13 @@ static void test_query_paging(void **state)
     new_device(&d, NULL);
     app_on(&d, "com.example.page", NULL, false, &a);
     app_on(&d, "com.example.page2", NULL, false, &b);
-    const char *sync[] = {"THIS_DEVICE", "TRUSTED_DEVICE", "THIS_DEVICE,TRUSTED_DEVICE", "",
-                          "TRUSTED_ACCOUNT", "THIS_DEVICE,TRUSTED_ACCOUNT", "THIS_DEVICE"};
+    const char *sync[] = {"THIS_DEVICE",
+                          "TRUSTED_DEVICE",
+                          "THIS_DEVICE,TRUSTED_DEVICE",
+                          "",
+                          "TRUSTED_ACCOUNT",
+                          "THIS_DEVICE,TRUSTED_ACCOUNT",
+                          "THIS_DEVICE"};
     for (int i = 0; i < 7; i++)
         ADD_OK(&a, fmt("alias=a%d;secret=%s;dataLabelNormal1=v%d;dataLabelCritical2=%s;"
                        "syncType=%s",
@@ -1144,8 +1143,8 @@ static void test_order_by_bytes_non_c_collation(void **state)
     assert_int_equal(db_migrate(icu_url, mig_dir), db_migrations_latest(mig_dir));
     char err[256];
     setenv("DATABASE_URL", icu_url, 1);
-    if (config_load(&icu_cfg, CONFIG_NEED_MASTER_KEY | CONFIG_NEED_ADMIN_TOKEN, err,
-                    sizeof err) != 0)
+    if (config_load(&icu_cfg, CONFIG_NEED_MASTER_KEY | CONFIG_NEED_ADMIN_TOKEN, err, sizeof err) !=
+        0)
         fail_msg("config_load: %s", err);
     svc s2;
     const char *why = NULL;
@@ -1157,8 +1156,9 @@ static void test_order_by_bytes_non_c_collation(void **state)
     /* the database really sorts differently from bytes */
     PGconn *c = PQconnectdb(icu_url);
     assert_int_equal(PQstatus(c), CONNECTION_OK);
-    PGresult *r = sql(c, "SELECT string_agg(x, ',' ORDER BY x) FROM (VALUES ('B'), ('_'), "
-                         "('a')) v(x)",
+    PGresult *r = sql(c,
+                      "SELECT string_agg(x, ',' ORDER BY x) FROM (VALUES ('B'), ('_'), "
+                      "('a')) v(x)",
                       0, NULL);
     char sorted[32];
     snprintf(sorted, sizeof sorted, "%s", PQgetvalue(r, 0, 0));
@@ -1196,8 +1196,8 @@ static void test_encrypted_store(void **state)
     ADD_OK(&a, fmt("alias=e1;secret=%s;requireAttrEncrypted=true;dataLabelCritical1=crit-plain;"
                    "dataLabelNormal1=norm-plain;dataLabelNormalLocal1=local-plain",
                    b64("enc")));
-    ADD_OK(&a, fmt("alias=e2;secret=%s;requireAttrEncrypted=true;dataLabelNormal1=other",
-                   b64("enc2")));
+    ADD_OK(&a,
+           fmt("alias=e2;secret=%s;requireAttrEncrypted=true;dataLabelNormal1=other", b64("enc2")));
     ADD_OK(&a2, fmt("alias=e1;secret=%s;requireAttrEncrypted=true;dataLabelNormal1=norm-plain",
                     b64("enc")));
 
@@ -1410,8 +1410,7 @@ static void test_groups_and_permissions(void **state)
     assert_string_equal(R.it[0].label[LABEL_NORMAL], "by-b");
 
     /* isPersistent needs the permission */
-    EXPECT(add(&a, fmt("alias=pp;secret=%s;isPersistent=true", b64("x"))),
-           ASSET_PERMISSION_DENIED);
+    EXPECT(add(&a, fmt("alias=pp;secret=%s;isPersistent=true", b64("x"))), ASSET_PERMISSION_DENIED);
     EXPECT(get_one(&a, "pp", ""), ASSET_NOT_FOUND);
     ADD_OK(&a, fmt("alias=pf;secret=%s;isPersistent=false", b64("x"))); /* only true needs it */
     ADD_OK(&p, fmt("alias=pp;secret=%s;isPersistent=true", b64("x")));
@@ -1506,8 +1505,9 @@ static void test_tamper_detection(void **state)
 {
     (void)state;
     const tamper_case cases[] = {
-        {"alias renamed", "", "UPDATE assets SET alias = 't9' WHERE device_id = $1 AND owner = $2 "
-                              "AND alias = 't1'",
+        {"alias renamed", "",
+         "UPDATE assets SET alias = 't9' WHERE device_id = $1 AND owner = $2 "
+         "AND alias = 't1'",
          "self-t9", ""},
         {"owner changed", "",
          "UPDATE assets SET owner = $2 || '.other' WHERE device_id = $1 AND owner = $2 AND "
@@ -1520,8 +1520,8 @@ static void test_tamper_detection(void **state)
          "UPDATE assets SET c2 = 'forged' WHERE device_id = $1 AND owner = $2 AND alias = 't1'",
          "self", ""},
         {"critical label removed", ";dataLabelCritical4=genuine",
-         "UPDATE assets SET c4 = NULL WHERE device_id = $1 AND owner = $2 AND alias = 't1'",
-         "self", ""},
+         "UPDATE assets SET c4 = NULL WHERE device_id = $1 AND owner = $2 AND alias = 't1'", "self",
+         ""},
         {"accessibility downgraded", ";accessibility=DEVICE_UNLOCKED",
          "UPDATE assets SET accessibility = 0 WHERE device_id = $1 AND owner = $2 AND "
          "alias = 't1'",
@@ -1581,8 +1581,8 @@ static void test_tamper_detection(void **state)
         app_on(&d, app, NULL, false, &self);
         app_on(&d, fmt("%s.other", app), NULL, false, &other);
         app_on(&d2, app, NULL, false, &moved);
-        const char *enc = strstr(tc->add2, "requireAttrEncrypted=true") ? ";requireAttrEncrypted=true"
-                                                                       : "";
+        const char *enc =
+            strstr(tc->add2, "requireAttrEncrypted=true") ? ";requireAttrEncrypted=true" : "";
         ADD_OK(&self, fmt("alias=t1;secret=%s%s", b64("victim"), tc->add2));
         ADD_OK(&self, fmt("alias=t2;secret=%s%s;dataLabelNormal2=y", b64("donor"), enc));
         const char *v[] = {d.id, app};
@@ -1605,8 +1605,7 @@ static void test_tamper_detection(void **state)
         asset_err e2 = get_one(reader, alias, fmt("%s%sreturnType=ALL", sel, *sel ? ";" : ""));
         /* as part of a listing (the filtered path) */
         asset_err e3 = query(reader, sel);
-        if (e1 != ASSET_DATA_CORRUPTED || e2 != ASSET_DATA_CORRUPTED ||
-            e3 != ASSET_DATA_CORRUPTED)
+        if (e1 != ASSET_DATA_CORRUPTED || e2 != ASSET_DATA_CORRUPTED || e3 != ASSET_DATA_CORRUPTED)
             fail_msg("%s: reads gave %s / %s / %s, want DATA_CORRUPTED", tc->what,
                      asset_err_name(e1), asset_err_name(e2), asset_err_name(e3));
         /* update must not launder a tampered row */

@@ -241,7 +241,8 @@ static void log_response(const char *method, const char *path, const tl_resp *r)
         const char *colon = memchr(p, ':', len);
         if (colon && colon > p) {
             char name[128];
-            size_t n = (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
+            size_t n =
+                (size_t)(colon - p) < sizeof name - 1 ? (size_t)(colon - p) : sizeof name - 1;
             for (size_t i = 0; i < n; i++)
                 name[i] = (char)tolower((unsigned char)p[i]);
             name[n] = 0;

@@ -376,10 +376,10 @@ static run_result check_reference(const add_case *c, const char *text, bool with
 }
 
 /* The add, as api/ and service/ run it up to the database: parse the body
- * (http_parse_json_body, as api/router.c parse_body does; -2 is its out-of-memory refusal), jsonmap_req_from_json(OP_ADD),
- * asset_req_finish, the asset_record assets_add builds, record_seal_labels and
- * record_seal_secret into an arena; then the answers: jsonmap_asset of the stored record
- * (opened back, as a read does), without the secret (the add's 201) and with it (a
+ * (http_parse_json_body, as api/router.c parse_body does; -2 is its out-of-memory refusal),
+ * jsonmap_req_from_json(OP_ADD), asset_req_finish, the asset_record assets_add builds,
+ * record_seal_labels and record_seal_secret into an arena; then the answers: jsonmap_asset of the
+ * stored record (opened back, as a read does), without the secret (the add's 201) and with it (a
  * returnType=ALL read), each through http_json (json_dumps). */
 static run_result add_pipeline(add_case *c)
 {

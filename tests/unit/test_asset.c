@@ -167,8 +167,8 @@ static void test_field_table_matches_spec(void **state)
         assert_non_null(fi);
         assert_string_equal(fi->name, w->name);
         if (fi->tag != w->tag && w->kind != KIND_BYTES) /* bytes: see test_bytes_field_tags */
-            fail_msg("%s: tag 0x%08x, the Asset Store Kit's is 0x%08x", w->name,
-                     (unsigned)fi->tag, (unsigned)w->tag);
+            fail_msg("%s: tag 0x%08x, the Asset Store Kit's is 0x%08x", w->name, (unsigned)fi->tag,
+                     (unsigned)w->tag);
         if (fi->kind != w->kind)
             fail_msg("%s: kind %d, want %d", w->name, fi->kind, w->kind);
         if (w->kind == KIND_BYTES || w->kind == KIND_INT || w->kind == KIND_TEXT) {
@@ -254,13 +254,27 @@ static void test_enum_names_and_values(void **state)
         assert_int_equal(set_name(&r, cases[i].f, cases[i].name), ASSET_OK);
         unsigned got = 0;
         switch (cases[i].f) {
-        case F_ACCESSIBILITY: got = r.accessibility; break;
-        case F_AUTH_TYPE: got = r.auth_type; break;
-        case F_SYNC_TYPE: got = r.sync_type; break;
-        case F_CONFLICT_RESOLUTION: got = r.conflict; break;
-        case F_WRAP_TYPE: got = r.wrap_type; break;
-        case F_RETURN_TYPE: got = r.return_type; break;
-        default: got = (unsigned)r.order_by; break;
+        case F_ACCESSIBILITY:
+            got = r.accessibility;
+            break;
+        case F_AUTH_TYPE:
+            got = r.auth_type;
+            break;
+        case F_SYNC_TYPE:
+            got = r.sync_type;
+            break;
+        case F_CONFLICT_RESOLUTION:
+            got = r.conflict;
+            break;
+        case F_WRAP_TYPE:
+            got = r.wrap_type;
+            break;
+        case F_RETURN_TYPE:
+            got = r.return_type;
+            break;
+        default:
+            got = (unsigned)r.order_by;
+            break;
         }
         assert_int_equal(got, cases[i].v);
         assert_true(r.has & FBIT(cases[i].f));
@@ -276,9 +290,8 @@ static void test_enum_names_and_values(void **state)
 static void test_enum_rejects_unknown_names(void **state)
 {
     (void)state;
-    const char *bad[] = {"",     "any",         "Any",         "AN",   "ANYX", " ANY",
-                         "ANY ", "DEVICE_",     "0",           "255",  "null", "ALL",
-                         "NONE\x01", "DEVICE_UNLOCKED\n"};
+    const char *bad[] = {"",        "any", "Any", "AN",   "ANYX", " ANY",     "ANY ",
+                         "DEVICE_", "0",   "255", "null", "ALL",  "NONE\x01", "DEVICE_UNLOCKED\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         asset_req r;
         asset_req_init(&r);
@@ -359,17 +372,17 @@ static void test_text_utf8_and_nul(void **state)
         size_t n;
         bool ok;
     } cases[] = {
-        {"caf\xc3\xa9", 5, true},         /* é */
-        {"\xe2\x82\xac", 3, true},        /* € */
-        {"\xf0\x9f\x94\x91", 4, true},    /* U+1F511 */
-        {"a\0b", 3, false},               /* U+0000 */
+        {"caf\xc3\xa9", 5, true},      /* é */
+        {"\xe2\x82\xac", 3, true},     /* € */
+        {"\xf0\x9f\x94\x91", 4, true}, /* U+1F511 */
+        {"a\0b", 3, false},            /* U+0000 */
         {"\0", 1, false},
-        {"\xc3", 1, false},               /* truncated */
-        {"\xc0\xaf", 2, false},           /* overlong */
-        {"\xed\xa0\x80", 3, false},       /* surrogate */
-        {"\xf4\x90\x80\x80", 4, false},   /* > U+10FFFF */
+        {"\xc3", 1, false},             /* truncated */
+        {"\xc0\xaf", 2, false},         /* overlong */
+        {"\xed\xa0\x80", 3, false},     /* surrogate */
+        {"\xf4\x90\x80\x80", 4, false}, /* > U+10FFFF */
         {"\xff", 1, false},
-        {"\x80", 1, false},               /* lone continuation */
+        {"\x80", 1, false}, /* lone continuation */
     };
     const asset_field fields[] = {F_ALIAS, F_GROUP_ID, F_LABEL0, F_LABEL0 + 11};
     for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
@@ -439,17 +452,16 @@ static void test_base64_strict(void **state)
     /* one byte 'A' is "QQ==", two bytes "AB" is "QUI=", 0xfb 0xff is "+/8=" */
     const char *good[] = {"QQ==", "QUI=", "QUJD", "+/8="};
     const char *bad[] = {
-        "QQ",       /* unpadded */
-        "QUI",      /* unpadded */
-        "QQ=",      /* short padding */
-        "QQ===",    /* extra padding */
-        "-_8=",     /* URL-safe alphabet */
-        "QQ==\n",   /* whitespace */
-        " QQ==",    "QQ==\r",  "QQ ==", "QQ==\t", "Q Q==",
-        "QR==",     /* non-canonical trailing bits */
-        "QQ==QQ==", /* data after padding */
-        "Q===",     /* impossible length */
-        "=QQ=",     "Q", "====", "QUJD!", "@@@@", "QQ=\0=",
+        "QQ",                                                     /* unpadded */
+        "QUI",                                                    /* unpadded */
+        "QQ=",                                                    /* short padding */
+        "QQ===",                                                  /* extra padding */
+        "-_8=",                                                   /* URL-safe alphabet */
+        "QQ==\n",                                                 /* whitespace */
+        " QQ==",    "QQ==\r", "QQ ==", "QQ==\t", "Q Q==", "QR==", /* non-canonical trailing bits */
+        "QQ==QQ==",                                               /* data after padding */
+        "Q===",                                                   /* impossible length */
+        "=QQ=",     "Q",      "====",  "QUJD!",  "@@@@",  "QQ=\0=",
     };
     const size_t nbad = sizeof bad / sizeof bad[0];
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
@@ -542,14 +554,22 @@ static void test_int_ranges(void **state)
         long long v;
         bool ok;
     } cases[] = {
-        {F_AUTH_VALIDITY_PERIOD, 0, false},   {F_AUTH_VALIDITY_PERIOD, 1, true},
-        {F_AUTH_VALIDITY_PERIOD, 600, true},  {F_AUTH_VALIDITY_PERIOD, 601, false},
-        {F_AUTH_VALIDITY_PERIOD, -1, false},  {F_LIMIT, 0, false},
-        {F_LIMIT, 1, true},                   {F_LIMIT, 1000, true},
-        {F_LIMIT, 1001, false},               {F_LIMIT, -5, false},
-        {F_LIMIT, 4294967297LL, false},       {F_OFFSET, -1, false},
-        {F_OFFSET, 0, true},                  {F_OFFSET, 1000000, true},
-        {F_OFFSET, INT64_MIN, false},         {F_AUTH_VALIDITY_PERIOD, INT64_MAX, false},
+        {F_AUTH_VALIDITY_PERIOD, 0, false},
+        {F_AUTH_VALIDITY_PERIOD, 1, true},
+        {F_AUTH_VALIDITY_PERIOD, 600, true},
+        {F_AUTH_VALIDITY_PERIOD, 601, false},
+        {F_AUTH_VALIDITY_PERIOD, -1, false},
+        {F_LIMIT, 0, false},
+        {F_LIMIT, 1, true},
+        {F_LIMIT, 1000, true},
+        {F_LIMIT, 1001, false},
+        {F_LIMIT, -5, false},
+        {F_LIMIT, 4294967297LL, false},
+        {F_OFFSET, -1, false},
+        {F_OFFSET, 0, true},
+        {F_OFFSET, 1000000, true},
+        {F_OFFSET, INT64_MIN, false},
+        {F_AUTH_VALIDITY_PERIOD, INT64_MAX, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         asset_req r;
@@ -639,8 +659,7 @@ static void test_duplicate_set_refused(void **state)
     assert_int_equal(set_text(&r, F_AUTH_CHALLENGE, b64n(32)), ASSET_OK);
     assert_int_equal(set_text(&r, F_AUTH_CHALLENGE, b64n(32)), ASSET_INVALID_ARGUMENT);
     assert_int_equal(set_bool(&r, F_IS_PERSISTENT, true), ASSET_OK);
-    assert_int_equal(asset_req_set_bool(&r, F_IS_PERSISTENT, false, &why),
-                     ASSET_INVALID_ARGUMENT);
+    assert_int_equal(asset_req_set_bool(&r, F_IS_PERSISTENT, false, &why), ASSET_INVALID_ARGUMENT);
     assert_true(r.is_persistent);
     assert_int_equal(set_int(&r, F_LIMIT, 10), ASSET_OK);
     assert_int_equal(set_int(&r, F_LIMIT, 20), ASSET_INVALID_ARGUMENT);
@@ -667,25 +686,35 @@ static uint64_t bits_of(const char *const *names)
     return b;
 }
 
-#define LABEL_NAMES                                                                              \
-    "dataLabelCritical1", "dataLabelCritical2", "dataLabelCritical3", "dataLabelCritical4",      \
-        "dataLabelNormal1", "dataLabelNormal2", "dataLabelNormal3", "dataLabelNormal4",          \
-        "dataLabelNormalLocal1", "dataLabelNormalLocal2", "dataLabelNormalLocal3",               \
+#define LABEL_NAMES                                                                                \
+    "dataLabelCritical1", "dataLabelCritical2", "dataLabelCritical3", "dataLabelCritical4",        \
+        "dataLabelNormal1", "dataLabelNormal2", "dataLabelNormal3", "dataLabelNormal4",            \
+        "dataLabelNormalLocal1", "dataLabelNormalLocal2", "dataLabelNormalLocal3",                 \
         "dataLabelNormalLocal4"
 /* §3 "query filter: yes" */
-#define FILTER_NAMES                                                                             \
-    "alias", "accessibility", "requirePasswordSet", "authType", "syncType", "isPersistent",      \
+#define FILTER_NAMES                                                                               \
+    "alias", "accessibility", "requirePasswordSet", "authType", "syncType", "isPersistent",        \
         LABEL_NAMES, "requireAttrEncrypted", "groupId", "wrapType"
 
 static void test_op_fields(void **state)
 {
     (void)state;
     /* §3 "add" column */
-    const char *add[] = {"secret", "alias", "accessibility", "requirePasswordSet", "authType",
-                         "syncType", "isPersistent", LABEL_NAMES, "conflictResolution",
-                         "requireAttrEncrypted", "groupId", "wrapType", NULL};
-    const char *query[] = {FILTER_NAMES, "returnType", "limit", "offset", "orderBy", "cursor",
-                           NULL};
+    const char *add[] = {"secret",
+                         "alias",
+                         "accessibility",
+                         "requirePasswordSet",
+                         "authType",
+                         "syncType",
+                         "isPersistent",
+                         LABEL_NAMES,
+                         "conflictResolution",
+                         "requireAttrEncrypted",
+                         "groupId",
+                         "wrapType",
+                         NULL};
+    const char *query[] = {FILTER_NAMES, "returnType", "limit", "offset",
+                           "orderBy",    "cursor",     NULL};
     const char *get_one[] = {"groupId", "requireAttrEncrypted", "returnType", NULL};
     const char *sel[] = {"groupId", "requireAttrEncrypted", NULL};
     /* §4 PATCH: "secret, dataLabelNormal*, dataLabelNormalLocal* only" */

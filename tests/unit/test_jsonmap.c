@@ -168,8 +168,8 @@ static void test_json_unknown_or_foreign_field(void **state)
     expect_json_err(OP_UPDATE, "{\"alias\": \"x\"}", ASSET_INVALID_ARGUMENT, "alias");
     expect_json_err(OP_UPDATE, "{\"dataLabelCritical1\": \"x\"}", ASSET_INVALID_ARGUMENT,
                     "dataLabelCritical1");
-    expect_json_err(OP_UPDATE, "{\"accessibility\": \"DEVICE_POWERED_ON\"}",
-                    ASSET_INVALID_ARGUMENT, "accessibility");
+    expect_json_err(OP_UPDATE, "{\"accessibility\": \"DEVICE_POWERED_ON\"}", ASSET_INVALID_ARGUMENT,
+                    "accessibility");
     expect_json_err(OP_UPDATE, "{\"groupId\": \"com.example.group\"}", ASSET_INVALID_ARGUMENT,
                     "groupId");
     expect_json_err(OP_PRE_QUERY, "{\"secret\": \"QQ==\"}", ASSET_INVALID_ARGUMENT, "secret");
@@ -250,8 +250,7 @@ static void test_json_nul_in_text(void **state)
     asset_req r;
     const char *field = NULL, *why = NULL;
     asset_req_init(&r);
-    assert_int_equal(jsonmap_req_from_json(&r, OP_ADD, j, &field, &why),
-                     ASSET_INVALID_ARGUMENT);
+    assert_int_equal(jsonmap_req_from_json(&r, OP_ADD, j, &field, &why), ASSET_INVALID_ARGUMENT);
     assert_string_equal(field, "alias");
     asset_req_clear(&r);
     json_decref(j);
@@ -259,8 +258,7 @@ static void test_json_nul_in_text(void **state)
     j = json_object();
     json_object_set_new(j, "dataLabelNormal1", json_stringn_nocheck("\xc3\x28", 2));
     asset_req_init(&r);
-    assert_int_equal(jsonmap_req_from_json(&r, OP_ADD, j, &field, &why),
-                     ASSET_INVALID_ARGUMENT);
+    assert_int_equal(jsonmap_req_from_json(&r, OP_ADD, j, &field, &why), ASSET_INVALID_ARGUMENT);
     assert_string_equal(field, "dataLabelNormal1");
     asset_req_clear(&r);
     json_decref(j);
@@ -313,8 +311,8 @@ static void test_args_bools(void **state)
     assert_false(r.is_persistent);
     assert_true(r.has & FBIT(F_IS_PERSISTENT));
     asset_req_clear(&r);
-    const char *bad[] = {"", "1", "0", "TRUE", "True", "yes", "on", "t", "f", " true", "true ",
-                         "truee", "fals", "null"};
+    const char *bad[] = {"",  "1", "0",     "TRUE",  "True",  "yes",  "on",
+                         "t", "f", " true", "true ", "truee", "fals", "null"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         expect_arg(OP_QUERY, "requirePasswordSet", bad[i], ASSET_INVALID_ARGUMENT);
         expect_arg(OP_REMOVE, "requireAttrEncrypted", bad[i], ASSET_INVALID_ARGUMENT);
@@ -348,8 +346,8 @@ static void test_args_ints(void **state)
     assert_int_equal(from_args1(&r, OP_QUERY, "offset", "123456", &field), ASSET_OK);
     assert_int_equal(r.offset, 123456);
     asset_req_clear(&r);
-    const char *bad_limit[] = {"",    "0",   "1001", "-1",   "+1",  " 1",         "1 ",
-                               "1.0", "1e2", "0x10", "ten",  "1,2", "99999999999", "１"};
+    const char *bad_limit[] = {"",    "0",   "1001", "-1",  "+1",  " 1",          "1 ",
+                               "1.0", "1e2", "0x10", "ten", "1,2", "99999999999", "１"};
     for (size_t i = 0; i < sizeof bad_limit / sizeof bad_limit[0]; i++)
         expect_arg(OP_QUERY, "limit", bad_limit[i], ASSET_INVALID_ARGUMENT);
     const char *bad_offset[] = {"-1", "", "+0", "1.5", "99999999999999999999", "4294967296"};
@@ -534,9 +532,9 @@ static void test_asset_output_minimal(void **state)
     json_t *j = jsonmap_asset(&b.o);
     assert_non_null(j);
     /* exactly the §3 "returned: yes" fields that are always there */
-    const char *always[] = {"alias",        "accessibility",        "requirePasswordSet",
-                            "authType",     "syncType",             "isPersistent",
-                            "wrapType",     "requireAttrEncrypted", "updateTime"};
+    const char *always[] = {
+        "alias",        "accessibility", "requirePasswordSet",   "authType",  "syncType",
+        "isPersistent", "wrapType",      "requireAttrEncrypted", "updateTime"};
     for (size_t i = 0; i < sizeof always / sizeof always[0]; i++)
         if (!json_object_get(j, always[i]))
             fail_msg("\"%s\" missing from the output", always[i]);
@@ -552,8 +550,8 @@ static void test_asset_output_minimal(void **state)
     assert_string_equal(str_of(j, "wrapType"), "NEVER");
     assert_string_equal(str_of(j, "updateTime"), "2023-11-14T22:13:20.123Z");
     /* never returned */
-    const char *never[] = {"secret",       "groupId",    "conflictResolution",
-                           "authValidityPeriod", "owner", "seq", "keyVersion"};
+    const char *never[] = {"secret", "groupId", "conflictResolution", "authValidityPeriod",
+                           "owner",  "seq",     "keyVersion"};
     for (size_t i = 0; i < sizeof never / sizeof never[0]; i++)
         assert_null(json_object_get(j, never[i]));
     json_decref(j);

@@ -122,8 +122,19 @@ static void test_bytea_decode(void **state)
     assert_int_equal(n, 8);
     assert_int_equal(out[7], 8);
     /* malformed */
-    const char *bad[] = {"",       "\\",    "x00",  "\\X00", "\\x0",   "\\x000", "\\x0g",
-                         "\\xg0",  "\\x 0", "00ff", "\\\\x00", "\\x-1", "\\x0102030405060708ff"};
+    const char *bad[] = {"",
+                         "\\",
+                         "x00",
+                         "\\X00",
+                         "\\x0",
+                         "\\x000",
+                         "\\x0g",
+                         "\\xg0",
+                         "\\x 0",
+                         "00ff",
+                         "\\\\x00",
+                         "\\x-1",
+                         "\\x0102030405060708ff"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         if (db_bytea_decode(out, sizeof out, &n, bad[i], strlen(bad[i])) != -1)
             fail_msg("bytea \"%s\" accepted", bad[i]);
@@ -148,20 +159,13 @@ static void test_pct_decode(void **state)
         const char *want;
         size_t want_n;
     } ok[] = {
-        {"abc", true, "abc", 3},
-        {"", true, "", 0},
-        {"a%20b", true, "a b", 3},
-        {"a+b", true, "a b", 3},
-        {"a+b", false, "a+b", 3},
-        {"%2B", true, "+", 1},
-        {"%2b%2F", false, "+/", 2},
-        {"%41%42%43", true, "ABC", 3},
-        {"%C3%A9", true, "\xc3\xa9", 2},
-        {"%00", true, "\0", 1},
-        {"x%00y", false, "x\0y", 3},
-        {"%25", true, "%", 1},
-        {"%2525", true, "%25", 3},
-        {"100%ff", true, "100\xff", 4},
+        {"abc", true, "abc", 3},         {"", true, "", 0},
+        {"a%20b", true, "a b", 3},       {"a+b", true, "a b", 3},
+        {"a+b", false, "a+b", 3},        {"%2B", true, "+", 1},
+        {"%2b%2F", false, "+/", 2},      {"%41%42%43", true, "ABC", 3},
+        {"%C3%A9", true, "\xc3\xa9", 2}, {"%00", true, "\0", 1},
+        {"x%00y", false, "x\0y", 3},     {"%25", true, "%", 1},
+        {"%2525", true, "%25", 3},       {"100%ff", true, "100\xff", 4},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         if (http_pct_decode(&a, ok[i].in, strlen(ok[i].in), ok[i].plus, &out, &n) != 0)
@@ -203,18 +207,17 @@ static void test_secure_alloc(void **state)
 static void test_uuid_valid(void **state)
 {
     (void)state;
-    const char *good[] = {"00000000-0000-0000-0000-000000000000",
-                          "123e4567-e89b-12d3-a456-426614174000",
-                          "ABCDEF01-2345-6789-ABCD-EF0123456789",
-                          "abcdef01-2345-6789-abcd-ef0123456789"};
+    const char *good[] = {
+        "00000000-0000-0000-0000-000000000000", "123e4567-e89b-12d3-a456-426614174000",
+        "ABCDEF01-2345-6789-ABCD-EF0123456789", "abcdef01-2345-6789-abcd-ef0123456789"};
     const char *bad[] = {"",
-                         "123e4567-e89b-12d3-a456-42661417400",    /* 35 */
-                         "123e4567-e89b-12d3-a456-4266141740000",  /* 37 */
-                         "123e4567e89b-12d3-a456-4266141740000",   /* dash missing */
-                         "123e4567-e89b-12d3-a456_426614174000",   /* wrong separator */
-                         "123e4567-e89b-12d3-a4566-26614174000",   /* dash moved */
-                         "g23e4567-e89b-12d3-a456-426614174000",   /* not hex */
-                         "123e4567-e89b-12d3-a456-42661417400 ",   /* space */
+                         "123e4567-e89b-12d3-a456-42661417400",   /* 35 */
+                         "123e4567-e89b-12d3-a456-4266141740000", /* 37 */
+                         "123e4567e89b-12d3-a456-4266141740000",  /* dash missing */
+                         "123e4567-e89b-12d3-a456_426614174000",  /* wrong separator */
+                         "123e4567-e89b-12d3-a4566-26614174000",  /* dash moved */
+                         "g23e4567-e89b-12d3-a456-426614174000",  /* not hex */
+                         "123e4567-e89b-12d3-a456-42661417400 ",  /* space */
                          "{23e4567-e89b-12d3-a456-426614174000",
                          "123e4567-e89b-12d3-a456-42661417400\n",
                          "------------------------------------"};
@@ -241,7 +244,7 @@ static void test_uuid_new(void **state)
     assert_int_equal(strlen(a), 36);
     assert_true(uuid_valid(a, 36));
     assert_string_not_equal(a, b);
-    assert_int_equal(a[14], '4'); /* version 4 */
+    assert_int_equal(a[14], '4');           /* version 4 */
     assert_non_null(strchr("89ab", a[19])); /* RFC 4122 variant */
     for (int i = 0; i < 36; i++)
         assert_false(a[i] >= 'A' && a[i] <= 'F'); /* lowercase */

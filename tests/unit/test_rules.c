@@ -211,7 +211,10 @@ typedef struct {
     restore_rule want;
 } named_case;
 
-#define ST(pwd, scr, boot) {pwd, scr, boot}
+#define ST(pwd, scr, boot)                                                                         \
+    {                                                                                              \
+        pwd, scr, boot                                                                             \
+    }
 static const named_case named[] = {
     {"requirePasswordSet, no password on NEW -> password",
      {ACCESSIBILITY_DEVICE_POWERED_ON, true, AUTH_TYPE_NONE},

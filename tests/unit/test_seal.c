@@ -74,17 +74,12 @@ static void test_seal_wrong_key_or_ad(void **state)
     const unsigned char msg[] = "top secret";
     unsigned char sealed[sizeof msg + SEAL_OVERHEAD], out[sizeof msg];
     size_t sl = 0, ol = 0;
-    assert_int_equal(seal_encrypt(sealed, &sl, msg, sizeof msg, (const unsigned char *)"ad1", 3,
-                                  key1),
-                     0);
-    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad1", 3, key2),
-                     -1);
-    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad2", 3, key1),
-                     -1);
-    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad", 2, key1),
-                     -1);
-    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad1", 3, key1),
-                     0);
+    assert_int_equal(
+        seal_encrypt(sealed, &sl, msg, sizeof msg, (const unsigned char *)"ad1", 3, key1), 0);
+    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad1", 3, key2), -1);
+    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad2", 3, key1), -1);
+    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad", 2, key1), -1);
+    assert_int_equal(seal_decrypt(out, &ol, sealed, sl, (const unsigned char *)"ad1", 3, key1), 0);
     assert_memory_equal(out, msg, sizeof msg);
 }
 
@@ -304,8 +299,8 @@ static void test_keyring_wrap_unwrap(void **state)
     assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 2, "assetd.dek:dev-a:1", k), -1);
     assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 0, "assetd.dek:dev-a:1", k), -1);
     /* wrong length, tampered */
-    assert_int_equal(
-        keyring_unwrap(out, wrapped, sizeof wrapped - 1, 1, "assetd.dek:dev-a:1", k), -1);
+    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped - 1, 1, "assetd.dek:dev-a:1", k),
+                     -1);
     wrapped[30] ^= 1;
     assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 1, "assetd.dek:dev-a:1", k), -1);
     wrapped[30] ^= 1;
@@ -313,8 +308,7 @@ static void test_keyring_wrap_unwrap(void **state)
     /* rotation: a ring with 1 and 2 still unwraps version 1, and wraps new keys with 2 */
     snprintf(spec, sizeof spec, "1:%s,2:%s", b64_key(key1, 32), b64_key(key2, 32));
     assert_int_equal(keyring_parse(&k12, spec, &why), 0);
-    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 1, "assetd.dek:dev-a:1", k12),
-                     0);
+    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 1, "assetd.dek:dev-a:1", k12), 0);
     assert_memory_equal(out, dek, sizeof dek);
     unsigned char wrapped2[SEAL_WRAPPED_KEY_LEN];
     assert_int_equal(keyring_wrap(wrapped2, &ver, dek, "p", k12), 0);
