@@ -26,13 +26,17 @@ static double now_ms(void)
 
 static void run(dispatch *d, http_req *rq)
 {
-    if (now_ms() - rq->start_ms > d->timeout_ms)
+    if (!(rq->who = http_principal_open()))
+        http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
+    else if (now_ms() - rq->start_ms > d->timeout_ms)
         http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL,
                      "the service is overloaded or the database is slow; retry");
     else if (rq->too_big)
         router_reject_body(rq);
     else
         router_dispatch(rq);
+    http_principal_close();
+    rq->who = NULL;
 }
 
 static void *worker_main(void *arg)

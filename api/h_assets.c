@@ -33,7 +33,7 @@ void h_assets_add(http_req *rq, const char *a, const char *b)
     asset_req_init(&q);
     if (handler_no_args(rq) == 0 &&
         handler_build_req(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
-        asset_err e = assets_add(rq->app->svc, &rq->who, &q, &l);
+        asset_err e = assets_add(rq->app->svc, rq->who, &q, &l);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else
@@ -51,7 +51,7 @@ void h_assets_query(http_req *rq, const char *a, const char *b)
     (void)b;
     asset_req_init(&q);
     if (handler_build_req(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
-        asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
+        asset_err e = assets_query(rq->app->svc, rq->who, &q, &l);
         if (e == ASSET_PARAM_VERIFICATION_FAILED) {
             http_problem(rq, e, "cursor", "is not valid for this query and caller");
         } else if (e != ASSET_OK) {
@@ -72,7 +72,7 @@ void h_assets_remove(http_req *rq, const char *a, const char *b)
     (void)b;
     asset_req_init(&q);
     if (handler_build_req(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
-        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, false, &removed);
+        asset_err e = assets_remove(rq->app->svc, rq->who, &q, false, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else
@@ -89,7 +89,7 @@ void h_asset_get(http_req *rq, const char *alias, const char *b)
     asset_req_init(&q);
     if (path_alias(rq, &q, alias) == 0 &&
         handler_build_req(rq, &q, OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) == 0) {
-        asset_err e = assets_query(rq->app->svc, &rq->who, &q, &l);
+        asset_err e = assets_query(rq->app->svc, rq->who, &q, &l);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else
@@ -114,7 +114,7 @@ void h_asset_update(http_req *rq, const char *alias, const char *b)
             e = asset_req_finish(&upd, OP_UPDATE, &field, &why);
         if (e != ASSET_OK) {
             http_problem(rq, e, field, why);
-        } else if ((e = assets_update(rq->app->svc, &rq->who, &sel, &upd, &l)) != ASSET_OK) {
+        } else if ((e = assets_update(rq->app->svc, rq->who, &sel, &upd, &l)) != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
             answer_one(rq, 200, &l);
@@ -133,7 +133,7 @@ void h_asset_remove(http_req *rq, const char *alias, const char *b)
     asset_req_init(&q);
     if (path_alias(rq, &q, alias) == 0 &&
         handler_build_req(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
-        asset_err e = assets_remove(rq->app->svc, &rq->who, &q, true, &removed);
+        asset_err e = assets_remove(rq->app->svc, rq->who, &q, true, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else

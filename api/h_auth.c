@@ -21,7 +21,7 @@ void h_pre_query(http_req *rq, const char *a, const char *b)
     (void)b;
     asset_req_init(&q);
     if (handler_no_args(rq) == 0 && build(rq, &q, OP_PRE_QUERY) == 0) {
-        asset_err e = challenge_pre_query(rq->app->svc, &rq->who, &q, ch, &expires, &retry);
+        asset_err e = challenge_pre_query(rq->app->svc, rq->who, &q, ch, &expires, &retry);
         if (e == ASSET_LIMIT_EXCEEDED) {
             http_problem_status(rq, 429, e, NULL,
                                 "16 challenges of this installation are live; end one with "
@@ -49,7 +49,7 @@ void h_auth_query(http_req *rq, const char *a, const char *b)
     (void)b;
     asset_req_init(&q);
     if (handler_no_args(rq) == 0 && build(rq, &q, OP_AUTH_QUERY) == 0) {
-        asset_err e = challenge_query(rq->app->svc, &rq->who, &q, &l);
+        asset_err e = challenge_query(rq->app->svc, rq->who, &q, &l);
         if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
@@ -67,7 +67,7 @@ void h_post_query(http_req *rq, const char *a, const char *b)
     (void)b;
     asset_req_init(&q);
     if (handler_no_args(rq) == 0 && build(rq, &q, OP_POST_QUERY) == 0) {
-        asset_err e = challenge_post_query(rq->app->svc, &rq->who, &q);
+        asset_err e = challenge_post_query(rq->app->svc, rq->who, &q);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else

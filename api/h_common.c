@@ -56,7 +56,7 @@ int handler_only_keys(http_req *rq, json_t *obj, const char *const *allowed)
 
 int handler_may_manage(http_req *rq, const char *device_id)
 {
-    if (!principal_may_manage(&rq->who, device_id)) {
+    if (!principal_may_manage(rq->who, device_id)) {
         http_problem(rq, ASSET_PERMISSION_DENIED, NULL, "this token may not manage this device");
         return -1;
     }

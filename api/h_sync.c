@@ -51,7 +51,7 @@ void h_backup_create(http_req *rq, const char *a, const char *b)
     if (handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
         uuid_member(rq, "deviceId", &device_id) || handler_may_manage(rq, device_id))
         return;
-    asset_err e = sync_backup_create(rq->app->svc, &rq->who, device_id, &info);
+    asset_err e = sync_backup_create(rq->app->svc, rq->who, device_id, &info);
     if (e != ASSET_OK) {
         http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such device" : NULL);
         return;
@@ -85,7 +85,7 @@ void h_restore_create(http_req *rq, const char *a, const char *b)
         uuid_member(rq, "backupId", &backup_id) || uuid_member(rq, "targetDeviceId", &target) ||
         handler_may_manage(rq, target))
         return;
-    asset_err e = sync_restore_create(rq->app->svc, &rq->who, backup_id, target, &info);
+    asset_err e = sync_restore_create(rq->app->svc, rq->who, backup_id, target, &info);
     if (e != ASSET_OK) {
         http_problem(rq, e, NULL,
                      e == ASSET_NOT_FOUND           ? "no such backup or target device"
@@ -137,7 +137,7 @@ void h_sync_result(http_req *rq, const char *a, const char *b)
             return;
         }
     }
-    asset_err e = sync_result_get(rq->app->svc, &rq->who, group, enc, &res);
+    asset_err e = sync_result_get(rq->app->svc, rq->who, group, enc, &res);
     if (e != ASSET_OK) {
         http_problem(rq, e, NULL, NULL);
         return;

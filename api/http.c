@@ -166,3 +166,22 @@ int http_parse_json_body(json_t **out, const char *body, size_t len, int *err_po
     }
     return 0;
 }
+
+static _Thread_local principal *key_page;
+
+principal *http_principal_open(void)
+{
+    if (!key_page && !(key_page = sodium_malloc(sizeof *key_page)))
+        return NULL;
+    sodium_mprotect_readwrite(key_page);
+    memset(key_page, 0, sizeof *key_page);
+    return key_page;
+}
+
+void http_principal_close(void)
+{
+    if (!key_page)
+        return;
+    sodium_memzero(key_page, sizeof *key_page);
+    sodium_mprotect_noaccess(key_page);
+}

@@ -38,11 +38,11 @@ typedef struct http_req {
     char request_id[33];
     double start_ms;
     arena mem;
-    int route; /* route id for logs and metrics */
-    principal who;
-    bool authed;   /* who is set */
-    asset_err err; /* the error of the problem answered, if any */
-    json_t *json;  /* parsed body, when the route takes one */
+    int route;      /* route id for logs and metrics */
+    principal *who; /* the caller, in the thread's key page (http_principal_open) */
+    bool authed;    /* who is set */
+    asset_err err;  /* the error of the problem answered, if any */
+    json_t *json;   /* parsed body, when the route takes one */
     /* Query string, decoded; bad_args set when one failed to decode. */
     http_arg args[REQ_ARGS_MAX];
     int nargs;
@@ -87,6 +87,12 @@ static inline json_t *http_body(const http_req *rq)
  * -1 on a malformed escape. The result may contain NUL bytes: validate it as text. */
 int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const char **out,
                     size_t *out_len);
+
+/* The calling thread's principal: one sodium_malloc'd page per thread, read-write and zeroed
+ * while a request uses it, wiped and no-access otherwise, so an unwrapped device key never sits
+ * in ordinary heap memory. NULL when out of memory. */
+principal *http_principal_open(void);
+void http_principal_close(void);
 
 /* Parse a request body: 0 and *out (owned by the caller); -1 not JSON (*err_pos the byte
  * offset); -2 out of memory (Jansson would otherwise return silently damaged data); -3 a key

@@ -149,7 +149,7 @@ static int authenticate(http_req *rq, unsigned who)
         http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL, "a bearer token is required");
         return -1;
     }
-    asset_err e = svc_authenticate(rq->app->svc, h + 7, strlen(h + 7), &rq->who);
+    asset_err e = svc_authenticate(rq->app->svc, h + 7, strlen(h + 7), rq->who);
     rq->authed = e == ASSET_OK;
     if (e == ASSET_PERMISSION_DENIED) {
         http_problem_status(rq, 401, e, NULL, "the bearer token is not valid");
@@ -167,9 +167,9 @@ static int authenticate(http_req *rq, unsigned who)
         rq->retry_after = retry;
         return -1;
     }
-    unsigned kind = rq->who.kind == PRINCIPAL_ADMIN    ? WHO_ADMIN
-                    : rq->who.kind == PRINCIPAL_DEVICE ? WHO_DEVICE
-                                                       : WHO_APP;
+    unsigned kind = rq->who->kind == PRINCIPAL_ADMIN    ? WHO_ADMIN
+                    : rq->who->kind == PRINCIPAL_DEVICE ? WHO_DEVICE
+                                                        : WHO_APP;
     if (!(who & kind)) {
         http_problem_status(rq, 403, ASSET_PERMISSION_DENIED, NULL,
                             "this kind of token may not use this route");
@@ -255,7 +255,7 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
         group_len = json_string_length(json_object_get(body, "groupId"));
     }
     audit_event ev;
-    audit_event_init(&ev, rq->app->svc, &rq->who, r->action, group, group_len, alias, alias_len);
+    audit_event_init(&ev, rq->app->svc, rq->who, r->action, group, group_len, alias, alias_len);
     /* Device management calls concern the device in the path (or the one just created). */
     const char *dev = p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE ? p1 : NULL;
     if (r->id == ROUTE_DEVICES && rq->status == 201)

@@ -133,7 +133,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             /* Answer before reading the body: the route and the token still come first. */
             rq->too_big = true;
             prepare(rq);
-            router_reject_body(rq);
+            if ((rq->who = http_principal_open()))
+                router_reject_body(rq);
+            else
+                http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
+            http_principal_close();
+            rq->who = NULL;
             return send_response(rq);
         }
         return MHD_YES;
@@ -203,7 +208,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 status >= 500 ? "error" : "info", rq->request_id, rq->method,
                 router_route_name(rq->route), status, ms,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
-    principal_clear(&rq->who);
     json_decref(rq->json);
     http_secure_free(rq->body);
     http_secure_free(rq->resp);

@@ -232,6 +232,19 @@ void db_rollback(db_conn *c)
         c->broken = true;
 }
 
+/* Hex digit values (-1: not a hex digit); a table, because decoding sealed values is on every
+ * read and restore path and branches on random data mispredict. */
+static const signed char hex_value[256] = {
+    ['0'] = 0,  ['1'] = 1,  ['2'] = 2,  ['3'] = 3,  ['4'] = 4,  ['5'] = 5,  ['6'] = 6,  ['7'] = 7,
+    ['8'] = 8,  ['9'] = 9,  ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+    ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+
+static bool is_hex(unsigned char c)
+{
+    return hex_value[c] != 0 || c == '0';
+}
+
 int db_bytea_decode(unsigned char *out, size_t cap, size_t *out_len, const char *text,
                     size_t text_len)
 {
@@ -239,20 +252,15 @@ int db_bytea_decode(unsigned char *out, size_t cap, size_t *out_len, const char 
         (text_len - 2) / 2 > cap)
         return -1;
     size_t n = (text_len - 2) / 2;
+    const unsigned char *h = (const unsigned char *)text + 2;
+    unsigned bad = 0;
     for (size_t i = 0; i < n; i++) {
-        int v = 0;
-        for (int k = 0; k < 2; k++) {
-            char ch = text[2 + 2 * i + (size_t)k];
-            int d = ch >= '0' && ch <= '9'   ? ch - '0'
-                    : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
-                    : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
-                                             : -1;
-            if (d < 0)
-                return -1;
-            v = v * 16 + d;
-        }
-        out[i] = (unsigned char)v;
+        unsigned char hi = h[2 * i], lo = h[2 * i + 1];
+        bad |= !is_hex(hi) | !is_hex(lo);
+        out[i] = (unsigned char)((hex_value[hi] << 4) | hex_value[lo]);
     }
+    if (bad)
+        return -1;
     *out_len = n;
     return 0;
 }
