@@ -88,9 +88,9 @@ static inline json_t *http_body(const http_req *rq)
 int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const char **out,
                     size_t *out_len);
 
-/* The calling thread's principal: one sodium_malloc'd page per thread, read-write and zeroed
- * while a request uses it, wiped and no-access otherwise, so an unwrapped device key never sits
- * in ordinary heap memory. NULL when out of memory. */
+/* The calling thread's principal: one sodium_malloc'd (guarded, locked) page per thread, zeroed
+ * for each request and wiped when it is done, so an unwrapped device key never sits in
+ * ordinary heap memory, nor anywhere between requests. NULL when out of memory. */
 principal *http_principal_open(void);
 void http_principal_close(void);
 
