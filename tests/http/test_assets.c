@@ -22,12 +22,6 @@ static int teardown(void **st)
     return 0;
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {0, ms * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
 static bool is_timestamp(const char *t)
 {
     /* YYYY-MM-DDTHH:MM:SS.mmmZ */
@@ -352,7 +346,7 @@ static void test_update_time(void **st)
     upd_time(j, t0);
     json_decref(j);
 
-    sleep_ms(25);
+    tl_sleep_ms(25);
     j = patch_ok(&a, "{\"dataLabelNormalLocal1\":\"local only\",\"dataLabelNormalLocal4\":\"x\"}");
     assert_string_equal(upd_time(j, t), t0);
     json_decref(j);
@@ -361,7 +355,7 @@ static void test_update_time(void **st)
     assert_string_equal(tl_jstr(r->json, "dataLabelNormalLocal1"), "local only");
     tl_resp_free(r);
 
-    sleep_ms(25);
+    tl_sleep_ms(25);
     j = patch_ok(&a, "{\"dataLabelNormal3\":\"normal\"}");
     upd_time(j, t);
     json_decref(j);
@@ -370,14 +364,14 @@ static void test_update_time(void **st)
     assert_string_equal(upd_time(r->json, g), t);
     tl_resp_free(r);
 
-    sleep_ms(25);
+    tl_sleep_ms(25);
     snprintf(t0, sizeof t0, "%s", t);
     j = patch_ok(&a, "{\"secret\":\"bmV3\"}");
     upd_time(j, t);
     json_decref(j);
     assert_true(strcmp(t, t0) > 0);
 
-    sleep_ms(25);
+    tl_sleep_ms(25);
     snprintf(t0, sizeof t0, "%s", t);
     j = patch_ok(&a, "{\"dataLabelNormalLocal2\":\"l\",\"dataLabelNormal1\":\"n\"}");
     upd_time(j, t);
@@ -385,7 +379,7 @@ static void test_update_time(void **st)
     assert_true(strcmp(t, t0) > 0);
 
     /* A local-only update after that keeps the time again. */
-    sleep_ms(25);
+    tl_sleep_ms(25);
     snprintf(t0, sizeof t0, "%s", t);
     j = patch_ok(&a, "{\"dataLabelNormalLocal1\":\"again\"}");
     assert_string_equal(upd_time(j, t), t0);

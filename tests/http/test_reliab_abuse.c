@@ -27,13 +27,6 @@
 
 #include "../lib/testlib.h"
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* ---- raw TCP ---- */
 
 static int tcp_connect(int port)
@@ -68,9 +61,9 @@ static int read_status(int fd, int timeout_ms)
 {
     char buf[4096];
     size_t got = 0;
-    double end = now_ms() + timeout_ms;
+    double end = tl_now_ms() + timeout_ms;
     for (;;) {
-        int left = (int)(end - now_ms());
+        int left = (int)(end - tl_now_ms());
         if (left <= 0)
             return -1;
         struct pollfd p = {fd, POLLIN, 0};
@@ -137,7 +130,7 @@ static void test_rate_limit(void **st)
     tl_app b = tl_app_install(srv, d.id, "com.example.ratelimit.other", NULL, false);
     /* A burst of 40 as fast as possible: the budget is 5/s with a burst of 10. */
     int ok = 0, limited = 0, first_limited = -1, retry_after = 0;
-    double start = now_ms();
+    double start = tl_now_ms();
     for (int i = 0; i < 40; i++) {
         tl_resp *r = tl_http(srv, "GET", "/assets/nothing-here", a.token, NULL);
         if (r->status == 429) {
@@ -158,7 +151,7 @@ static void test_rate_limit(void **st)
         }
         tl_resp_free(r);
     }
-    double elapsed_s = (now_ms() - start) / 1000.0;
+    double elapsed_s = (tl_now_ms() - start) / 1000.0;
     /* The whole burst allowance first, then refusals; never more than burst + rate * time. */
     assert_true(first_limited >= 10);
     assert_true(limited > 0);
@@ -383,9 +376,9 @@ static void test_per_ip_connections(void **st)
     for (int i = 1; i < 50; i++)
         close(fds[i]);
     /* Once they are gone, libcurl clients work again. */
-    double end = now_ms() + 5000;
+    double end = tl_now_ms() + 5000;
     long got = 0;
-    while (now_ms() < end && got != 200) {
+    while (tl_now_ms() < end && got != 200) {
         tl_resp *r = tl_http(srv, "GET", "/healthz", NULL, NULL);
         got = r->status;
         tl_resp_free(r);
@@ -454,7 +447,7 @@ static void test_slowloris(void **st)
     /* A normal client: every request answered, each in under a second. */
     double worst = 0;
     for (int i = 0; i < 30; i++) {
-        double t0 = now_ms();
+        double t0 = tl_now_ms();
         tl_resp *r;
         if (i % 3 == 0) {
             r = tl_http(srv, "GET", "/healthz", NULL, NULL);
@@ -469,7 +462,7 @@ static void test_slowloris(void **st)
             tl_expect_status(r, 200);
         }
         tl_resp_free(r);
-        double ms = now_ms() - t0;
+        double ms = tl_now_ms() - t0;
         if (ms > worst)
             worst = ms;
         if (ms >= 1000)
@@ -547,12 +540,12 @@ static void test_body_limit(void **st)
              "POST /assets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
              "Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n{",
              a.token);
-    double t0 = now_ms();
+    double t0 = tl_now_ms();
     send_all(fd, req);
     int status = read_status(fd, 5000);
     close(fd);
     assert_int_equal(status, 413);
-    assert_true(now_ms() - t0 < 2000);
+    assert_true(tl_now_ms() - t0 < 2000);
     tl_req_status(srv, "GET", "/healthz", NULL, NULL, 200);
     stop_server();
 }

@@ -28,13 +28,6 @@
 static tl_server *srv;
 static char g_dir[512], g_pg_sh[1024];
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* The cluster folder (parent of host=<dir>/sock) and scripts/pg.sh of this checkout. */
 static void find_cluster(void)
 {
@@ -127,7 +120,7 @@ static bool judge(client *c, tl_resp *r, double ms, int want_2xx)
     if (r->status == want_2xx) {
         c->ok++;
         if (*c->up_at > 0 && c->first_ok_after_up < 0)
-            c->first_ok_after_up = now_ms() - *c->up_at;
+            c->first_ok_after_up = tl_now_ms() - *c->up_at;
         return true;
     }
     if (is_unavailable(r)) {
@@ -149,9 +142,9 @@ static void *client_main(void *arg)
         char alias[48];
         snprintf(alias, sizeof alias, "fault-%d-%d", c->index, n);
         snprintf(body, sizeof body, "{\"alias\":\"%s\",\"secret\":\"ZmF1bHQ=\"}", alias);
-        double t0 = now_ms();
+        double t0 = tl_now_ms();
         tl_resp *r = tl_http_raw(srv, "POST", "/assets", auth, body, strlen(body), &opts);
-        double ms = now_ms() - t0;
+        double ms = tl_now_ms() - t0;
         bool ok = judge(c, r, ms, 201);
         if (ok && r->status == 201) {
             if (c->nadded == c->cap) {
@@ -168,9 +161,9 @@ static void *client_main(void *arg)
         /* Read back the last asset that was added (a secret read: needs the database). */
         if (c->nadded) {
             snprintf(path, sizeof path, "/assets/%s?returnType=ALL", c->added[c->nadded - 1]);
-            t0 = now_ms();
+            t0 = tl_now_ms();
             r = tl_http_raw(srv, "GET", path, auth, NULL, 0, &opts);
-            ok = judge(c, r, now_ms() - t0, 200);
+            ok = judge(c, r, tl_now_ms() - t0, 200);
             tl_resp_free(r);
             if (!ok)
                 break;
@@ -207,9 +200,9 @@ static void test_postgres_restart_under_load(void **st)
     for (int i = 0; i < THREADS; i++)
         ok_before += cl[i].ok;
 
-    double t_stop = now_ms();
+    double t_stop = tl_now_ms();
     int rc = pg("stop");
-    double stop_ms = now_ms() - t_stop;
+    double stop_ms = tl_now_ms() - t_stop;
     /* Down: not ready, but alive. */
     tl_resp *r = tl_http(srv, "GET", "/readyz", NULL, NULL);
     bool ready_503 = is_unavailable(r);
@@ -224,11 +217,11 @@ static void test_postgres_restart_under_load(void **st)
         unavailable_down += cl[i].unavailable;
 
     int rc_start = pg("start");
-    up_at = now_ms();
+    up_at = tl_now_ms();
     /* Back: wait (bounded) until every thread has had a success again. */
-    double deadline = now_ms() + 10000;
+    double deadline = tl_now_ms() + 10000;
     bool all_back = false;
-    while (!all_back && now_ms() < deadline) {
+    while (!all_back && tl_now_ms() < deadline) {
         all_back = true;
         for (int i = 0; i < THREADS; i++)
             all_back = all_back && (cl[i].first_ok_after_up >= 0 || cl[i].violation[0]);
@@ -314,9 +307,9 @@ static void test_requests_while_down(void **st)
     (void)st;
     tl_app a = tl_fresh_app(srv, "com.example.dbdown", NULL);
     assert_int_equal(pg("stop"), 0);
-    double t0 = now_ms();
+    double t0 = tl_now_ms();
     tl_resp *r = tl_http(srv, "GET", "/assets", a.token, NULL);
-    double ms = now_ms() - t0;
+    double ms = tl_now_ms() - t0;
     bool unavailable = is_unavailable(r);
     long status = r->status;
     tl_resp_free(r);
@@ -379,9 +372,9 @@ typedef struct {
 static void *blocked_get(void *arg)
 {
     blocked_call *b = arg;
-    double t0 = now_ms();
+    double t0 = tl_now_ms();
     tl_resp *r = tl_http(srv, "GET", "/assets/locked?returnType=ALL", b->token, NULL);
-    b->ms = now_ms() - t0;
+    b->ms = tl_now_ms() - t0;
     b->status = r->status;
     b->unavailable = is_unavailable(r);
     tl_resp_free(r);
@@ -412,9 +405,9 @@ static void test_statement_timeout(void **st)
         pthread_create(&th[i], NULL, blocked_get, &many[i]);
     }
     usleep(300 * 1000);
-    double h0 = now_ms();
+    double h0 = tl_now_ms();
     tl_resp *h = tl_http(srv, "GET", "/healthz", NULL, NULL);
-    double health_ms = now_ms() - h0;
+    double health_ms = tl_now_ms() - h0;
     long health_status = h->status;
     tl_resp_free(h);
     for (int i = 0; i < N; i++)

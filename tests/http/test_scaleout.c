@@ -43,30 +43,6 @@ static int teardown(void **st)
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static bool is_asan(void)
-{
-    const char *m = getenv("TEST_MODE");
-    return m && strcmp(m, "asan") == 0;
-}
-
-static int scaled(int ms)
-{
-    return is_asan() ? ms * 4 : ms;
-}
-
 /* Workers of the running test; the per-test teardown kills those a failed test left behind. */
 static tl_proc *g_workers[2];
 
@@ -245,7 +221,7 @@ static char *sign_challenge(char *out, size_t n, const auth_device *dev, const c
 static void backup_of(const tl_server *s, const char *device_id, long count, char *id, size_t n)
 {
     char body[128], auth[128];
-    tl_http_opts o = {.timeout_ms = scaled(60000)};
+    tl_http_opts o = {.timeout_ms = tl_scaled_ms(60000)};
     tl_pathf(body, sizeof body, "{\"deviceId\":\"%s\"}", device_id);
     tl_resp *r =
         tl_http_raw(s, "POST", "/backups", tl_pathf(auth, sizeof auth, "Bearer %s", s->admin_token),
@@ -284,17 +260,17 @@ static json_t *get_restore(const tl_server *s, const char *token, const char *id
 
 static json_t *wait_done(const tl_server *s, const char *token, const char *id, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = tl_now_ms() + timeout_ms;
     for (;;) {
         json_t *j = get_restore(s, token, id);
         if (strcmp(tl_jstr(j, "status"), "done") == 0)
             return j;
-        if (now_ms() > end) {
+        if (tl_now_ms() > end) {
             char *d = json_dumps(j, 0);
             fail_msg("restore %s not done in %d ms: %s", id, timeout_ms, d);
         }
         json_decref(j);
-        sleep_ms(10);
+        tl_sleep_ms(10);
     }
 }
 
@@ -446,7 +422,7 @@ static void test_two_instances_one_database(void **st)
     char bid[64], rid[64];
     backup_of(s1, old_dev.d.id, records, bid, sizeof bid);
     restore_onto(s1, bid, new_dev.id, records, rid, sizeof rid);
-    json_t *j = wait_done(s2, new_dev.token, rid, scaled(30000));
+    json_t *j = wait_done(s2, new_dev.token, rid, tl_scaled_ms(30000));
     expect_counts(j, records, records - unlocked, unlocked);
     json_decref(j);
     j = get_restore(s2, s2->admin_token, rid);
@@ -578,7 +554,7 @@ static void test_sigterm_hands_the_job_back(void **st)
         char rid[64];
         tl_device new_dev = tl_device_create(s2, "new", acct);
         restore_onto(s1, bid, new_dev.id, total, rid, sizeof rid);
-        double end = now_ms() + scaled(30000);
+        double end = tl_now_ms() + tl_scaled_ms(30000);
         pid_t holder = 0;
         long processed = 0;
         bool finished_early = false;
@@ -594,10 +570,10 @@ static void test_sigterm_hands_the_job_back(void **st)
                 holder = lease_pid(o);
                 free(o);
             }
-            if (now_ms() > end)
+            if (tl_now_ms() > end)
                 fail_msg("the restore made no progress");
             if (!holder)
-                sleep_ms(2);
+                tl_sleep_ms(2);
         }
         if (finished_early) {
             assert_true(attempt < 5);
@@ -609,16 +585,16 @@ static void test_sigterm_hands_the_job_back(void **st)
         if (victim < 0)
             fail_msg("the lease holder %d is none of the workers", (int)holder);
         int other = 1 - victim;
-        double t_term = now_ms();
+        double t_term = tl_now_ms();
         tl_proc_signal(g_workers[victim], SIGTERM);
 
         /* It stops promptly and cleanly... */
-        int status = tl_proc_wait(g_workers[victim], scaled(10000));
+        int status = tl_proc_wait(g_workers[victim], tl_scaled_ms(10000));
         if (status != 0) {
             tl_proc_print_log(g_workers[victim], 50);
             fail_msg("the worker exited with %d after SIGTERM (-1: still running)", status);
         }
-        double t_exit = now_ms();
+        double t_exit = tl_now_ms();
         assert_int_equal(stop_worker(victim), 0);
         json_t *j = get_restore(s2, s2->admin_token, rid);
         bool done_by_victim = strcmp(tl_jstr(j, "status"), "done") == 0;
@@ -637,9 +613,9 @@ static void test_sigterm_hands_the_job_back(void **st)
         free(o);
 
         /* The other worker finishes it, well before a 30 s lease could have run out. */
-        double limit = is_asan() ? 20000 : 10000;
+        double limit = tl_is_asan() ? 20000 : 10000;
         j = wait_done(s1, new_dev.token, rid, (int)limit);
-        double took = now_ms() - t_term;
+        double took = tl_now_ms() - t_term;
         fprintf(stderr,
                 "# SIGTERM at processed=%ld of %ld (%ld at exit): worker exited after %.2f s, "
                 "job done %.2f s after the SIGTERM (attempt %d)\n",

@@ -34,26 +34,6 @@ static int teardown(void **st)
 static const char *const RULES[] = {"password", "unlocked", "user_auth", "first_unlock"};
 #define NRULES 4
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Timeouts grow under the sanitizers; sizes do not. */
-static int scaled(int ms)
-{
-    const char *m = getenv("TEST_MODE");
-    return m && strcmp(m, "asan") == 0 ? ms * 4 : ms;
-}
-
 typedef struct {
     bool pwd, locked, usb; /* lockScreenPasswordSet, screenLocked, unlockedSinceBoot */
 } dstate;
@@ -140,7 +120,7 @@ static void make_restore(const char *token, const char *backup_id, const char *t
 static json_t *wait_restore(const char *token, const char *id)
 {
     char path[128];
-    double end = now_ms() + scaled(20000);
+    double end = tl_now_ms() + tl_scaled_ms(20000);
     tl_pathf(path, sizeof path, "/restores/%s", id);
     for (;;) {
         tl_resp *r = tl_http(srv, "GET", path, token, NULL);
@@ -155,9 +135,9 @@ static json_t *wait_restore(const char *token, const char *id)
             return j;
         }
         tl_resp_free(r);
-        if (now_ms() > end)
+        if (tl_now_ms() > end)
             fail_msg("restore %s not done in time", id);
-        sleep_ms(10);
+        tl_sleep_ms(10);
     }
 }
 

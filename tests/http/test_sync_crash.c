@@ -42,31 +42,6 @@ static int teardown(void **st)
     return 0;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static bool is_asan(void)
-{
-    const char *m = getenv("TEST_MODE");
-    return m && strcmp(m, "asan") == 0;
-}
-
-/* Timeouts grow under the sanitizers; sizes do not. */
-static int scaled(int ms)
-{
-    return is_asan() ? ms * 4 : ms;
-}
-
 /* ---- the seeded assets, and the oracle ----------------------------------------------------- */
 
 enum { RULE_OK = -1, R_PASSWORD, R_UNLOCKED, R_USER_AUTH, R_FIRST_UNLOCK, NRULES };
@@ -299,7 +274,7 @@ static void prepare(run_ctx *run, int n)
     sd.run = run;
     pthread_mutex_init(&sd.mu, NULL);
     pthread_t th[SEED_THREADS];
-    double t0 = now_ms();
+    double t0 = tl_now_ms();
     for (int k = 0; k < SEED_THREADS; k++)
         assert_int_equal(pthread_create(&th[k], NULL, seed_thread, &sd), 0);
     for (int k = 0; k < SEED_THREADS; k++)
@@ -307,7 +282,7 @@ static void prepare(run_ctx *run, int n)
     pthread_mutex_destroy(&sd.mu);
     if (atomic_load(&sd.failures))
         fail_msg("%d of %d adds failed; first: %s", atomic_load(&sd.failures), n, sd.first_error);
-    fprintf(stderr, "# seeded %d assets in %.1f s\n", n, (now_ms() - t0) / 1e3);
+    fprintf(stderr, "# seeded %d assets in %.1f s\n", n, (tl_now_ms() - t0) / 1e3);
     assert_int_equal(
         tl_db_count("SELECT count(*) FROM assets WHERE device_id = $1", run->old_dev.id, NULL), n);
 
@@ -316,14 +291,14 @@ static void prepare(run_ctx *run, int n)
     oracle_compute(n, &o);
     /* A backup of 10,000 records is one synchronous request: allow it more than 30 s. */
     char body[128], auth[128];
-    tl_http_opts opts = {.timeout_ms = scaled(60000)};
+    tl_http_opts opts = {.timeout_ms = tl_scaled_ms(60000)};
     tl_pathf(body, sizeof body, "{\"deviceId\":\"%s\"}", run->old_dev.id);
-    double t0b = now_ms();
+    double t0b = tl_now_ms();
     tl_resp *r = tl_http_raw(srv, "POST", "/backups",
                              tl_pathf(auth, sizeof auth, "Bearer %s", srv->admin_token), body,
                              strlen(body), &opts);
     tl_expect_status(r, 201);
-    fprintf(stderr, "# backup of %d assets took %.1f s\n", n, (now_ms() - t0b) / 1e3);
+    fprintf(stderr, "# backup of %d assets took %.1f s\n", n, (tl_now_ms() - t0b) / 1e3);
     assert_int_equal(tl_jint(r->json, "recordCount"), o.in_backup);
     snprintf(run->backup_id, sizeof run->backup_id, "%s", tl_jstr(r->json, "id"));
     tl_resp_free(r);
@@ -362,17 +337,17 @@ static json_t *get_restore(const run_ctx *run)
 
 static json_t *wait_done(const run_ctx *run, int timeout_ms)
 {
-    double end = now_ms() + timeout_ms;
+    double end = tl_now_ms() + timeout_ms;
     for (;;) {
         json_t *j = get_restore(run);
         if (strcmp(tl_jstr(j, "status"), "done") == 0)
             return j;
-        if (now_ms() > end) {
+        if (tl_now_ms() > end) {
             char *d = json_dumps(j, 0);
             fail_msg("restore not done in %d ms: %s", timeout_ms, d);
         }
         json_decref(j);
-        sleep_ms(20);
+        tl_sleep_ms(20);
     }
 }
 
@@ -564,10 +539,10 @@ static void test_restore_two_workers_no_kill(void **st)
     oracle_compute(N_SMALL, &o);
     g_workers[0] = tl_worker_start(srv, WORKER_ENV);
     g_workers[1] = tl_worker_start(srv, WORKER_ENV);
-    double t0 = now_ms();
+    double t0 = tl_now_ms();
     start_restore(&run, o.total);
-    json_t *job = wait_done(&run, scaled(30000));
-    fprintf(stderr, "# restored %ld records in %.1f s\n", o.total, (now_ms() - t0) / 1e3);
+    json_t *job = wait_done(&run, tl_scaled_ms(30000));
+    fprintf(stderr, "# restored %ld records in %.1f s\n", o.total, (tl_now_ms() - t0) / 1e3);
     check_outcome(&run, job);
     json_decref(job);
     for (int k = 0; k < 2; k++) {
@@ -602,11 +577,11 @@ static void test_restore_worker_killed(void **st)
     tl_proc **w = g_workers;
     w[0] = tl_worker_start(srv, WORKER_ENV);
     w[1] = tl_worker_start(srv, WORKER_ENV);
-    double t0 = now_ms();
+    double t0 = tl_now_ms();
     start_restore(&run, o.total);
 
     /* Wait until the job is under way: some but not all records processed. */
-    double end = now_ms() + scaled(30000);
+    double end = tl_now_ms() + tl_scaled_ms(30000);
     long processed = 0;
     char *owner = NULL;
     for (;;) {
@@ -626,9 +601,9 @@ static void test_restore_worker_killed(void **st)
             free(owner);
             owner = NULL;
         }
-        if (now_ms() > end)
+        if (tl_now_ms() > end)
             fail_msg("the restore made no progress (processed %ld)", processed);
-        sleep_ms(10);
+        tl_sleep_ms(10);
     }
     pid_t holder = lease_pid(owner);
     int victim = holder == w[0]->pid ? 0 : holder == w[1]->pid ? 1 : -1;
@@ -639,7 +614,7 @@ static void test_restore_worker_killed(void **st)
     tl_proc *dead = w[victim];
     w[victim] = NULL;
     assert_int_equal(tl_proc_kill9(dead), 128 + SIGKILL);
-    double killed_at = now_ms();
+    double killed_at = tl_now_ms();
     /* The kill came in the middle: the job is not done, and the dead worker still holds it. */
     json_t *j = get_restore(&run);
     assert_string_equal(tl_jstr(j, "status"), "running");
@@ -651,9 +626,9 @@ static void test_restore_worker_killed(void **st)
 
     /* The survivor takes the job over once the lease (2 s) expires, and finishes it. */
     int survivor = 1 - victim;
-    j = wait_done(&run, scaled(60000));
+    j = wait_done(&run, tl_scaled_ms(60000));
     fprintf(stderr, "# restored %ld records in %.1f s (%.1f s after the kill)\n", o.total,
-            (now_ms() - t0) / 1e3, (now_ms() - killed_at) / 1e3);
+            (tl_now_ms() - t0) / 1e3, (tl_now_ms() - killed_at) / 1e3);
     assert_true(tl_proc_running(w[survivor]));
     check_outcome(&run, j);
     json_decref(j);

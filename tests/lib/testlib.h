@@ -319,4 +319,16 @@ long long tl_db_count(const char *sql, ...) __attribute__((sentinel));
  * (malloc'd). Cast bytea columns as you like; plain bytea prints as \x<hex>. */
 char *tl_db_dump(const char *sql, ...) __attribute__((sentinel));
 
+/* ------------------------------------------------------------------------------------------ */
+/* Time                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Monotonic clock in milliseconds; sleep. */
+double tl_now_ms(void);
+void tl_sleep_ms(int ms);
+/* Whether this is the ASan+UBSan build's run (TEST_MODE=asan), and a timeout scaled for it:
+ * timeouts grow under the sanitizers, sizes do not. */
+bool tl_is_asan(void);
+int tl_scaled_ms(int ms);
+
 #endif

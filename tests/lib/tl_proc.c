@@ -669,3 +669,27 @@ int tl_finish(int rc)
         return rc;
     return failed ? 1 : 0;
 }
+
+double tl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+void tl_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+bool tl_is_asan(void)
+{
+    const char *m = getenv("TEST_MODE");
+    return m && strcmp(m, "asan") == 0;
+}
+
+int tl_scaled_ms(int ms)
+{
+    return tl_is_asan() ? ms * 4 : ms;
+}
