@@ -276,7 +276,14 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     const char *v2[] = {id, backup_id, target_id, same ? "1" : "2"};
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
         goto done;
-    /* The NOTIFY is delivered at COMMIT: idle workers wake for the new job. */
+    /* The job is cut into chunks of records here, so several workers can share it; the NOTIFY
+     * is delivered at COMMIT and wakes the idle ones. */
+    const char *batch = getenv("ASSETD_RESTORE_BATCH");
+    char chunk_s[16];
+    snprintf(chunk_s, sizeof chunk_s, "%d",
+             batch && atoi(batch) > 0 && atoi(batch) <= 2000 ? atoi(batch) : 500);
+    const char *v3[] = {id, backup_id, chunk_s};
+    PGresult *chunks = NULL;
     if ((e = db_exec(
              c,
              "WITH ins AS (INSERT INTO restores (id, backup_id, target_device_id, "
@@ -284,8 +291,17 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
              "WHERE backup_id = $2 AND (sync_type & $4::smallint) <> 0 RETURNING " RESTORE_COLS
              "), n AS (SELECT pg_notify('assetd_restores', id::text) FROM ins) "
              "SELECT ins.* FROM ins, n",
-             4, v2, NULL, NULL, &r)) != ASSET_OK ||
-        (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
+             4, v2, NULL, NULL, &r)) == ASSET_OK)
+        e = db_exec(c,
+                    "INSERT INTO restore_chunks (restore_id, chunk, first_ordinal, last_ordinal) "
+                    "SELECT $1, g, g * $3::int, least(g * $3::int + $3::int - 1, "
+                    "b.record_count - 1) FROM backups b, "
+                    "generate_series(0, (b.record_count - 1) / $3::int) g "
+                    "WHERE b.id = $2 AND b.record_count > 0",
+                    3, v3, NULL, NULL, &chunks);
+    PQclear(chunks);
+    if (e != ASSET_OK || (e = audit_append(c, &ev, "ok")) != ASSET_OK ||
+        (e = db_commit(c)) != ASSET_OK)
         goto done;
     read_restore(r, out);
 done:

@@ -1,7 +1,9 @@
-/* sync (part 2): the sync worker. Exactly once: each batch — the records it writes, the
- * job's counts and next_ordinal, the lease renewal — is one transaction, taken under a row lock
- * of the job that also checks the lease is still ours. A crash before COMMIT redoes the batch;
- * after it, the batch is never redone. */
+/* sync (part 2): the sync worker. A restore job is cut into chunks of backup records when it is
+ * created (restore_chunks). Exactly once: a worker claims a chunk with FOR UPDATE SKIP LOCKED
+ * inside the transaction that writes the chunk's records, adds its counts and marks it done, so
+ * a crash before COMMIT releases the lock and another worker redoes the chunk, and after COMMIT
+ * it is never redone. Any number of workers, in any number of processes, share one job's
+ * chunks; the job is finished (sync results written) once no chunk is left. */
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -18,13 +20,11 @@
 #include "sync.h"
 #include "sync_internal.h"
 
-#define BATCH_DEFAULT 500
-
 typedef struct worker worker;
 
 struct sync_workers {
     svc *s;
-    int n, lease, batch, started;
+    int n, lease, started;
     pthread_t *threads;
     worker *workers;
     atomic_int stop;
@@ -61,7 +61,7 @@ typedef struct {
     int nrows;
 } batch_acc;
 
-enum { BATCH_MORE, BATCH_DONE, BATCH_LOST, BATCH_FAILED_JOB, BATCH_ERROR };
+enum { BATCH_MORE, BATCH_NONE, BATCH_FAILED_JOB, BATCH_ERROR };
 
 static asset_err exec1(db_conn *c, const char *sql, int n, const char *const *vals, PGresult **out)
 {
@@ -80,35 +80,9 @@ static void mark_failed(worker *wk, const job *j)
     const char *vals[] = {j->id, wk->me};
     exec_ignore(&wk->c,
                 "UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
-                "lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-                2, vals);
+                "lease_until = NULL WHERE id = $1 AND status IN ('queued', 'running')",
+                1, vals);
     fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n", j->id);
-}
-
-/* Claim one job whose lease is free or expired: 1 claimed (j->id set), 0 none, -1 error. */
-static int claim(worker *wk, job *j)
-{
-    char lease_s[16];
-    PGresult *r = NULL;
-    snprintf(lease_s, sizeof lease_s, "%d", wk->w->lease);
-    const char *vals[] = {wk->me, lease_s};
-    asset_err e =
-        exec1(&wk->c,
-              "UPDATE restores SET status = 'running', lease_owner = $1, "
-              "lease_until = now() + make_interval(secs => $2::int) "
-              "WHERE id = (SELECT id FROM restores WHERE status IN ('queued', 'running') AND "
-              "(lease_until IS NULL OR lease_until < now()) ORDER BY created_at "
-              "FOR UPDATE SKIP LOCKED LIMIT 1) RETURNING id",
-              2, vals, &r);
-    if (e != ASSET_OK)
-        return -1;
-    int got = PQntuples(r) == 1;
-    if (got) {
-        memset(j, 0, sizeof *j);
-        snprintf(j->id, sizeof j->id, "%s", PQgetvalue(r, 0, 0));
-    }
-    PQclear(r);
-    return got;
 }
 
 /* The job's backup: OLD's recorded state and the transport key. */
@@ -252,13 +226,28 @@ static int reseal_for_target(asset_record *r, store_label_cols *cols, arena *a, 
     return rc;
 }
 
-static asset_err write_progress(worker *wk, const job *j, batch_acc *acc, int next_ordinal)
+/* Owners in one order in every transaction, so two workers adding to the same owners' counts
+ * lock the rows in the same order and never deadlock. */
+static int cmp_owner(const void *x, const void *y)
+{
+    const owner_count *a = x, *b = y;
+    if (a->owner_kind != b->owner_kind)
+        return a->owner_kind - b->owner_kind;
+    if (a->attr_enc != b->attr_enc)
+        return (int)a->attr_enc - (int)b->attr_enc;
+    size_t n = a->owner.n < b->owner.n ? a->owner.n : b->owner.n;
+    int c = memcmp(a->owner.p, b->owner.p, n);
+    return c ? c : (a->owner.n > b->owner.n) - (a->owner.n < b->owner.n);
+}
+
+static asset_err write_progress(worker *wk, const job *j, batch_acc *acc, const char *chunk)
 {
     sqlbuf b;
     PGresult *r = NULL;
     asset_err e = ASSET_OK;
     sqlbuf_init(&b);
     if (acc->owners_n) {
+        qsort(acc->owners, (size_t)acc->owners_n, sizeof *acc->owners, cmp_owner);
         sqlbuf_add(&b, "INSERT INTO restore_owner_counts (restore_id, owner_kind, owner, "
                        "attr_enc, total, failed) VALUES ");
         int rid = sqlbuf_cstr(&b, j->id);
@@ -279,16 +268,20 @@ static asset_err write_progress(worker *wk, const job *j, batch_acc *acc, int ne
     if (e != ASSET_OK)
         return e;
     sqlbuf_init(&b);
+    /* lease_owner/lease_until only say who worked on the job last (chunk locks do the rest). */
+    int id = sqlbuf_cstr(&b, j->id);
     sqlbuf_add(&b,
-               "UPDATE restores SET next_ordinal = %d, processed = processed + %ld, "
+               "WITH c AS (UPDATE restore_chunks SET done = true WHERE restore_id = $%d AND "
+               "chunk = $%d) "
+               "UPDATE restores SET status = 'running', processed = processed + %ld, "
                "accepted = accepted + %ld, failed = failed + %ld, "
                "f_password = f_password + %ld, f_unlocked = f_unlocked + %ld, "
                "f_user_auth = f_user_auth + %ld, f_first_unlock = f_first_unlock + %ld, "
-               "lease_until = now() + make_interval(secs => %d) WHERE id = $%d",
-               next_ordinal, acc->processed, acc->accepted, acc->failed,
+               "lease_owner = $%d, lease_until = now() + make_interval(secs => %d) WHERE id = $%d",
+               id, sqlbuf_cstr(&b, chunk), acc->processed, acc->accepted, acc->failed,
                acc->failures[RULE_PASSWORD], acc->failures[RULE_UNLOCKED],
-               acc->failures[RULE_USER_AUTH], acc->failures[RULE_FIRST_UNLOCK], wk->w->lease,
-               sqlbuf_cstr(&b, j->id));
+               acc->failures[RULE_USER_AUTH], acc->failures[RULE_FIRST_UNLOCK],
+               sqlbuf_cstr(&b, wk->me), wk->w->lease, id);
     e = sqlbuf_exec(&b, &wk->c, &r);
     PQclear(r);
     sqlbuf_free(&b);
@@ -319,60 +312,59 @@ static asset_err finish_job(worker *wk, const job *j)
     return e;
 }
 
-/* One batch in one transaction. */
-static int run_batch(worker *wk, const job *j)
+/* Claim one chunk of any unfinished job and decide its records, all in one transaction. */
+static int run_chunk(worker *wk)
 {
-    PGresult *job_row = NULL, *recs = NULL;
+    PGresult *chunk = NULL, *recs = NULL;
     batch_acc acc = {0};
     arena a = {0};
     device_state new_state;
     unsigned char dek[SEAL_KEY_LEN];
-    int dek_version = 0, rc = BATCH_ERROR, last = -1, bad = 0;
-    char batch_s[16];
+    int dek_version = 0, rc = BATCH_ERROR, ordinal = -1, bad = 0;
+    job j;
+    memset(&j, 0, sizeof j);
     if (db_begin(&wk->c) != ASSET_OK)
         return BATCH_ERROR;
-    const char *v1[] = {j->id, wk->me};
     if (exec1(&wk->c,
-              "SELECT next_ordinal FROM restores WHERE id = $1 AND lease_owner = $2 AND "
-              "status = 'running' FOR UPDATE",
-              2, v1, &job_row) != ASSET_OK)
+              "SELECT c.restore_id, c.chunk, c.first_ordinal, c.last_ordinal "
+              "FROM restore_chunks c JOIN restores r ON r.id = c.restore_id "
+              "WHERE NOT c.done AND r.status IN ('queued', 'running') "
+              "ORDER BY r.created_at, c.chunk FOR UPDATE OF c SKIP LOCKED LIMIT 1",
+              0, NULL, &chunk) != ASSET_OK)
         goto out;
-    if (PQntuples(job_row) != 1) {
-        rc = BATCH_LOST;
+    if (PQntuples(chunk) != 1) {
+        rc = BATCH_NONE;
         goto out;
     }
-    asset_err e = load_target(wk, j, &new_state, &dek_version, dek);
+    snprintf(j.id, sizeof j.id, "%s", PQgetvalue(chunk, 0, 0));
+    asset_err e = load_job(wk, &j);
+    if (e == ASSET_OK)
+        e = load_target(wk, &j, &new_state, &dek_version, dek);
     if (e != ASSET_OK) {
         rc = e == ASSET_SERVICE_UNAVAILABLE ? BATCH_ERROR : BATCH_FAILED_JOB;
         goto out;
     }
-    snprintf(batch_s, sizeof batch_s, "%d", wk->w->batch);
-    const char *v2[] = {j->backup_id, PQgetvalue(job_row, 0, 0), batch_s};
+    const char *v2[] = {j.backup_id, PQgetvalue(chunk, 0, 2), PQgetvalue(chunk, 0, 3)};
     if (exec1(&wk->c,
               "SELECT ordinal, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, "
               "auth_type, sync_type, persistent, wrap_type, labels_sealed, sealed "
-              "FROM backup_records WHERE backup_id = $1 AND ordinal >= $2 ORDER BY ordinal "
-              "LIMIT $3",
+              "FROM backup_records WHERE backup_id = $1 AND ordinal BETWEEN $2 AND $3 "
+              "ORDER BY ordinal",
               3, v2, &recs) != ASSET_OK)
         goto out;
     int n = PQntuples(recs);
-    if (n == 0) {
-        rc = finish_job(wk, j) == ASSET_OK && db_commit(&wk->c) == ASSET_OK ? BATCH_DONE
-                                                                            : BATCH_ERROR;
-        goto out;
-    }
-    acc.rows = calloc((size_t)n, sizeof *acc.rows);
-    acc.cols = calloc((size_t)n, sizeof *acc.cols);
+    acc.rows = calloc((size_t)n + 1, sizeof *acc.rows);
+    acc.cols = calloc((size_t)n + 1, sizeof *acc.cols);
     if (!acc.rows || !acc.cols)
         goto out;
     for (int i = 0; i < n; i++) {
         asset_record *r = &acc.rows[acc.nrows];
-        decode_backup_row(recs, i, r, &last, &a, &bad);
+        decode_backup_row(recs, i, r, &ordinal, &a, &bad);
         if (bad) {
             rc = BATCH_FAILED_JOB;
             goto out;
         }
-        if (!(r->sync_type & j->sync_bit))
+        if (!(r->sync_type & j.sync_bit))
             continue; /* does not take part in this kind of move: not counted */
         owner_count *o = owner_of(&acc, r);
         if (!o)
@@ -380,30 +372,34 @@ static int run_batch(worker *wk, const job *j)
         o->total++;
         acc.processed++;
         access_attrs at = record_access(r);
-        restore_rule rule = rules_check_restore(&at, &j->old_state, &new_state);
+        restore_rule rule = rules_check_restore(&at, &j.old_state, &new_state);
         if (rule != RULE_OK) {
             o->failed++;
             acc.failed++;
             acc.failures[rule]++;
             continue;
         }
-        if (reseal_for_target(r, &acc.cols[acc.nrows], &a, j, dek_version, dek) != 0) {
+        if (reseal_for_target(r, &acc.cols[acc.nrows], &a, &j, dek_version, dek) != 0) {
             rc = BATCH_FAILED_JOB; /* a backup record that fails to open: tampered */
             goto out;
         }
         acc.accepted++;
         acc.nrows++;
     }
-    if (store_asset_restore_many(&wk->c, j->target, acc.rows, acc.cols, acc.nrows) != ASSET_OK ||
-        write_progress(wk, j, &acc, last + 1) != ASSET_OK || db_commit(&wk->c) != ASSET_OK)
+    if (store_asset_restore_many(&wk->c, j.target, acc.rows, acc.cols, acc.nrows) != ASSET_OK ||
+        write_progress(wk, &j, &acc, PQgetvalue(chunk, 0, 1)) != ASSET_OK ||
+        db_commit(&wk->c) != ASSET_OK)
         goto out;
     sync_stats_add((unsigned long long)acc.accepted, acc.failures);
     rc = BATCH_MORE;
 out:
     if (PQtransactionStatus(wk->c.pg) != PQTRANS_IDLE)
         db_rollback(&wk->c);
+    if (rc == BATCH_FAILED_JOB)
+        mark_failed(wk, &j);
     sodium_memzero(dek, sizeof dek);
-    PQclear(job_row);
+    sodium_memzero(j.tk, sizeof j.tk);
+    PQclear(chunk);
     PQclear(recs);
     free(acc.rows);
     free(acc.cols);
@@ -412,22 +408,36 @@ out:
     return rc;
 }
 
-static void process(worker *wk, job *j)
+/* Finish one job none of whose chunks is left: sync results, status done. 1 finished one, 0
+ * none, -1 error. */
+static int finish_one(worker *wk)
 {
-    asset_err e = load_job(wk, j);
-    if (e != ASSET_OK) {
-        if (e != ASSET_SERVICE_UNAVAILABLE)
-            mark_failed(wk, j);
-        return;
+    PGresult *r = NULL;
+    job j;
+    int rc = -1;
+    memset(&j, 0, sizeof j);
+    if (db_begin(&wk->c) != ASSET_OK)
+        return -1;
+    if (exec1(&wk->c,
+              "SELECT r.id, r.target_device_id FROM restores r "
+              "WHERE r.status IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM "
+              "restore_chunks c WHERE c.restore_id = r.id AND NOT c.done) "
+              "ORDER BY r.created_at FOR UPDATE OF r SKIP LOCKED LIMIT 1",
+              0, NULL, &r) != ASSET_OK)
+        goto out;
+    if (PQntuples(r) != 1) {
+        rc = 0;
+        goto out;
     }
-    for (;;) {
-        int rc = run_batch(wk, j);
-        if (rc == BATCH_FAILED_JOB)
-            mark_failed(wk, j);
-        if (rc != BATCH_MORE || atomic_load(&wk->w->stop))
-            break;
-    }
-    sodium_memzero(j->tk, sizeof j->tk);
+    snprintf(j.id, sizeof j.id, "%s", PQgetvalue(r, 0, 0));
+    snprintf(j.target, sizeof j.target, "%s", PQgetvalue(r, 0, 1));
+    if (finish_job(wk, &j) == ASSET_OK && db_commit(&wk->c) == ASSET_OK)
+        rc = 1;
+out:
+    if (PQtransactionStatus(wk->c.pg) != PQTRANS_IDLE)
+        db_rollback(&wk->c);
+    PQclear(r);
+    return rc;
 }
 
 static int connect_worker(worker *wk)
@@ -472,7 +482,6 @@ static void wait_for_work(worker *wk, int timeout_ms)
 static void *worker_main(void *arg)
 {
     worker *wk = arg;
-    job j;
     while (!atomic_load(&wk->w->stop)) {
         if (wk->c.pg && (wk->c.broken || PQstatus(wk->c.pg) != CONNECTION_OK)) {
             PQfinish(wk->c.pg);
@@ -483,15 +492,19 @@ static void *worker_main(void *arg)
                 usleep(100 * 1000);
             continue;
         }
-        int got = claim(wk, &j);
-        if (got == 1)
-            process(wk, &j);
-        else if (got == 0)
+        int rc = run_chunk(wk);
+        if (rc == BATCH_NONE && finish_one(wk) == 0)
             wait_for_work(wk, 1000);
+        else if (rc == BATCH_ERROR)
+            usleep(50 * 1000); /* e.g. a deadlock victim or a dropped connection: retry */
     }
     if (wk->c.pg) {
-        /* Hand our jobs back at once rather than after the lease runs out. */
+        /* Chunks are only held inside a transaction, so closing the connection hands them back;
+         * clear our name from the jobs we touched last, so nobody waits on it, and finish a job
+         * whose last chunk we did rather than leave it to the others' next poll. */
         const char *vals[] = {wk->me};
+        while (finish_one(wk) == 1)
+            ;
         exec_ignore(&wk->c,
                     "UPDATE restores SET lease_owner = NULL, lease_until = NULL "
                     "WHERE lease_owner = $1 AND status = 'running'",
@@ -506,14 +519,12 @@ int sync_workers_start(sync_workers **out, svc *s, int n, int lease_seconds)
 {
     sync_workers *w = calloc(1, sizeof *w);
     char host[64] = "host";
-    const char *batch = getenv("ASSETD_RESTORE_BATCH");
     *out = NULL;
     if (!w)
         return -1;
     w->s = s;
     w->n = n;
     w->lease = lease_seconds;
-    w->batch = batch && atoi(batch) > 0 && atoi(batch) <= 2000 ? atoi(batch) : BATCH_DEFAULT;
     w->threads = calloc((size_t)n, sizeof *w->threads);
     w->workers = calloc((size_t)n, sizeof *w->workers);
     if (!w->threads || !w->workers) {
