@@ -30,7 +30,10 @@ static int setup(void **st)
 {
     (void)st;
     /* Restores are run by the `assetd worker` processes the tests start, not by the server. */
-    static const char *const env[] = {"ASSETD_SYNC_WORKERS=0", "ASSETD_HTTP_THREADS=8", NULL};
+    /* Small chunks (the server cuts restore jobs when it creates them): a long job of many
+     * transactions, so that a worker can be killed in the middle of it. */
+    static const char *const env[] = {"ASSETD_SYNC_WORKERS=0", "ASSETD_HTTP_THREADS=8",
+                                      "ASSETD_RESTORE_BATCH=50", NULL};
     srv = tl_server_start(env);
     return 0;
 }
@@ -611,21 +614,24 @@ static void test_restore_worker_killed(void **st)
         fail_msg("lease_owner \"%s\" is none of the workers (%d, %d)", owner, (int)w[0]->pid,
                  (int)w[1]->pid);
     free(owner);
+    /* Both workers share the job's chunks: freeze the other one while the victim is killed, so
+     * the kill surely lands in the middle of the job, then let it finish alone. */
+    int survivor = 1 - victim;
+    tl_proc_signal(w[survivor], SIGSTOP);
     tl_proc *dead = w[victim];
     w[victim] = NULL;
     assert_int_equal(tl_proc_kill9(dead), 128 + SIGKILL);
     double killed_at = tl_now_ms();
-    /* The kill came in the middle: the job is not done, and the dead worker still holds it. */
     json_t *j = get_restore(&run);
     assert_string_equal(tl_jstr(j, "status"), "running");
     long at_kill = (long)tl_jint(j, "processed");
     assert_true(at_kill >= processed && at_kill < o.total);
     json_decref(j);
+    tl_proc_signal(w[survivor], SIGCONT);
     fprintf(stderr, "# killed worker %d holding the job at processed=%ld of %ld\n", (int)holder,
             at_kill, o.total);
 
-    /* The survivor takes the job over once the lease (2 s) expires, and finishes it. */
-    int survivor = 1 - victim;
+    /* The survivor redoes the chunk the dead worker had not committed, and finishes the job. */
     j = wait_done(&run, tl_scaled_ms(60000));
     fprintf(stderr, "# restored %ld records in %.1f s (%.1f s after the kill)\n", o.total,
             (tl_now_ms() - t0) / 1e3, (tl_now_ms() - killed_at) / 1e3);
