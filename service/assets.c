@@ -103,18 +103,7 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
         return e;
     if (q->is_persistent && !p->perm_persistent)
         return ASSET_PERMISSION_DENIED;
-    asset_record r = {.owner_kind = sc.owner_kind,
-                      .owner = sc.owner,
-                      .attr_enc = q->attr_enc,
-                      .alias = q->alias,
-                      .accessibility = q->accessibility,
-                      .auth_type = q->auth_type,
-                      .sync_type = q->sync_type,
-                      .wrap_type = q->wrap_type,
-                      .require_password_set = q->require_password_set,
-                      .is_persistent = q->is_persistent,
-                      .key_version = p->dek_version};
-    memcpy(r.labels, q->labels, sizeof r.labels);
+    asset_record r = record_from_add(q, sc.owner_kind, sc.owner, p->dek_version);
     access_attrs acc = record_access(&r);
     if (!rules_accessible(&acc, &p->state))
         return ASSET_STATUS_MISMATCH;

@@ -88,6 +88,12 @@ WUR int db_migrate(const char *url, const char *dir);
 /* Highest migration number found in dir (-1 if none or unreadable). */
 int db_migrations_latest(const char *dir);
 
+/* A text-format boolean column of row i. */
+static inline bool db_bool(PGresult *r, int i, int col)
+{
+    return PQgetvalue(r, i, col)[0] == 't';
+}
+
 /* Decode a text-format bytea ("\x..." hex) into out (capacity cap). -1 if malformed. */
 WUR int db_bytea_decode(unsigned char *out, size_t cap, size_t *out_len, const char *text,
                         size_t text_len);

@@ -80,9 +80,7 @@ static asset_err read_device(PGresult *r, device_info *out)
             return ASSET_DATA_CORRUPTED;
         out->has_pk = true;
     }
-    out->state.lock_screen_password_set = PQgetvalue(r, 0, 4)[0] == 't';
-    out->state.screen_locked = PQgetvalue(r, 0, 5)[0] == 't';
-    out->state.unlocked_since_boot = PQgetvalue(r, 0, 6)[0] == 't';
+    out->state = svc_device_state_row(r, 0, 4);
     return ASSET_OK;
 }
 

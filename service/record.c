@@ -3,6 +3,23 @@
 #include <sodium.h>
 #include <string.h>
 
+asset_record record_from_add(const asset_req *q, int owner_kind, asset_text owner, int key_version)
+{
+    asset_record r = {.owner_kind = owner_kind,
+                      .owner = owner,
+                      .attr_enc = q->attr_enc,
+                      .alias = q->alias,
+                      .accessibility = q->accessibility,
+                      .auth_type = q->auth_type,
+                      .sync_type = q->sync_type,
+                      .wrap_type = q->wrap_type,
+                      .require_password_set = q->require_password_set,
+                      .is_persistent = q->is_persistent,
+                      .key_version = key_version};
+    memcpy(r.labels, q->labels, sizeof r.labels);
+    return r;
+}
+
 access_attrs record_access(const asset_record *r)
 {
     access_attrs a = {(asset_accessibility)r->accessibility, r->require_password_set,

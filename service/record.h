@@ -30,6 +30,10 @@ typedef struct {
     int64_t update_ms;
 } asset_record;
 
+/* The record an add request describes, for owner (kind, name) and data key version: attributes
+ * and labels from q (borrowed), nothing sealed yet. */
+asset_record record_from_add(const asset_req *q, int owner_kind, asset_text owner, int key_version);
+
 /* The §6 attributes of a record. */
 access_attrs record_access(const asset_record *r);
 

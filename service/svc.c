@@ -248,9 +248,7 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     out->installation_id = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
     snprintf(out->app_id, sizeof out->app_id, "%s", PQgetvalue(r, 0, 3));
     out->perm_persistent = PQgetvalue(r, 0, 5)[0] == 't';
-    out->state.lock_screen_password_set = PQgetvalue(r, 0, 6)[0] == 't';
-    out->state.screen_locked = PQgetvalue(r, 0, 7)[0] == 't';
-    out->state.unlocked_since_boot = PQgetvalue(r, 0, 8)[0] == 't';
+    out->state = svc_device_state_row(r, 0, 6);
     out->has_account = !PQgetisnull(r, 0, 9);
     snprintf(out->account_id, sizeof out->account_id, "%s", PQgetvalue(r, 0, 9));
     out->dek_version = atoi(PQgetvalue(r, 0, 10));
@@ -285,4 +283,10 @@ asset_err svc_ready(svc *s)
 void svc_dek_purpose(char *out, size_t n, const char *device_id, int version)
 {
     dek_purpose(out, n, device_id, version);
+}
+
+device_state svc_device_state_row(PGresult *r, int i, int col)
+{
+    device_state st = {db_bool(r, i, col), db_bool(r, i, col + 1), db_bool(r, i, col + 2)};
+    return st;
 }

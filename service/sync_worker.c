@@ -107,9 +107,7 @@ static asset_err load_job(worker *wk, job *j)
     snprintf(j->backup_id, sizeof j->backup_id, "%s", PQgetvalue(r, 0, 0));
     snprintf(j->target, sizeof j->target, "%s", PQgetvalue(r, 0, 1));
     j->sync_bit = atoi(PQgetvalue(r, 0, 2));
-    j->old_state.lock_screen_password_set = PQgetvalue(r, 0, 3)[0] == 't';
-    j->old_state.screen_locked = PQgetvalue(r, 0, 4)[0] == 't';
-    j->old_state.unlocked_since_boot = PQgetvalue(r, 0, 5)[0] == 't';
+    j->old_state = svc_device_state_row(r, 0, 3);
     sync_backup_where(j->where, j->backup_id);
     sync_backup_purpose(purpose, j->backup_id);
     if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, 7),
@@ -137,9 +135,7 @@ static asset_err load_target(worker *wk, const job *j, device_state *st, int *de
         PQclear(r);
         return ASSET_NOT_FOUND;
     }
-    st->lock_screen_password_set = PQgetvalue(r, 0, 0)[0] == 't';
-    st->screen_locked = PQgetvalue(r, 0, 1)[0] == 't';
-    st->unlocked_since_boot = PQgetvalue(r, 0, 2)[0] == 't';
+    *st = svc_device_state_row(r, 0, 0);
     *dek_version = atoi(PQgetvalue(r, 0, 3));
     PQclear(r);
     return svc_device_key(wk->w->s, &wk->c, j->target, *dek_version, dek);

@@ -35,20 +35,10 @@ static void render_add(const asset_req *q)
 {
     static const char app_owner[] = "com.example.fuzz";
     bool group = (q->has & FBIT(F_GROUP_ID)) != 0;
-    asset_record r = {.seq = 1,
-                      .owner_kind = group ? 1 : 0,
-                      .owner = group ? q->group : (asset_text){app_owner, sizeof app_owner - 1},
-                      .attr_enc = q->attr_enc,
-                      .alias = q->alias,
-                      .accessibility = q->accessibility,
-                      .auth_type = q->auth_type,
-                      .sync_type = q->sync_type,
-                      .wrap_type = q->wrap_type,
-                      .require_password_set = q->require_password_set,
-                      .is_persistent = q->is_persistent,
-                      .key_version = 1,
-                      .update_ms = INT64_C(1700000000123)};
-    memcpy(r.labels, q->labels, sizeof r.labels);
+    asset_record r = record_from_add(
+        q, group ? 1 : 0, group ? q->group : (asset_text){app_owner, sizeof app_owner - 1}, 1);
+    r.seq = 1;
+    r.update_ms = INT64_C(1700000000123);
     asset_out o = {.rec = r, .has_group = group, .secret = q->secret, .secret_len = q->secret_len};
 
     json_t *obj = jsonmap_asset(&o);

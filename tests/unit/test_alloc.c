@@ -426,20 +426,10 @@ static run_result add_pipeline(add_case *c)
     res = RUN_ERROR;
 
     bool group = (q.has & FBIT(F_GROUP_ID)) != 0;
-    asset_record r = {.owner_kind = group ? 1 : 0,
-                      .owner = group ? q.group : (asset_text){APP, strlen(APP)},
-                      .attr_enc = q.attr_enc,
-                      .alias = q.alias,
-                      .accessibility = q.accessibility,
-                      .auth_type = q.auth_type,
-                      .sync_type = q.sync_type,
-                      .wrap_type = q.wrap_type,
-                      .require_password_set = q.require_password_set,
-                      .is_persistent = q.is_persistent,
-                      .key_version = 1,
-                      .seq = 42,
-                      .update_ms = 1764089652123};
-    memcpy(r.labels, q.labels, sizeof r.labels);
+    asset_record r =
+        record_from_add(&q, group ? 1 : 0, group ? q.group : (asset_text){APP, strlen(APP)}, 1);
+    r.seq = 42;
+    r.update_ms = 1764089652123;
     if (r.attr_enc && record_seal_labels(&r, &mem, DEVICE, g_key) != 0)
         goto out;
     if (record_seal_secret(&r, &mem, q.secret, q.secret_len, DEVICE, g_key) != 0)
