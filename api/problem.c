@@ -15,12 +15,17 @@ static int default_status(asset_err e)
     case ASSET_INVALID_ARGUMENT:
     case ASSET_UNSUPPORTED:
     case ASSET_PARAM_VERIFICATION_FAILED:
+    case ASSET_INCONSISTENT_ATTRIBUTE:
         return 400;
+    case ASSET_PRECONDITION_FAILED:
+        return 412;
     case ASSET_NOT_FOUND:
         return 404;
     case ASSET_DUPLICATED:
     case ASSET_STATUS_MISMATCH:
     case ASSET_LIMIT_EXCEEDED:
+    case ASSET_IDEMPOTENCY_CONFLICT:
+    case ASSET_IN_PROGRESS:
         return 409;
     case ASSET_SERVICE_UNAVAILABLE:
     case ASSET_OUT_OF_MEMORY:
@@ -61,6 +66,14 @@ static const char *title_of(asset_err e)
         return "Unsupported";
     case ASSET_PARAM_VERIFICATION_FAILED:
         return "Parameter verification failed";
+    case ASSET_INCONSISTENT_ATTRIBUTE:
+        return "Inconsistent attribute";
+    case ASSET_PRECONDITION_FAILED:
+        return "Precondition failed";
+    case ASSET_IDEMPOTENCY_CONFLICT:
+        return "Idempotency conflict";
+    case ASSET_IN_PROGRESS:
+        return "In progress";
     default:
         return "Error";
     }

@@ -318,114 +318,118 @@ done:
     return e;
 }
 
-asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
-                        asset_list *out)
-{
+typedef struct {
+    svc *s;
+    const principal *p;
+    const asset_req *sel, *upd;
     store_scope sc;
+    asset_list *out;
+} update_ctx;
+
+static asset_err update_tx(db_conn *c, void *arg)
+{
+    update_ctx *u = arg;
+    const principal *p = u->p;
+    const asset_req *upd = u->upd;
+    asset_list *out = u->out;
     store_label_cols cols;
-    db_conn *c = NULL;
-    bool in_tx = false;
     int64_t ms = 0;
-    memset(out, 0, sizeof *out);
-    asset_err e = assets_scope(p, sel, &sc);
-    if (e != ASSET_OK)
-        goto done;
-    assets_filter_cols(p, sel, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
-        goto done;
-    in_tx = true;
-    if ((e = store_asset_select(c, &sc, sel, &cols, NULL, 1, true, &out->res)) != ASSET_OK)
-        goto done;
-    if (PQntuples(out->res) != 1) {
-        e = ASSET_NOT_FOUND;
-        goto done;
-    }
+    asset_err e;
+    asset_list_free(out); /* a retried attempt starts afresh */
+    assets_filter_cols(p, u->sel, &cols);
+    if ((e = store_asset_select(c, &u->sc, u->sel, &cols, NULL, 1, true, &out->res)) != ASSET_OK)
+        return e;
+    if (PQntuples(out->res) != 1)
+        return ASSET_NOT_FOUND;
     asset_out *o = out->items = arena_alloc(&out->mem, sizeof *o);
-    if (!o) {
-        e = ASSET_OUT_OF_MEMORY;
-        goto done;
-    }
-    if ((e = assets_open_row(s, c, p, out->res, 0, true, out, o)) != ASSET_OK)
-        goto done;
+    if (!o)
+        return ASSET_OUT_OF_MEMORY;
+    if ((e = assets_open_row(u->s, c, p, out->res, 0, true, out, o)) != ASSET_OK)
+        return e;
     asset_record *r = &o->rec;
     access_attrs acc = record_access(r);
-    if ((upd->has & FBIT(F_SECRET)) && !rules_accessible(&acc, &p->state)) {
-        e = ASSET_STATUS_MISMATCH;
-        goto done;
-    }
+    if ((upd->has & FBIT(F_SECRET)) && !rules_accessible(&acc, &p->state))
+        return ASSET_STATUS_MISMATCH;
     for (int i = LABEL_NORMAL; i < ASSET_LABELS; i++)
         if (upd->has & FBIT(F_LABEL0 + i))
             r->labels[i] = upd->labels[i];
     const unsigned char *secret = upd->secret ? upd->secret : o->secret;
     size_t secret_len = upd->secret ? upd->secret_len : o->secret_len;
     unsigned char key[SEAL_KEY_LEN];
-    if ((e = record_key(s, c, p, r->key_version, key)) != ASSET_OK)
-        goto done;
+    if ((e = record_key(u->s, c, p, r->key_version, key)) != ASSET_OK)
+        return e;
     if ((r->attr_enc && record_seal_labels(r, &out->mem, p->device_id, key) != 0) ||
         record_seal_secret(r, &out->mem, secret, secret_len, p->device_id, key) != 0)
         e = ASSET_CRYPTO_ERROR;
     sodium_memzero(key, sizeof key);
     if (e != ASSET_OK)
-        goto done;
+        return e;
     label_cols(p, r->attr_enc, r->labels, &cols);
     bool touch = (upd->has &
                   (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1) << (F_LABEL0 + LABEL_NORMAL)))) != 0;
     audit_event ev;
-    audit_event_init(&ev, s, p, "updateAsset", sel->group.p, sel->group.n, sel->alias.p,
-                     sel->alias.n);
+    audit_event_init(&ev, u->s, p, "updateAsset", u->sel->group.p, u->sel->group.n, u->sel->alias.p,
+                     u->sel->alias.n);
     if ((e = store_asset_update(c, r->seq, r, &cols, touch, &ms)) != ASSET_OK ||
-        (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
-        goto done;
-    in_tx = false;
+        (e = audit_append(c, &ev, "ok")) != ASSET_OK)
+        return e;
     r->update_ms = ms;
     sodium_memzero((void *)o->secret, o->secret_len);
     o->secret = NULL;
     o->secret_len = 0;
     out->n = 1;
-done:
-    if (in_tx && e != ASSET_OK)
-        db_rollback(c);
-    db_release(s->pool, c);
+    return ASSET_OK;
+}
+
+asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
+                        asset_list *out)
+{
+    update_ctx u = {.s = s, .p = p, .sel = sel, .upd = upd, .out = out};
+    memset(out, 0, sizeof *out);
+    asset_err e = assets_scope(p, sel, &u.sc);
+    if (e == ASSET_OK)
+        e = db_tx(s->pool, DB_READ_COMMITTED, update_tx, &u);
     if (e != ASSET_OK)
         asset_list_free(out);
     return e;
 }
 
-asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one, long *removed)
-{
+typedef struct {
+    svc *s;
+    const principal *p;
+    const asset_req *q;
     store_scope sc;
+    bool one;
+    long removed;
+} remove_ctx;
+
+static asset_err remove_tx(db_conn *c, void *arg)
+{
+    remove_ctx *m = arg;
     store_label_cols cols;
-    db_conn *c = NULL;
     PGresult *res = NULL;
-    bool in_tx = false;
-    *removed = 0;
-    asset_err e = assets_scope(p, q, &sc);
+    m->removed = 0;
+    assets_filter_cols(m->p, m->q, &cols);
+    asset_err e = store_asset_delete(c, &m->sc, m->q, &cols, &res);
     if (e != ASSET_OK)
         return e;
-    assets_filter_cols(p, q, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
-        goto done;
-    in_tx = true;
-    if ((e = store_asset_delete(c, &sc, q, &cols, &res)) != ASSET_OK)
-        goto done;
-    *removed = PQntuples(res);
-    if (*removed == 0) {
-        e = ASSET_NOT_FOUND;
-        goto done;
-    }
+    m->removed = PQntuples(res);
+    PQclear(res);
+    if (m->removed == 0)
+        return ASSET_NOT_FOUND;
     /* One audit event per call, in the transaction of the removal. */
     audit_event ev;
-    audit_event_init(&ev, s, p, one ? "deleteAsset" : "deleteAssets", q->group.p, q->group.n,
-                     q->alias.p, q->alias.n);
-    e = audit_append(c, &ev, "ok");
-    if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
-        in_tx = false;
-done:
-    if (in_tx)
-        db_rollback(c);
-    db_release(s->pool, c);
-    PQclear(res);
-    if (e != ASSET_OK && e != ASSET_NOT_FOUND)
-        *removed = 0;
+    audit_event_init(&ev, m->s, m->p, m->one ? "deleteAsset" : "deleteAssets", m->q->group.p,
+                     m->q->group.n, m->q->alias.p, m->q->alias.n);
+    return audit_append(c, &ev, "ok");
+}
+
+asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one, long *removed)
+{
+    remove_ctx m = {.s = s, .p = p, .q = q, .one = one};
+    asset_err e = assets_scope(p, q, &m.sc);
+    if (e == ASSET_OK)
+        e = db_tx(s->pool, DB_READ_COMMITTED, remove_tx, &m);
+    *removed = e == ASSET_OK ? m.removed : 0;
     return e;
 }

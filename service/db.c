@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <time.h>
 
 struct db_pool {
@@ -160,6 +161,8 @@ static asset_err classify(db_conn *c, PGresult *res)
     }
     if (strcmp(state, "23505") == 0)
         return ASSET_DUPLICATED;
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        c->retryable = true;
     /* 08: connection exception; 57014: statement timeout; 57P0x: shutdown; 53: resources. */
     if (strncmp(state, "08", 2) == 0 || strcmp(state, "57014") == 0 ||
         strncmp(state, "57P", 3) == 0 || strncmp(state, "53", 2) == 0 ||
@@ -230,6 +233,57 @@ void db_rollback(db_conn *c)
 {
     if (exec_simple(c, "ROLLBACK") != ASSET_OK)
         c->broken = true;
+}
+
+#define DB_TX_ATTEMPTS 8
+
+/* Up to ~2^attempt ms, random, so that transactions that collided do not collide again. */
+static void backoff(int attempt)
+{
+    struct timespec ts = {0, 0};
+    unsigned cap_us = 1000u << (attempt < 6 ? attempt : 6);
+    ts.tv_nsec = (long)(randombytes_uniform(cap_us) + 100) * 1000L;
+    nanosleep(&ts, NULL);
+}
+
+static asset_err run_attempts(db_pool *p, const char *begin, db_tx_fn *fn, void *ctx)
+{
+    asset_err e = ASSET_SERVICE_UNAVAILABLE;
+    for (int attempt = 0; attempt < DB_TX_ATTEMPTS; attempt++) {
+        db_conn *c = NULL;
+        if ((e = db_acquire(p, &c)) != ASSET_OK)
+            return e;
+        c->retryable = false;
+        if (!begin || (e = exec_simple(c, begin)) == ASSET_OK) {
+            e = fn(c, ctx);
+            if (begin && e == ASSET_OK)
+                e = db_commit(c);
+            if (begin && e != ASSET_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+                db_rollback(c);
+        }
+        bool again = c->retryable;
+        c->retryable = false;
+        db_release(p, c);
+        if (!again)
+            return e;
+        backoff(attempt);
+    }
+    return ASSET_SERVICE_UNAVAILABLE;
+}
+
+asset_err db_tx(db_pool *p, db_isolation iso, db_tx_fn *fn, void *ctx)
+{
+    static const char *const begins[] = {
+        [DB_READ_COMMITTED] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+        [DB_REPEATABLE_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        [DB_SERIALIZABLE] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
+    };
+    return run_attempts(p, begins[iso], fn, ctx);
+}
+
+asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx)
+{
+    return run_attempts(p, NULL, fn, ctx);
 }
 
 /* Hex digit values (-1: not a hex digit); a table, because decoding sealed values is on every

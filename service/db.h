@@ -49,6 +49,7 @@ typedef struct db_conn {
     PGconn *pg;
     unsigned long long prepared; /* bit per db_stmt id */
     bool broken;                 /* reconnect before the next use */
+    bool retryable;              /* a statement failed with 40001/40P01 (db_tx runs again) */
     int index;                   /* slot in the pool */
 } db_conn;
 
@@ -78,6 +79,19 @@ WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *val
 WUR asset_err db_begin(db_conn *c);
 WUR asset_err db_commit(db_conn *c);
 void db_rollback(db_conn *c);
+
+/* The one way to run a transaction: acquire a connection, BEGIN at `iso`, fn, COMMIT (ROLLBACK
+ * when fn fails), release. A serialization failure or deadlock (40001, 40P01) anywhere in it
+ * rolls back and runs fn again, a bounded number of times with a short random backoff; so fn
+ * must be re-runnable: it resets its outputs at its start and keeps no effect outside the
+ * database from a failed attempt. Returns fn's error, or the first failure of BEGIN/COMMIT;
+ * SERVICE_UNAVAILABLE when the retries run out. */
+typedef enum { DB_READ_COMMITTED, DB_REPEATABLE_READ, DB_SERIALIZABLE } db_isolation;
+typedef asset_err db_tx_fn(db_conn *c, void *ctx);
+WUR asset_err db_tx(db_pool *p, db_isolation iso, db_tx_fn *fn, void *ctx);
+/* The same without BEGIN/COMMIT (each statement of fn commits on its own): for reads and
+ * single-statement writes. */
+WUR asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx);
 
 /* Connects one connection outside any pool (migrations, LISTEN). */
 WUR asset_err db_connect(const char *url, int timeout_ms, PGconn **out);

@@ -19,6 +19,10 @@ typedef enum {
     ASSET_LIMIT_EXCEEDED,
     ASSET_UNSUPPORTED,
     ASSET_PARAM_VERIFICATION_FAILED,
+    ASSET_INCONSISTENT_ATTRIBUTE, /* items of one batch differ (spec §11) */
+    ASSET_PRECONDITION_FAILED,    /* If-Match does not match (§13); assetd's own code */
+    ASSET_IDEMPOTENCY_CONFLICT,   /* Idempotency-Key reused or in flight (§13) */
+    ASSET_IN_PROGRESS,            /* a restore not finished / a backup in use (§12) */
     ASSET_ERR_COUNT
 } asset_err;
 
