@@ -26,6 +26,7 @@ static double now_ms(void)
 
 static void run(dispatch *d, http_req *rq)
 {
+    asset_err_note(NULL);
     if (!(rq->who = http_principal_open()))
         http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
     else if (now_ms() - rq->start_ms > d->timeout_ms)

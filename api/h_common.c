@@ -24,6 +24,7 @@ int handler_uuid_param(http_req *rq, const char *raw, const char *name, const ch
         http_problem(rq, ASSET_INVALID_ARGUMENT, name, "is not a UUID");
         return -1;
     }
+    uuid_lower((char *)*out); /* the decoded copy is the request's own */
     return 0;
 }
 

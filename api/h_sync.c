@@ -13,7 +13,13 @@ static int uuid_member(http_req *rq, const char *key, const char **out)
         http_problem(rq, ASSET_INVALID_ARGUMENT, key, v ? "is not a UUID" : "is required");
         return -1;
     }
-    *out = json_string_value(v);
+    char *id = arena_strndup(&rq->mem, json_string_value(v), json_string_length(v));
+    if (!id) {
+        http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
+        return -1;
+    }
+    uuid_lower(id);
+    *out = id;
     return 0;
 }
 

@@ -101,16 +101,49 @@ static const char *default_detail(asset_err e)
     }
 }
 
+/* Client text (a field or parameter name may come from the request) made safe for the
+ * detail: valid UTF-8 only (any other byte, and control characters, as '?'), at most max bytes,
+ * cut on a character boundary ("..." then marks the cut). out needs max + 4 bytes. */
+static void safe_text(char *out, const char *p, size_t max)
+{
+    size_t o = 0, n = strlen(p);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)p[i];
+        size_t len = c < 0x80                 ? 1
+                     : c >= 0xC2 && c <= 0xDF ? 2
+                     : c >= 0xE0 && c <= 0xEF ? 3
+                     : c >= 0xF0 && c <= 0xF4 ? 4
+                                              : 0;
+        bool ok = len && i + len <= n && text_valid_utf8(p + i, len) && c >= 0x20 && c != 0x7F;
+        if (!ok)
+            len = 1;
+        if (o + (ok ? len : 1) > max) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (ok)
+            memcpy(out + o, p + i, len);
+        else
+            out[o] = '?';
+        o += ok ? len : 1;
+        i += len;
+    }
+    out[o] = 0;
+}
+
 void http_problem_status(http_req *rq, int status, asset_err e, const char *field,
                          const char *detail)
 {
-    char text[512], type[64];
+    char raw[640], text[512], type[64], name[132];
+    if (!detail && e == ASSET_SERVICE_UNAVAILABLE)
+        detail = asset_err_last_note();
     if (!detail)
         detail = default_detail(e);
     if (field)
-        snprintf(text, sizeof text, "%s %s", field, detail);
-    else
-        snprintf(text, sizeof text, "%s", detail);
+        safe_text(name, field, 128);
+    snprintf(raw, sizeof raw, "%s%s%s", field ? name : "", field ? " " : "", detail);
+    safe_text(text, raw, sizeof text - 4);
     snprintf(type, sizeof type, "urn:assetd:error:%s", asset_err_name(e));
     json_t *body = json_pack("{s:s, s:s, s:i, s:s, s:I, s:s}", "type", type, "title", title_of(e),
                              "status", status, "detail", text, "code",
@@ -120,6 +153,9 @@ void http_problem_status(http_req *rq, int status, asset_err e, const char *fiel
     rq->content_type = "application/problem+json";
     if (status == 401)
         rq->www_auth = true;
+    /* Every 503 is worth a retry a moment later (overload, a restart, a conflict). */
+    if (status == 503 && rq->retry_after <= 0)
+        rq->retry_after = 1;
 }
 
 void http_problem(http_req *rq, asset_err e, const char *field, const char *detail)

@@ -115,7 +115,10 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
         goto done;
     }
     label_cols(p, r.attr_enc, r.labels, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
+    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
+        goto done;
+    in_tx = true;
+    if ((e = svc_installation_hold(c, p)) != ASSET_OK)
         goto done;
     if (s->cfg->max_assets > 0) {
         /* Count and insert under a lock of the store, or concurrent adds overshoot the limit.
@@ -124,9 +127,6 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
         PGresult *ex = NULL;
         const char *lv[] = {sc.device_id, sc.owner.p, sc.attr_enc ? "t" : "f"};
         const int ll[] = {0, (int)sc.owner.n, 0}, lf[] = {0, 1, 0};
-        if ((e = db_begin(c)) != ASSET_OK)
-            goto done;
-        in_tx = true;
         if ((e = db_exec(c,
                          "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2::text || "
                          "'/' || $3, 7263540102))",
@@ -151,7 +151,7 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     audit_event_init(&ev, s, p, "addAsset", q->group.p, q->group.n, q->alias.p, q->alias.n);
     e = store_asset_insert(c, &sc, &r, &cols, &ev, q->conflict == CONFLICT_OVERWRITE, &inserted,
                            &seq, &ms);
-    if (e == ASSET_OK && in_tx && (e = db_commit(c)) == ASSET_OK)
+    if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
         in_tx = false;
     if (e == ASSET_OK) {
         r.seq = seq;

@@ -1,5 +1,6 @@
 #include "audit.h"
 
+#include "asset.h"
 #include "sqlbuf.h"
 
 #include <inttypes.h>
@@ -18,6 +19,17 @@ static const char *principal_name(const principal *p)
                                          : "installation";
 }
 
+/* A keyed hash (hex) of bytes, so events about the same alias or group can be linked without
+ * storing them. domain keeps alias and group hashes apart. */
+static void keyed_hash_hex(char out[65], const svc *s, int domain, const char *p, size_t n)
+{
+    unsigned char h[32], key[32];
+    crypto_kdf_derive_from_key(key, sizeof key, (uint64_t)domain, "assetaud", s->token_key);
+    crypto_generichash(h, sizeof h, (const unsigned char *)p, n, key, sizeof key);
+    sodium_bin2hex(out, 65, h, sizeof h);
+    sodium_memzero(key, sizeof key);
+}
+
 void audit_event_init(audit_event *ev, const svc *s, const principal *p, const char *action,
                       const char *group, size_t group_len, const char *alias, size_t alias_len)
 {
@@ -26,17 +38,20 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
     ev->action = action;
     if (p->kind != PRINCIPAL_ADMIN)
         snprintf(ev->device_id, sizeof ev->device_id, "%s", p->device_id);
-    if (group && group_len)
+    /* The group comes from the caller and may be refused for being malformed: only a valid
+     * group id is written as text; anything else as a hash, so no input can make the event
+     * unwritable (invalid UTF-8, NUL, over-long) and the audit still links repeated attempts. */
+    if (group && group_len && group_len >= ASSET_GROUP_MIN && group_len <= ASSET_GROUP_MAX &&
+        text_valid_utf8(group, group_len))
         snprintf(ev->owner, sizeof ev->owner, "group:%.*s", (int)group_len, group);
-    else if (p->kind == PRINCIPAL_INSTALLATION)
+    else if (group && group_len) {
+        char hex[65];
+        keyed_hash_hex(hex, s, 3, group, group_len);
+        snprintf(ev->owner, sizeof ev->owner, "group-hash:%s", hex);
+    } else if (p->kind == PRINCIPAL_INSTALLATION)
         snprintf(ev->owner, sizeof ev->owner, "app:%s", p->app_id);
-    if (alias && alias_len) {
-        unsigned char h[32], key[32];
-        crypto_kdf_derive_from_key(key, sizeof key, 2, "assetaud", s->token_key);
-        crypto_generichash(h, sizeof h, (const unsigned char *)alias, alias_len, key, sizeof key);
-        sodium_bin2hex(ev->alias_hash, sizeof ev->alias_hash, h, sizeof h);
-        sodium_memzero(key, sizeof key);
-    }
+    if (alias && alias_len)
+        keyed_hash_hex(ev->alias_hash, s, 2, alias, alias_len);
 }
 
 #define INSERT_SQL                                                                                 \
@@ -91,12 +106,13 @@ void audit_record(svc *s, const audit_event *ev, const char *outcome)
     pthread_mutex_unlock(&w->mu);
 }
 
-/* Writes up to n queued events with one COPY (no statement to parse or plan per batch); -1
- * when the database refused. */
-static int flush_batch(struct audit_writer *w, const queued *batch, int n)
+/* Writes up to n queued events with one COPY (no statement to parse or plan per batch).
+ * DATABASE_ERROR when the database refused the rows; SERVICE_UNAVAILABLE when it could not be
+ * reached (the connection is then dropped). */
+static asset_err flush_batch(struct audit_writer *w, const queued *batch, int n)
 {
     copybuf b;
-    db_conn c = {.pg = w->pg};
+    db_conn c = {.pg = w->pg, .timeout_ms = w->s->cfg->db_timeout_ms};
     copybuf_init(&b);
     for (int i = 0; i < n; i++) {
         const queued *e = &batch[i];
@@ -112,7 +128,11 @@ static int flush_batch(struct audit_writer *w, const queued *batch, int n)
                                "COPY audit_log (principal, action, device_id, owner, "
                                "alias_hash, outcome) FROM STDIN");
     copybuf_free(&b);
-    return e == ASSET_OK ? 0 : -1;
+    if (c.broken) {
+        PQfinish(w->pg);
+        w->pg = NULL;
+    }
+    return e;
 }
 
 static void connect_writer(struct audit_writer *w)
@@ -125,6 +145,37 @@ static void connect_writer(struct audit_writer *w)
         return;
     PGresult *r = PQexec(w->pg, "SET synchronous_commit TO off");
     PQclear(r);
+}
+
+/* Writes a batch; when the database refuses it while the connection is fine (a value it will
+ * not take), writes the events one by one, so that one bad event never takes its neighbours
+ * down; an event refused alone is written once more with only the fields assetd made itself.
+ * Returns how many events were lost. */
+static int flush_all(struct audit_writer *w, queued *batch, int n)
+{
+    asset_err e = ASSET_SERVICE_UNAVAILABLE;
+    for (int tries = 0; e == ASSET_SERVICE_UNAVAILABLE && tries < 3; tries++) {
+        if (tries)
+            usleep(100 * 1000);
+        connect_writer(w);
+        if (w->pg)
+            e = flush_batch(w, batch, n);
+    }
+    if (e == ASSET_OK)
+        return 0;
+    if (e == ASSET_SERVICE_UNAVAILABLE)
+        return n;
+    /* Refused for its content: retrying the same batch cannot help, its events one by one can. */
+    int lost = 0;
+    for (int i = 0; i < n && w->pg; i++) {
+        if (flush_batch(w, &batch[i], 1) == ASSET_OK)
+            continue;
+        batch[i].ev.owner[0] = 0;
+        batch[i].ev.device_id[0] = 0;
+        if (!w->pg || flush_batch(w, &batch[i], 1) != ASSET_OK)
+            lost++;
+    }
+    return lost;
 }
 
 static void *writer_main(void *arg)
@@ -154,16 +205,10 @@ static void *writer_main(void *arg)
         for (int i = 0; batch && i < n; i++)
             batch[i] = w->q[(w->head + i) % QUEUE_MAX];
         pthread_mutex_unlock(&w->mu);
-        int tries = 0, ok = -1;
-        while (batch && ok != 0 && tries++ < 3) {
-            connect_writer(w);
-            ok = w->pg ? flush_batch(w, batch, n) : -1;
-            if (ok != 0)
-                usleep(100 * 1000);
-        }
-        if (ok != 0)
+        int lost = batch ? flush_all(w, batch, n) : n;
+        if (lost)
             fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit records lost\",\"count\":%d}\n",
-                    n);
+                    lost);
         pthread_mutex_lock(&w->mu);
         w->head = (w->head + n) % QUEUE_MAX;
         w->count -= n;

@@ -10,7 +10,7 @@ typedef struct {
     const char *principal;         /* admin | device | installation */
     const char *action;            /* the operationId, e.g. addAsset */
     char device_id[UUID_TEXT_LEN]; /* "" for none */
-    char owner[300];               /* app:<appId> | group:<groupId> | "" */
+    char owner[300];               /* app:<appId> | group:<groupId> | group-hash:<hex> | "" */
     char alias_hash[65];           /* hex, "" for none */
 } audit_event;
 

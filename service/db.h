@@ -26,6 +26,7 @@ enum db_stmt_id {
     STMT_DEVICE_AUTH_KEY,
     STMT_APP_INSTALL,
     STMT_APP_UNINSTALL,
+    STMT_APP_UNINSTALL_ASSETS,
     STMT_ASSET_INSERT,
     STMT_ASSET_UPSERT,
     STMT_ASSET_GET,
@@ -35,6 +36,7 @@ enum db_stmt_id {
     STMT_ASSET_COUNT,
     STMT_SERVICE_KEY_GET,
     STMT_SERVICE_KEY_PUT,
+    STMT_INSTALLATION_HOLD,
     STMT_COUNT_ /* keep below 64 */
 };
 
@@ -51,7 +53,10 @@ typedef struct db_conn {
     bool broken;                 /* reconnect before the next use */
     bool retryable;              /* a statement failed with 40001/40P01 (db_tx runs again) */
     int index;                   /* slot in the pool */
+    int timeout_ms; /* statement timeout; assetd's own waits end shortly after it (0: default) */
 } db_conn;
+
+#define DB_DEFAULT_TIMEOUT_MS 5000
 
 WUR int db_pool_open(db_pool **out, const char *url, int size, int timeout_ms);
 /* Waits for all connections to come back, then closes them. NULL-safe. */
@@ -75,6 +80,11 @@ WUR asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *con
 /* The same for a one-off statement. */
 WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,
                       const int *fmts, PGresult **out);
+/* Runs `COPY ... FROM STDIN` (copy_sql) with data[0..len) in COPY text format; errors
+ * classified as db_exec's. Every wait of these calls on the server is bounded: a server that does
+ * not answer (frozen, network gone) is SERVICE_UNAVAILABLE a little after the statement timeout,
+ * and the connection is marked broken. */
+WUR asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t len);
 /* BEGIN, COMMIT, ROLLBACK (rollback never fails the caller: it marks the connection broken). */
 WUR asset_err db_begin(db_conn *c);
 WUR asset_err db_commit(db_conn *c);

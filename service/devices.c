@@ -33,19 +33,23 @@ static const db_stmt st_install = {
     "FROM devices d WHERE d.id = $1 "
     "ON CONFLICT (device_id, app_id) DO NOTHING RETURNING id, "
     "(SELECT count(*) FROM devices WHERE id = $1)"};
-/* One statement, so an uninstall is all or nothing. Group assets go when no installation left
- * on the device belongs to the group. */
+/* Uninstall is two statements in one transaction. The first deletes the installation: it waits
+ * for any write still holding it (svc_installation_hold) to commit, and from then on no write
+ * of that installation can start. The second, with a snapshot taken after that, removes the
+ * assets, those just written included. Group assets go when no installation left on the device
+ * belongs to the group. */
 static const db_stmt st_uninstall = {
     STMT_APP_UNINSTALL, "app_uninstall",
-    "WITH gone AS (DELETE FROM installations WHERE device_id = $1 AND app_id = $2 "
-    "  RETURNING id, groups), "
-    "own AS (DELETE FROM assets WHERE device_id = $1 AND owner_kind = 0 AND owner = $2 "
-    "  AND NOT persistent AND (sync_type & 4) = 0 AND EXISTS (SELECT 1 FROM gone) RETURNING 1), "
+    "DELETE FROM installations WHERE device_id = $1 AND app_id = $2 RETURNING groups"};
+static const db_stmt st_uninstall_assets = {
+    STMT_APP_UNINSTALL_ASSETS, "app_uninstall_assets",
+    "WITH own AS (DELETE FROM assets WHERE device_id = $1 AND owner_kind = 0 AND owner = $2 "
+    "  AND NOT persistent AND (sync_type & 4) = 0 RETURNING 1), "
     "grp AS (DELETE FROM assets a WHERE a.device_id = $1 AND a.owner_kind = 1 "
-    "  AND a.owner IN (SELECT unnest(groups) FROM gone) "
+    "  AND a.owner = ANY ($3::text[]) "
     "  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.device_id = $1 "
-    "    AND i.app_id <> $2 AND a.owner = ANY (i.groups)) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM own), (SELECT count(*) FROM grp)"};
+    "    AND a.owner = ANY (i.groups)) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM own), (SELECT count(*) FROM grp)"};
 
 bool devices_valid_name(const char *p, size_t n)
 {
@@ -173,14 +177,32 @@ asset_err devices_install(svc *s, const char *device_id, const char *app_id,
     return e;
 }
 
+typedef struct {
+    const char *device_id, *app_id;
+} uninstall_ctx;
+
+static asset_err uninstall_tx(db_conn *c, void *arg)
+{
+    uninstall_ctx *u = arg;
+    PGresult *r = NULL;
+    const char *vals[] = {u->device_id, u->app_id, NULL};
+    asset_err e = db_exec_stmt(c, &st_uninstall, 2, vals, NULL, NULL, &r);
+    if (e == ASSET_OK && PQntuples(r) != 1)
+        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK) {
+        PGresult *r2 = NULL;
+        vals[2] = PQgetvalue(r, 0, 0); /* the groups, as a text[] literal */
+        e = db_exec_stmt(c, &st_uninstall_assets, 3, vals, NULL, NULL, &r2);
+        PQclear(r2);
+    }
+    PQclear(r);
+    return e;
+}
+
 asset_err devices_uninstall(svc *s, const char *device_id, const char *app_id)
 {
-    PGresult *r = NULL;
-    const char *vals[] = {device_id, app_id};
-    asset_err e = run(s, &st_uninstall, 2, vals, NULL, NULL, &r);
+    uninstall_ctx u = {device_id, app_id};
+    asset_err e = db_tx(s->pool, DB_READ_COMMITTED, uninstall_tx, &u);
     authcache_forget_device(s->auth_cache, device_id);
-    if (e == ASSET_OK && atol(PQgetvalue(r, 0, 0)) == 0)
-        e = ASSET_NOT_FOUND;
-    PQclear(r);
     return e;
 }

@@ -34,3 +34,15 @@ const char *asset_err_name(asset_err e)
 {
     return (unsigned)e < ASSET_ERR_COUNT ? err_table[e].name : "DATABASE_ERROR";
 }
+
+static _Thread_local const char *last_note;
+
+void asset_err_note(const char *why)
+{
+    last_note = why;
+}
+
+const char *asset_err_last_note(void)
+{
+    return last_note;
+}

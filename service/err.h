@@ -26,6 +26,11 @@ typedef enum {
     ASSET_ERR_COUNT
 } asset_err;
 
+/* A short reason for the last SERVICE_UNAVAILABLE on this thread (why, and that a retry may
+ * help), for the problem detail; NULL when none was noted. Static strings only. */
+void asset_err_note(const char *why);
+const char *asset_err_last_note(void);
+
 /* The numeric code of the Asset Store Kit (201, 401, 24000001, ...). */
 long asset_err_code(asset_err e);
 /* The NAME of the contract, e.g. "NOT_FOUND". Never NULL. */

@@ -110,7 +110,7 @@ static long rewrap_table(db_conn *c, const keyring *k, const wrapped_table *t)
 
 long rotate_rewrap_all(const config *cfg)
 {
-    db_conn c = {0};
+    db_conn c = {.timeout_ms = cfg->db_timeout_ms};
     long total = 0;
     if (db_connect(cfg->database_url, cfg->db_timeout_ms, &c.pg) != ASSET_OK) {
         fprintf(stderr, "assetd: cannot connect to DATABASE_URL\n");

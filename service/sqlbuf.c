@@ -246,24 +246,5 @@ asset_err copybuf_send(copybuf *b, db_conn *c, const char *copy_sql)
 {
     if (b->failed)
         return ASSET_OUT_OF_MEMORY;
-    PGresult *r = PQexec(c->pg, copy_sql);
-    bool ok = PQresultStatus(r) == PGRES_COPY_IN;
-    PQclear(r);
-    if (!ok) {
-        c->broken = true;
-        return ASSET_DATABASE_ERROR;
-    }
-    ok = (b->len == 0 || PQputCopyData(c->pg, b->buf, (int)b->len) == 1) &&
-         PQputCopyEnd(c->pg, NULL) == 1;
-    asset_err e = ASSET_OK;
-    while ((r = PQgetResult(c->pg))) {
-        if (PQresultStatus(r) != PGRES_COMMAND_OK)
-            e = PQstatus(c->pg) == CONNECTION_OK ? ASSET_DATABASE_ERROR : ASSET_SERVICE_UNAVAILABLE;
-        PQclear(r);
-    }
-    if (!ok) {
-        c->broken = true;
-        return ASSET_SERVICE_UNAVAILABLE;
-    }
-    return e;
+    return db_copy_in(c, copy_sql, b->buf, b->len);
 }

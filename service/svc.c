@@ -23,6 +23,12 @@ static const db_stmt st_auth = {
     "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
     "WHERE d.token_hash = $1"};
 
+/* FOR SHARE conflicts with the uninstall's DELETE and the rotation's UPDATE; after waiting for
+ * either, the row is checked again, so a deleted or re-keyed installation is not found. */
+static const db_stmt st_installation_hold = {
+    STMT_INSTALLATION_HOLD, "installation_hold",
+    "SELECT 1 FROM installations WHERE id = $1 AND token_hash = $2 FOR SHARE"};
+
 static const db_stmt st_device_key = {
     STMT_DEVICE_KEY, "device_key",
     "SELECT kek_version, wrapped FROM device_keys WHERE device_id = $1 AND version = $2"};
@@ -45,6 +51,13 @@ bool uuid_valid(const char *p, size_t n)
             return false;
     }
     return true;
+}
+
+void uuid_lower(char *p)
+{
+    for (; *p; p++)
+        if (*p >= 'A' && *p <= 'F')
+            *p = (char)(*p - 'A' + 'a');
 }
 
 void uuid_new(char out[UUID_TEXT_LEN])
@@ -180,6 +193,22 @@ void principal_clear(principal *p)
     sodium_memzero(p, sizeof *p);
 }
 
+asset_err svc_installation_hold(db_conn *c, const principal *p)
+{
+    char id[24];
+    PGresult *r = NULL;
+    if (p->kind != PRINCIPAL_INSTALLATION)
+        return ASSET_OK;
+    snprintf(id, sizeof id, "%lld", (long long)p->installation_id);
+    const char *vals[] = {id, (const char *)p->token_hash};
+    const int lens[] = {0, SEAL_TOKEN_HASH_LEN}, fmts[] = {0, 1};
+    asset_err e = db_exec_stmt(c, &st_installation_hold, 2, vals, lens, fmts, &r);
+    if (e == ASSET_OK && PQntuples(r) != 1)
+        e = ASSET_PERMISSION_DENIED;
+    PQclear(r);
+    return e;
+}
+
 bool principal_may_manage(const principal *p, const char *device_id)
 {
     return p->kind == PRINCIPAL_ADMIN ||
@@ -231,6 +260,7 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     seal_token_hash(h, token, len, s->token_key);
     if (authcache_get(s->auth_cache, h, out))
         return ASSET_OK;
+    memcpy(out->token_hash, h, sizeof h);
     const char *vals[] = {(const char *)h};
     const int lens[] = {sizeof h}, fmts[] = {1};
     asset_err e = db_acquire(s->pool, &c);

@@ -41,6 +41,7 @@ typedef struct {
     device_state state;
     bool has_account;
     char account_id[NAME_MAX_BYTES + 1];
+    unsigned char token_hash[SEAL_TOKEN_HASH_LEN]; /* of the token it authenticated with */
     int dek_version;
     unsigned char dek[SEAL_KEY_LEN]; /* the device's current data key, unwrapped */
 } principal;
@@ -55,6 +56,13 @@ void svc_close(svc *s);
 WUR asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out);
 void principal_clear(principal *p);
 
+/* Inside a transaction on c: holds the caller's installation, as authenticated, until the
+ * transaction ends, so that an uninstall, a token rotation or a device removal either waits for
+ * this write to commit (and then sees it) or has committed before it (and then this returns
+ * PERMISSION_DENIED: the token is no longer valid). The token check and the write are thus one
+ * atomic step. Other principals: nothing to hold. */
+WUR asset_err svc_installation_hold(db_conn *c, const principal *p);
+
 /* Whether p may manage device `device_id` (admin, or that device itself). */
 bool principal_may_manage(const principal *p, const char *device_id);
 /* Whether an installation belongs to group g. */
@@ -65,6 +73,9 @@ WUR asset_err svc_ready(svc *s);
 
 /* UUID text check (lowercase or uppercase hex, canonical 8-4-4-4-12 form). */
 bool uuid_valid(const char *p, size_t n);
+/* Lower-case a valid UUID text in place: ids have one canonical form everywhere (key
+ * bindings, comparisons, the same-device test of a restore). */
+void uuid_lower(char *p);
 /* A new random (version 4) UUID. */
 void uuid_new(char out[UUID_TEXT_LEN]);
 

@@ -444,6 +444,7 @@ static int connect_worker(worker *wk)
         return -1;
     wk->c.broken = false;
     wk->c.prepared = 0;
+    wk->c.timeout_ms = wk->w->s->cfg->db_timeout_ms;
     if (exec1(&wk->c, "LISTEN assetd_restores", 0, NULL, &r) != ASSET_OK) {
         PQfinish(wk->c.pg);
         wk->c.pg = NULL;
