@@ -9,6 +9,8 @@ static int default_status(asset_err e)
     switch (e) {
     case ASSET_OK:
         return 200;
+    case ASSET_UNAUTHENTICATED:
+        return 401;
     case ASSET_PERMISSION_DENIED:
     case ASSET_ACCESS_DENIED:
         return 403;
@@ -39,6 +41,7 @@ static const char *title_of(asset_err e)
 {
     switch (e) {
     case ASSET_PERMISSION_DENIED:
+    case ASSET_UNAUTHENTICATED:
         return "Permission denied";
     case ASSET_INVALID_ARGUMENT:
         return "Invalid argument";
@@ -96,6 +99,8 @@ static const char *default_detail(asset_err e)
         return "a sealed record failed to open";
     case ASSET_PERMISSION_DENIED:
         return "this token may not do this";
+    case ASSET_UNAUTHENTICATED:
+        return "the bearer token is not valid (any more)";
     default:
         return title_of(e);
     }

@@ -36,15 +36,36 @@ static void harden_process(void)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* The signals main takes with sigwait (blocked in every thread). */
+static void handled_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+}
+
+/* Waits for a signal that stops the process (TERM, INT, QUIT: graceful). HUP, USR1 and USR2
+ * are logged and otherwise ignored: every setting comes from the environment, so there is
+ * nothing to reload; a restart applies a change (README, "Commands"). */
 static int wait_for_signal(void)
 {
     sigset_t set;
     int sig = 0;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigwait(&set, &sig);
-    return sig;
+    handled_signals(&set);
+    for (;;) {
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
+            return sig;
+        fprintf(stderr,
+                "{\"level\":\"info\",\"msg\":\"signal ignored: settings come from the "
+                "environment, restart to change them\",\"signal\":%d}\n",
+                sig);
+    }
 }
 
 static int run(int serve_http, int workers)
@@ -57,6 +78,11 @@ static int run(int serve_http, int workers)
     const char *why = NULL;
     int rc = 1;
     unsigned need = CONFIG_NEED_MASTER_KEY | (serve_http ? CONFIG_NEED_ADMIN_TOKEN : 0);
+    /* Before any thread starts: every thread inherits this mask, main alone takes the signals
+     * with sigwait. (The one-shot commands keep the default actions.) */
+    sigset_t set;
+    handled_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (config_load(&cfg, need, err, sizeof err) != 0) {
         fprintf(stderr, "assetd: %s\n", err);
         return 2;
@@ -118,12 +144,6 @@ int main(int argc, char **argv)
     }
     json_set_alloc_funcs(http_secure_malloc, http_secure_free);
     harden_process();
-    /* Every thread inherits this mask; main alone takes the signals with sigwait. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
     if (strcmp(cmd, "serve") == 0)

@@ -130,6 +130,14 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         snprintf(err, err_len, "ASSETD_MASTER_KEY: %s", why);
         goto fail;
     }
+    int active = 0;
+    if (env_int("ASSETD_MASTER_KEY_ACTIVE", 0, 0, INT_MAX, &active, err, err_len))
+        goto fail;
+    if (active && keyring_set_active(c->keys, active) != 0) {
+        snprintf(err, err_len,
+                 "ASSETD_MASTER_KEY_ACTIVE: version %d is not in ASSETD_MASTER_KEY's list", active);
+        goto fail;
+    }
     if (!(need & CONFIG_NEED_ADMIN_TOKEN)) {
         secret_free(master);
         return 0;

@@ -36,10 +36,14 @@ static void ignore_notice(void *arg, const char *message)
 
 asset_err db_connect(const char *url, int timeout_ms, PGconn **out)
 {
-    char timeout_s[16], options[64];
+    char timeout_s[16], options[128];
     snprintf(timeout_s, sizeof timeout_s, "%d", (timeout_ms + 999) / 1000);
-    /* statement_timeout bounds every query, so a request never hangs on the database. */
-    snprintf(options, sizeof options, "-c statement_timeout=%d", timeout_ms);
+    /* statement_timeout bounds every query on the server's side. The isolation level is
+     * assetd's to choose, not the database's default (a DBA may make that serializable):
+     * transactions that need more say so (db_tx). */
+    snprintf(options, sizeof options,
+             "-c statement_timeout=%d -c default_transaction_isolation=read\\ committed",
+             timeout_ms);
     const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
     const char *vals[] = {url, timeout_s, options, "assetd", NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
@@ -306,7 +310,6 @@ static asset_err finish(db_conn *c, PGresult *res, PGresult **out)
     *out = NULL;
     return e;
 }
-
 
 /* How long assetd waits for the database itself: a little longer than the server-side
  * statement_timeout, which normally ends a slow statement first; this bound is for a server

@@ -23,6 +23,7 @@ typedef enum {
     ASSET_PRECONDITION_FAILED,    /* If-Match does not match (§13); assetd's own code */
     ASSET_IDEMPOTENCY_CONFLICT,   /* Idempotency-Key reused or in flight (§13) */
     ASSET_IN_PROGRESS,            /* a restore not finished / a backup in use (§12) */
+    ASSET_UNAUTHENTICATED, /* PERMISSION_DENIED as 401: the token stopped being valid mid-call */
     ASSET_ERR_COUNT
 } asset_err;
 

@@ -8,6 +8,7 @@
 
 struct keyring {
     int n;
+    int active; /* the version that wraps; 0: the highest */
     int versions[KEYRING_MAX];
     unsigned char *keys; /* sodium_malloc, n * SEAL_KEY_LEN, read-only after parse */
 };
@@ -97,8 +98,18 @@ static const unsigned char *key_of(const keyring *k, int version)
     return NULL;
 }
 
+int keyring_set_active(keyring *k, int version)
+{
+    if (!key_of(k, version))
+        return -1;
+    k->active = version;
+    return 0;
+}
+
 int keyring_current_version(const keyring *k)
 {
+    if (k->active)
+        return k->active;
     int v = 0;
     for (int i = 0; i < k->n; i++)
         if (k->versions[i] > v)
@@ -128,7 +139,9 @@ int keyring_unwrap(unsigned char dek[SEAL_KEY_LEN], const unsigned char *wrapped
 {
     const unsigned char *kek = key_of(k, kek_version);
     size_t len = 0;
-    if (!kek || wrapped_len != SEAL_WRAPPED_KEY_LEN)
+    if (!kek)
+        return KEYRING_UNKNOWN_VERSION;
+    if (wrapped_len != SEAL_WRAPPED_KEY_LEN)
         return -1;
     if (seal_decrypt(dek, &len, wrapped, wrapped_len, (const unsigned char *)purpose,
                      strlen(purpose), kek) != 0 ||

@@ -72,17 +72,26 @@ void uuid_new(char out[UUID_TEXT_LEN])
              b[15]);
 }
 
-/* Unwrap a key stored as (kek_version text, wrapped bytea text) in row 0 of r. */
-static int unwrap_row(svc *s, PGresult *r, int col, const char *purpose,
-                      unsigned char key[SEAL_KEY_LEN])
+/* Unwrap a key stored as (kek_version text, wrapped bytea text) in row 0 of r: DATA_CORRUPTED
+ * if it fails to open; SERVICE_UNAVAILABLE if it is wrapped under a master key version this
+ * process does not hold yet (a rolling rotation: another process has it, a retry may land
+ * there, and this one will have it after its restart). */
+static asset_err unwrap_row(svc *s, PGresult *r, int col, const char *purpose,
+                            unsigned char key[SEAL_KEY_LEN])
 {
     unsigned char wrapped[SEAL_WRAPPED_KEY_LEN];
     size_t len = 0;
     int kek = atoi(PQgetvalue(r, 0, col));
     if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, col + 1),
                         (size_t)PQgetlength(r, 0, col + 1)) != 0)
-        return -1;
-    return keyring_unwrap(key, wrapped, len, kek, purpose, s->cfg->keys);
+        return ASSET_DATA_CORRUPTED;
+    int rc = keyring_unwrap(key, wrapped, len, kek, purpose, s->cfg->keys);
+    if (rc == KEYRING_UNKNOWN_VERSION) {
+        asset_err_note("this instance does not hold the master key version the data is wrapped "
+                       "under yet (a key rotation is rolling out); retry");
+        return ASSET_SERVICE_UNAVAILABLE;
+    }
+    return rc == 0 ? ASSET_OK : ASSET_DATA_CORRUPTED;
 }
 
 static void dek_purpose(char *out, size_t n, const char *device_id, int version)
@@ -101,8 +110,7 @@ asset_err svc_device_key(svc *s, db_conn *c, const char *device_id, int version,
     if (e != ASSET_OK)
         return e;
     dek_purpose(purpose, sizeof purpose, device_id, version);
-    if (PQntuples(r) != 1 || unwrap_row(s, r, 0, purpose, key) != 0)
-        e = ASSET_DATA_CORRUPTED;
+    e = PQntuples(r) != 1 ? ASSET_DATA_CORRUPTED : unwrap_row(s, r, 0, purpose, key);
     PQclear(r);
     return e;
 }
@@ -134,8 +142,8 @@ static asset_err load_service_key(svc *s, db_conn *c, const char *name)
         if (e == ASSET_OK)
             e = db_exec_stmt(c, &st_key_get, 1, vals, NULL, NULL, &r);
     }
-    if (e == ASSET_OK && (PQntuples(r) != 1 || unwrap_row(s, r, 0, name, s->token_key) != 0))
-        e = ASSET_DATA_CORRUPTED;
+    if (e == ASSET_OK)
+        e = PQntuples(r) != 1 ? ASSET_DATA_CORRUPTED : unwrap_row(s, r, 0, name, s->token_key);
     PQclear(r);
     return e;
 }
@@ -204,7 +212,7 @@ asset_err svc_installation_hold(db_conn *c, const principal *p)
     const int lens[] = {0, SEAL_TOKEN_HASH_LEN}, fmts[] = {0, 1};
     asset_err e = db_exec_stmt(c, &st_installation_hold, 2, vals, lens, fmts, &r);
     if (e == ASSET_OK && PQntuples(r) != 1)
-        e = ASSET_PERMISSION_DENIED;
+        e = ASSET_UNAUTHENTICATED;
     PQclear(r);
     return e;
 }
@@ -283,9 +291,10 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     snprintf(out->account_id, sizeof out->account_id, "%s", PQgetvalue(r, 0, 9));
     out->dek_version = atoi(PQgetvalue(r, 0, 10));
     dek_purpose(purpose, sizeof purpose, out->device_id, out->dek_version);
-    if ((out->kind == PRINCIPAL_INSTALLATION && parse_groups(out, PQgetvalue(r, 0, 4)) != 0) ||
-        unwrap_row(s, r, 11, purpose, out->dek) != 0)
+    if (out->kind == PRINCIPAL_INSTALLATION && parse_groups(out, PQgetvalue(r, 0, 4)) != 0)
         e = ASSET_DATA_CORRUPTED;
+    else
+        e = unwrap_row(s, r, 11, purpose, out->dek);
     PQclear(r);
     if (e != ASSET_OK)
         principal_clear(out);

@@ -59,7 +59,7 @@ void principal_clear(principal *p);
 /* Inside a transaction on c: holds the caller's installation, as authenticated, until the
  * transaction ends, so that an uninstall, a token rotation or a device removal either waits for
  * this write to commit (and then sees it) or has committed before it (and then this returns
- * PERMISSION_DENIED: the token is no longer valid). The token check and the write are thus one
+ * UNAUTHENTICATED: the token is no longer valid). The token check and the write are thus one
  * atomic step. Other principals: nothing to hold. */
 WUR asset_err svc_installation_hold(db_conn *c, const principal *p);
 

@@ -61,7 +61,9 @@ typedef struct {
     int nrows;
 } batch_acc;
 
-enum { BATCH_MORE, BATCH_NONE, BATCH_FAILED_JOB, BATCH_ERROR };
+/* BATCH_LATER: the job cannot be worked on by this process now (the database is unavailable,
+ * or its keys are under a master key version this process lacks): leave it a while. */
+enum { BATCH_MORE, BATCH_NONE, BATCH_FAILED_JOB, BATCH_ERROR, BATCH_LATER };
 
 static asset_err exec1(db_conn *c, const char *sql, int n, const char *const *vals, PGresult **out)
 {
@@ -110,11 +112,15 @@ static asset_err load_job(worker *wk, job *j)
     j->old_state = svc_device_state_row(r, 0, 3);
     sync_backup_where(j->where, j->backup_id);
     sync_backup_purpose(purpose, j->backup_id);
-    if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, 7),
-                        (size_t)PQgetlength(r, 0, 7)) != 0 ||
-        keyring_unwrap(j->tk, wrapped, len, atoi(PQgetvalue(r, 0, 6)), purpose,
-                       wk->w->s->cfg->keys) != 0)
-        e = ASSET_DATA_CORRUPTED;
+    int rc = db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, 7),
+                             (size_t)PQgetlength(r, 0, 7));
+    if (rc == 0)
+        rc = keyring_unwrap(j->tk, wrapped, len, atoi(PQgetvalue(r, 0, 6)), purpose,
+                            wk->w->s->cfg->keys);
+    /* A master key version this process lacks is not corruption: the chunk is left for a
+     * worker that holds it (a rolling rotation). */
+    if (rc != 0)
+        e = rc == KEYRING_UNKNOWN_VERSION ? ASSET_SERVICE_UNAVAILABLE : ASSET_DATA_CORRUPTED;
     PQclear(r);
     return e;
 }
@@ -337,7 +343,7 @@ static int run_chunk(worker *wk)
     if (e == ASSET_OK)
         e = load_target(wk, &j, &new_state, &dek_version, dek);
     if (e != ASSET_OK) {
-        rc = e == ASSET_SERVICE_UNAVAILABLE ? BATCH_ERROR : BATCH_FAILED_JOB;
+        rc = e == ASSET_SERVICE_UNAVAILABLE ? BATCH_LATER : BATCH_FAILED_JOB;
         goto out;
     }
     const char *v2[] = {j.backup_id, PQgetvalue(chunk, 0, 2), PQgetvalue(chunk, 0, 3)};
@@ -491,6 +497,8 @@ static void *worker_main(void *arg)
         }
         int rc = run_chunk(wk);
         if (rc == BATCH_NONE && finish_one(wk) == 0)
+            wait_for_work(wk, 1000);
+        else if (rc == BATCH_LATER)
             wait_for_work(wk, 1000);
         else if (rc == BATCH_ERROR)
             usleep(50 * 1000); /* e.g. a deadlock victim or a dropped connection: retry */

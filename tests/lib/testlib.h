@@ -320,6 +320,19 @@ long long tl_db_count(const char *sql, ...) __attribute__((sentinel));
 char *tl_db_dump(const char *sql, ...) __attribute__((sentinel));
 
 /* ------------------------------------------------------------------------------------------ */
+/* The test run's PostgreSQL cluster (tests/run.sh starts it with scripts/pg.sh)              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Its folder (the parent of TEST_DATABASE_URL's host=<dir>/sock). Fails the test if unknown. */
+const char *tl_pg_dir(void);
+/* scripts/pg.sh <cmd> <dir> (e.g. "stop", "start"): system()'s status. A test that stops the
+ * cluster starts it again before it ends (test binaries run one at a time). */
+int tl_pg_ctl(const char *cmd);
+/* SIGSTOP (true) or SIGCONT (false) the postmaster and every backend: a database that accepts
+ * connections and reads queries but never answers. Thaw before the test ends. */
+void tl_pg_freeze(bool frozen);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Time                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 

@@ -333,6 +333,7 @@ static void test_err_codes_and_names(void **state)
         {ASSET_PRECONDITION_FAILED, 24100001, "PRECONDITION_FAILED"},
         {ASSET_IDEMPOTENCY_CONFLICT, 24100002, "IDEMPOTENCY_CONFLICT"},
         {ASSET_IN_PROGRESS, 24100003, "IN_PROGRESS"},
+        {ASSET_UNAUTHENTICATED, 201, "PERMISSION_DENIED"},
     };
     assert_int_equal(sizeof t / sizeof t[0], ASSET_ERR_COUNT);
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
