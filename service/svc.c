@@ -142,8 +142,10 @@ static asset_err load_service_key(svc *s, db_conn *c, const char *name)
         if (e == ASSET_OK)
             e = db_exec_stmt(c, &st_key_get, 1, vals, NULL, NULL, &r);
     }
-    if (e == ASSET_OK)
-        e = PQntuples(r) != 1 ? ASSET_DATA_CORRUPTED : unwrap_row(s, r, 0, name, s->token_key);
+    /* At start a service key that does not open, whatever the reason (a wrong key, a version
+     * missing from the list), means this process cannot run. */
+    if (e == ASSET_OK && (PQntuples(r) != 1 || unwrap_row(s, r, 0, name, s->token_key) != ASSET_OK))
+        e = ASSET_DATA_CORRUPTED;
     PQclear(r);
     return e;
 }

@@ -14,7 +14,8 @@
  *     including a restore from the backup made under K1.
  *  5. K1 alone no longer works, and says so: `serve`, `worker` and `rotate-key` exit non-zero
  *     naming the key problem and change nothing; a K1-only server still running from before the
- *     rotation refuses calls with 500 DATA_CORRUPTED rather than answering wrongly.
+ *     rotation refuses calls on rotated keys with 503 SERVICE_UNAVAILABLE and Retry-After (a key
+ *     version it does not hold is not corruption) rather than answering wrongly.
  * The test works in a database of its own (created and dropped here): rotating the shared
  * database of the run would lock the other test binaries, which use TEST_MASTER_KEY, out. */
 #include <arpa/inet.h>
@@ -284,15 +285,18 @@ static void test_rotation_end_to_end(void **st)
     expect_readable(s2, &f2);
     expect_readable(s2, &f3);
 
-    /* The K1-only server from before fails loudly on the rotated keys: 500 DATA_CORRUPTED for
-     * the re-wrapped devices, never a wrong answer. */
-    tl_req_problem(old, "GET", "/assets/r?returnType=ALL", f1.app.token, NULL, 500,
-                   "DATA_CORRUPTED");
-    tl_req_problem(old, "GET", "/assets/r?returnType=ALL", f3.app.token, NULL, 500,
-                   "DATA_CORRUPTED");
+    /* The K1-only server from before refuses calls on the rotated keys, never answers wrongly:
+     * 503 with Retry-After (it lacks version 2; a retry may reach a process that has it). */
+    tl_req_problem(old, "GET", "/assets/r?returnType=ALL", f1.app.token, NULL, 503,
+                   "SERVICE_UNAVAILABLE");
+    tl_req_problem(old, "GET", "/assets/r?returnType=ALL", f3.app.token, NULL, 503,
+                   "SERVICE_UNAVAILABLE");
     char path[128];
     snprintf(path, sizeof path, "/devices/%s", f2.dev.id);
-    tl_req_problem(old, "GET", path, f2.dev.token, NULL, 500, "DATA_CORRUPTED");
+    tl_resp *r503 = tl_http(old, "GET", path, f2.dev.token, NULL);
+    tl_expect_problem(r503, 503, "SERVICE_UNAVAILABLE");
+    assert_true(r503->retry_after[0]);
+    tl_resp_free(r503);
     assert_int_equal(tl_server_stop(old), 0);
 
     /* 4. "2:K2" alone, started before s2 stops; a restore of the backup taken under K1. */

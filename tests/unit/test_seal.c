@@ -231,6 +231,11 @@ static void test_keyring_formats(void **state)
     assert_true(keyring_has_version(k, 1));
     assert_true(keyring_has_version(k, 2));
     assert_false(keyring_has_version(k, 3));
+    /* ASSETD_MASTER_KEY_ACTIVE: a listed version may be made the one that wraps */
+    assert_int_equal(keyring_set_active(k, 1), 0);
+    assert_int_equal(keyring_current_version(k), 1);
+    assert_int_equal(keyring_set_active(k, 3), -1);
+    assert_int_equal(keyring_current_version(k), 1);
     keyring_free(k);
 
     /* order does not matter: the highest is current */
@@ -295,9 +300,11 @@ static void test_keyring_wrap_unwrap(void **state)
     assert_memory_equal(out, zero, sizeof zero); /* no plaintext left behind */
     assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 1, "assetd.dek:dev-a:2", k), -1);
     assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 1, "", k), -1);
-    /* unknown version */
-    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 2, "assetd.dek:dev-a:1", k), -1);
-    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 0, "assetd.dek:dev-a:1", k), -1);
+    /* unknown version: told apart from corruption (another process may hold it) */
+    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 2, "assetd.dek:dev-a:1", k),
+                     KEYRING_UNKNOWN_VERSION);
+    assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped, 0, "assetd.dek:dev-a:1", k),
+                     KEYRING_UNKNOWN_VERSION);
     /* wrong length, tampered */
     assert_int_equal(keyring_unwrap(out, wrapped, sizeof wrapped - 1, 1, "assetd.dek:dev-a:1", k),
                      -1);
@@ -315,8 +322,10 @@ static void test_keyring_wrap_unwrap(void **state)
     assert_int_equal(ver, 2);
     assert_int_equal(keyring_unwrap(out, wrapped2, sizeof wrapped2, 2, "p", k12), 0);
     assert_memory_equal(out, dek, sizeof dek);
-    /* version 2 wrapped under key2: the old ring cannot open it; nor under the wrong label */
-    assert_int_equal(keyring_unwrap(out, wrapped2, sizeof wrapped2, 2, "p", k), -1);
+    /* version 2 wrapped under key2: the old ring does not hold it; nor does the wrong label
+     * open it */
+    assert_int_equal(keyring_unwrap(out, wrapped2, sizeof wrapped2, 2, "p", k),
+                     KEYRING_UNKNOWN_VERSION);
     assert_int_equal(keyring_unwrap(out, wrapped2, sizeof wrapped2, 1, "p", k12), -1);
     /* a ring where version 1 is a different key cannot open version-1 wraps */
     snprintf(spec, sizeof spec, "1:%s", b64_key(key2, 32));
