@@ -44,9 +44,17 @@ static const db_stmt st_upsert = {
         "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
         "key_version = EXCLUDED.key_version, updated_at = now() "
         "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)")};
+/* The alias key of migration 0007 from parameters (device, owner kind, owner, store, alias):
+ * WHERE alias_key = this, and nothing else, is the one way to find an asset by its alias, so the
+ * plan cannot flip to another index whatever the statistics say. */
+#define ALIAS_KEY_SQL(d, k, o, e, a)                                                               \
+    "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e        \
+    "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a             \
+    "::text, '\\', '\\\\'), 'escape'))"
+
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
-                               "SELECT " ASSET_COLS " FROM assets WHERE device_id = $1 AND "
-                               "owner_kind = $2 AND owner = $3 AND attr_enc = $4 AND alias = $5"};
+                               "SELECT " ASSET_COLS " FROM assets WHERE alias_key = " ALIAS_KEY_SQL(
+                                   "$1", "$2", "$3", "$4", "$5")};
 static const db_stmt st_update = {
     STMT_ASSET_UPDATE, "asset_update",
     "UPDATE assets SET n1 = $2, n2 = $3, n3 = $4, n4 = $5, l1 = $6, l2 = $7, l3 = $8, l4 = $9, "
@@ -69,10 +77,24 @@ static void scope_where(sqlbuf *b, const store_scope *sc)
                d, k, o, e);
 }
 
+/* The scope, and the alias when there is one: then through the alias key alone (see
+ * ALIAS_KEY_SQL), which implies the scope. */
+static void key_where(sqlbuf *b, const store_scope *sc, const asset_req *q)
+{
+    if (!(q->has & FBIT(F_ALIAS))) {
+        scope_where(b, sc);
+        return;
+    }
+    int d = sqlbuf_cstr(b, sc->device_id), k = sqlbuf_int(b, sc->owner_kind),
+        o = sqlbuf_text(b, sc->owner.p, sc->owner.n), e = sqlbuf_bool(b, sc->attr_enc),
+        a = sqlbuf_text(b, q->alias.p, q->alias.n);
+    sqlbuf_add(b, " WHERE alias_key = " ALIAS_KEY_SQL("$%1$d", "$%2$d", "$%3$d", "$%4$d", "$%5$d"),
+               d, k, o, e, a);
+}
+
+/* Filters other than the alias (key_where has it). */
 static void filter_where(sqlbuf *b, const asset_req *q, const store_label_cols *f)
 {
-    if (q->has & FBIT(F_ALIAS))
-        sqlbuf_add(b, " AND alias = $%d::text", sqlbuf_text(b, q->alias.p, q->alias.n));
     if (q->has & FBIT(F_ACCESSIBILITY))
         sqlbuf_add(b, " AND accessibility = $%d", sqlbuf_int(b, q->accessibility));
     if (q->has & FBIT(F_REQUIRE_PASSWORD_SET))
@@ -100,7 +122,7 @@ asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req 
     sqlbuf b;
     sqlbuf_init(&b);
     sqlbuf_add(&b, "SELECT " ASSET_COLS " FROM assets");
-    scope_where(&b, sc);
+    key_where(&b, sc, q);
     filter_where(&b, q, filter);
     const char *ord = q->order_by >= 0 ? label_cols[q->order_by] : NULL;
     if (pos && pos->only_seqs)
@@ -140,7 +162,7 @@ asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req 
     sqlbuf b;
     sqlbuf_init(&b);
     sqlbuf_add(&b, "DELETE FROM assets");
-    scope_where(&b, sc);
+    key_where(&b, sc, q);
     filter_where(&b, q, filter);
     sqlbuf_add(&b, " RETURNING alias");
     asset_err e = sqlbuf_exec(&b, c, out);

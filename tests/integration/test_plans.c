@@ -1,0 +1,190 @@
+/* test_plans: the hot-path statements of the asset store use the index they are written for
+ * whatever the statistics say (issue "Performance II", item 1).
+ *
+ * In a database of its own, 50,000 assets of one owner are loaded and never analyzed
+ * (autovacuum off for the table), as after a restore onto a new device or a bulk import. Then
+ * the store's own functions run — get by alias, select by alias FOR UPDATE (update), delete by
+ * alias, insert, update by seq, a page, a label page — with PostgreSQL's auto_explain sending
+ * each executed plan (generic plans forced, as prepared statements end up with) back as a
+ * notice. No plan may contain a sequential scan, or a scan that filters rows away. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../service/db.h"
+#include "../../service/store.h"
+#include "../lib/testlib.h"
+
+#define ROWS 50000
+#define DEVICE "5e1f0b7e-0000-4000-8000-00000000a11c"
+#define OWNER "com.example.plans"
+
+static char db_name[64];
+static char *db_url;
+static char notices[1 << 16];
+
+static void on_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    size_t len = strlen(notices);
+    snprintf(notices + len, sizeof notices - len, "%s\n", msg);
+}
+
+static int setup(void **st)
+{
+    (void)st;
+    char q[256];
+    tl_unique(db_name, sizeof db_name, "plans");
+    for (char *p = db_name; *p; p++)
+        if (*p == '-')
+            *p = '_';
+    snprintf(q, sizeof q, "CREATE DATABASE %s", db_name);
+    PQclear(tl_db_exec(q, NULL));
+    const char *url = getenv("TEST_DATABASE_URL"), *query = strchr(url, '?');
+    assert_non_null(query);
+    db_url = malloc(strlen(url) + 80);
+    sprintf(db_url, "postgresql:///%s%s", db_name, query);
+    const char *mig = getenv("ASSETD_MIGRATIONS_DIR");
+    assert_true(db_migrate(db_url, mig && *mig ? mig : "migrations") > 0);
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    char q[256];
+    snprintf(q, sizeof q, "DROP DATABASE IF EXISTS %s WITH (FORCE)", db_name);
+    PQclear(tl_db_exec(q, NULL));
+    free(db_url);
+    return 0;
+}
+
+static void run_sql(PGconn *pg, const char *sql)
+{
+    PGresult *r = PQexec(pg, sql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQerrorMessage(pg));
+    PQclear(r);
+}
+
+/* The plans captured since the last call: none may scan sequentially or filter rows away. */
+static void expect_plans_clean(const char *what)
+{
+    if (!strstr(notices, "plan:"))
+        fail_msg("%s: no plan was reported", what);
+    if (strstr(notices, "Seq Scan") || strstr(notices, "Rows Removed by Filter"))
+        fail_msg("%s: a plan scans more than it returns:\n%s", what, notices);
+    notices[0] = 0;
+}
+
+static void test_hot_paths_do_not_depend_on_statistics(void **st)
+{
+    (void)st;
+    db_conn c = {.timeout_ms = 30000};
+    assert_int_equal(db_connect(db_url, 30000, &c.pg), ASSET_OK);
+    run_sql(c.pg, "ALTER TABLE assets SET (autovacuum_enabled = false)");
+    run_sql(c.pg, "INSERT INTO devices (id, name, token_hash, dek_version) VALUES ('" DEVICE
+                  "', 'plans', '\\x01', 1)");
+    run_sql(c.pg, "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, "
+                  "accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, n1, "
+                  "sealed, key_version) SELECT '" DEVICE "', 0, '" OWNER "', false, 'alias-' || g, "
+                  "1, false, 0, 0, false, 0, 'label-' || (g % 100), '\\x00', 1 "
+                  "FROM generate_series(1, 50000) g");
+    assert_int_equal(tl_db_count("SELECT 1", NULL), 1);
+    PQsetNoticeProcessor(c.pg, on_notice, NULL);
+    run_sql(c.pg, "LOAD 'auto_explain'");
+    run_sql(c.pg, "SET auto_explain.log_min_duration = 0");
+    run_sql(c.pg, "SET auto_explain.log_analyze = on");
+    run_sql(c.pg, "SET auto_explain.log_level = notice");
+    run_sql(c.pg, "SET plan_cache_mode = force_generic_plan");
+    notices[0] = 0;
+
+    store_scope sc = {.device_id = DEVICE, .owner_kind = 0, .owner = {OWNER, strlen(OWNER)}};
+    store_label_cols none;
+    memset(&none, 0, sizeof none);
+    asset_text alias = {"alias-4242", 10};
+    PGresult *r = NULL;
+
+    assert_int_equal(store_asset_get(&c, &sc, alias, &r), ASSET_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    expect_plans_clean("get by alias");
+
+    asset_req q;
+    const char *why = NULL;
+    asset_req_init(&q);
+    assert_int_equal(asset_req_set_text(&q, F_ALIAS, alias.p, alias.n, &why), ASSET_OK);
+    assert_int_equal(store_asset_select(&c, &sc, &q, &none, NULL, 1, true, &r), ASSET_OK);
+    assert_int_equal(PQntuples(r), 1);
+    int64_t seq = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    expect_plans_clean("select by alias for update");
+
+    asset_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.owner = sc.owner;
+    rec.alias = alias;
+    rec.accessibility = 1;
+    rec.sealed = (const unsigned char *)"\x01\x02";
+    rec.sealed_len = 2;
+    rec.key_version = 1;
+    int64_t ms = 0;
+    assert_int_equal(store_asset_update(&c, seq, &rec, &none, true, &ms), ASSET_OK);
+    expect_plans_clean("update by seq");
+
+    asset_req page;
+    asset_req_init(&page);
+    assert_int_equal(store_asset_select(&c, &sc, &page, &none, NULL, 101, false, &r), ASSET_OK);
+    assert_int_equal(PQntuples(r), 101);
+    PQclear(r);
+    expect_plans_clean("page");
+
+    asset_req lp;
+    store_label_cols lcols;
+    memset(&lcols, 0, sizeof lcols);
+    asset_req_init(&lp);
+    assert_int_equal(asset_req_set_text(&lp, F_LABEL0 + LABEL_NORMAL, "label-7", 7, &why),
+                     ASSET_OK);
+    lcols.v[LABEL_NORMAL] = (asset_text){"label-7", 7};
+    assert_int_equal(store_asset_select(&c, &sc, &lp, &lcols, NULL, 101, false, &r), ASSET_OK);
+    assert_int_equal(PQntuples(r), 101);
+    PQclear(r);
+    expect_plans_clean("label page");
+
+    audit_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.principal = "installation";
+    ev.action = "addAsset";
+    bool inserted = false;
+    asset_record add = rec;
+    add.alias = (asset_text){"fresh-alias", 11};
+    assert_int_equal(store_asset_insert(&c, &sc, &add, &none, &ev, false, &inserted, &seq, &ms),
+                     ASSET_OK);
+    assert_true(inserted);
+    expect_plans_clean("insert");
+
+    assert_int_equal(store_asset_delete(&c, &sc, &q, &none, &r), ASSET_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    expect_plans_clean("delete by alias");
+
+    asset_req_clear(&q);
+    asset_req_clear(&page);
+    asset_req_clear(&lp);
+    PQfinish(c.pg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hot_paths_do_not_depend_on_statistics),
+    };
+    return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
+}
