@@ -10,11 +10,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "metrics.h"
 #include "dispatch.h"
+#include "edge.h"
+#include "metrics.h"
 #include "router.h"
 
 static atomic_int in_flight;
+/* The edge's deadlines and sweep (edge.c), for the daemon's lifetime. */
+static edge *the_edge;
 /* One JSON line per request on stderr, unless ASSETD_LOG_REQUESTS=0 (errors are always logged). */
 static int log_requests = 1;
 
@@ -109,13 +112,88 @@ static void prepare(http_req *rq)
         MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
 }
 
+/* Hands rq to a request worker (dispatch.c). When the queue is full, answers 503 at once:
+ * -1, the answer is set. */
+static int submit(http_req *rq)
+{
+    edge_request_received(rq->conn);
+    prepare(rq);
+    rq->queued = true;
+    if (dispatch_submit(rq->app->dispatch, rq) != 0) {
+        rq->queued = false;
+        http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "too many requests queued; retry");
+        return -1;
+    }
+    return 0;
+}
+
+/* The first call, once the headers are in: framing checks, and a declared body over the limit
+ * is refused before it is read. */
+static enum MHD_Result on_first_call(http_req *rq, const char *version)
+{
+    if (edge_check_framing(rq, version) != 0) {
+        edge_request_received(rq->conn);
+        return send_response(rq);
+    }
+    const char *cl =
+        MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > rq->app->cfg->body_limit) {
+        /* The route and the token still come first, and checking a token may wait on the
+         * database: a request worker does it. On resume libmicrohttpd calls us again in this
+         * same state, where the answer can still be queued before the body (then discarded,
+         * and the connection closed). */
+        rq->too_big = true;
+        if (submit(rq) != 0)
+            return send_response(rq);
+    }
+    return MHD_YES;
+}
+
+/* A piece of the body. Past the limit (a chunked body: a declared one was refused earlier)
+ * nothing more is read: the piece is left unconsumed while a worker finds the answer, and that
+ * answer is written to the socket directly, since libmicrohttpd accepts no response while a
+ * body is being received; returning MHD_NO then closes the connection. */
+static enum MHD_Result on_body(http_req *rq, const char *data, size_t *size)
+{
+    size_t n = *size;
+    if (rq->done || rq->status) {
+        edge_answer_raw(rq);
+        return MHD_NO;
+    }
+    if (rq->body_len + n > rq->app->cfg->body_limit) {
+        rq->too_big = true;
+        if (submit(rq) != 0) {
+            edge_answer_raw(rq);
+            return MHD_NO;
+        }
+        return MHD_YES;
+    }
+    *size = 0;
+    if (rq->body_len + n + 1 > rq->body_cap) {
+        size_t cap = rq->body_cap ? rq->body_cap : 1024;
+        while (cap < rq->body_len + n + 1)
+            cap *= 2;
+        char *nb = http_secure_malloc(cap);
+        if (!nb)
+            return MHD_NO;
+        if (rq->body_len)
+            memcpy(nb, rq->body, rq->body_len);
+        http_secure_free(rq->body);
+        rq->body = nb;
+        rq->body_cap = cap;
+    }
+    memcpy(rq->body + rq->body_len, data, n);
+    rq->body_len += n;
+    rq->body[rq->body_len] = 0;
+    return MHD_YES;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
 {
     app_ctx *app = cls;
     http_req *rq = *con_cls;
-    (void)version;
     if (!rq) {
         if (!(rq = calloc(1, sizeof *rq)))
             return MHD_NO;
@@ -127,67 +205,41 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         new_request_id(rq->request_id);
         atomic_fetch_add(&in_flight, 1);
         *con_cls = rq;
-        const char *cl =
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > app->cfg->body_limit) {
-            /* Answer before reading the body: the route and the token still come first. */
-            rq->too_big = true;
-            prepare(rq);
-            if ((rq->who = http_principal_open()))
-                router_reject_body(rq);
-            else
-                http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
-            http_principal_close();
-            rq->who = NULL;
-            return send_response(rq);
-        }
-        return MHD_YES;
+        return on_first_call(rq, version);
     }
-    if (*upload_size) {
-        size_t n = *upload_size;
-        *upload_size = 0;
-        if (rq->too_big)
-            return MHD_YES;
-        if (rq->body_len + n > app->cfg->body_limit) {
-            rq->too_big = true;
-            return MHD_YES;
-        }
-        if (rq->body_len + n + 1 > rq->body_cap) {
-            size_t cap = rq->body_cap ? rq->body_cap : 1024;
-            while (cap < rq->body_len + n + 1)
-                cap *= 2;
-            char *nb = http_secure_malloc(cap);
-            if (!nb)
-                return MHD_NO;
-            if (rq->body_len)
-                memcpy(nb, rq->body, rq->body_len);
-            http_secure_free(rq->body);
-            rq->body = nb;
-            rq->body_cap = cap;
-        }
-        memcpy(rq->body + rq->body_len, upload_data, n);
-        rq->body_len += n;
-        rq->body[rq->body_len] = 0;
-        return MHD_YES;
-    }
+    if (*upload_size)
+        return on_body(rq, upload_data, upload_size);
     if (rq->done) /* resumed: a request worker has the answer ready */
         return send_response(rq);
-    if (rq->status || rq->queued) /* already answered (413 on Content-Length), or queued */
+    if (rq->status || rq->queued) /* already answered, or queued */
         return MHD_YES;
     /* Everything the handlers need from the connection is copied now: a worker must not touch
      * a suspended connection. */
-    prepare(rq);
     if (strcmp(rq->method, "GET") == 0 && strcmp(rq->url, "/healthz") == 0) {
+        edge_request_received(conn);
+        prepare(rq);
         router_dispatch(rq); /* liveness needs no database: answered here, never queued */
         return send_response(rq);
     }
-    rq->queued = true;
-    if (dispatch_submit(app->dispatch, rq) != 0) {
-        rq->queued = false;
-        http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "too many requests queued; retry");
+    if (submit(rq) != 0)
         return send_response(rq);
-    }
     return MHD_YES;
+}
+
+/* s as the inside of a JSON string, ASCII only (a quote, a backslash, a control or non-ASCII
+ * byte is escaped as \u00XX), cut to fit out: the method is the client's, and must not break
+ * or add to the log line. */
+static void json_escape(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; s && *s && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = 0;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -195,19 +247,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     http_req *rq = *con_cls;
     (void)cls;
-    (void)conn;
+    edge_request_done(conn);
     if (!rq)
         return;
     double ms = now_ms() - rq->start_ms;
     int status = rq->status ? rq->status : 499;
     metrics_observe_request(rq->route, status, ms);
-    if (status >= 500 || log_requests)
+    if (status >= 500 || log_requests) {
+        char method[6 * 32 + 4];
+        json_escape(method, sizeof method, rq->method);
         fprintf(stderr,
                 "{\"level\":\"%s\",\"msg\":\"request\",\"requestId\":\"%s\",\"method\":\"%s\","
                 "\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"completed\":%s}\n",
-                status >= 500 ? "error" : "info", rq->request_id, rq->method,
+                status >= 500 ? "error" : "info", rq->request_id, method,
                 router_route_name(rq->route), status, ms,
                 toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
+    }
     json_decref(rq->json);
     http_secure_free(rq->body);
     http_secure_free(rq->resp);
@@ -231,6 +286,12 @@ int server_start(app_ctx *app)
         fprintf(stderr, "assetd: cannot start the request workers\n");
         return -1;
     }
+    if (edge_start(&the_edge, cfg->connection_timeout) != 0) {
+        fprintf(stderr, "assetd: cannot start the connection sweep\n");
+        dispatch_stop(app->dispatch);
+        app->dispatch = NULL;
+        return -1;
+    }
     memset(&a6, 0, sizeof a6);
     memset(&a4, 0, sizeof a4);
     if (inet_pton(AF_INET, cfg->listen_addr, &a4.sin_addr) == 1) {
@@ -246,20 +307,25 @@ int server_start(app_ctx *app)
         fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n", cfg->listen_addr);
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
+        edge_stop(the_edge);
+        the_edge = NULL;
         return -1;
     }
-    app->mhd = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, app,
-                                MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_THREAD_POOL_SIZE,
-                                (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-                                (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-                                (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                (unsigned)cfg->connection_timeout, MHD_OPTION_UNESCAPE_CALLBACK,
-                                keep_escaped, NULL, MHD_OPTION_NOTIFY_COMPLETED, on_completed, app,
-                                MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+    app->mhd = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, app, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned)cfg->per_ip_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->connection_timeout, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_NOTIFY_CONNECTION,
+        edge_on_connection, the_edge, MHD_OPTION_URI_LOG_CALLBACK, edge_on_uri, the_edge,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!app->mhd) {
         fprintf(stderr, "assetd: cannot listen on %s:%d\n", cfg->listen_addr, cfg->port);
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
+        edge_stop(the_edge);
+        the_edge = NULL;
         return -1;
     }
     return 0;
@@ -278,4 +344,6 @@ void server_stop(app_ctx *app)
     app->dispatch = NULL;
     MHD_stop_daemon(app->mhd);
     app->mhd = NULL;
+    edge_stop(the_edge); /* after the daemon: every connection was reported closed */
+    the_edge = NULL;
 }

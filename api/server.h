@@ -1,6 +1,7 @@
 /* server: the libmicrohttpd daemon — thread pool, limits, request lifecycle (body collection
  * with the size cap, query decoding, request ids, one JSON log line per request) and graceful
- * stop. Routing is router.c's. */
+ * stop. Routing is router.c's; framing checks, the whole-request deadline and answers written
+ * past libmicrohttpd are edge.c's. */
 #ifndef ASSETD_SERVER_H
 #define ASSETD_SERVER_H
 

@@ -333,6 +333,22 @@ int tl_pg_ctl(const char *cmd);
 void tl_pg_freeze(bool frozen);
 
 /* ------------------------------------------------------------------------------------------ */
+/* Raw TCP (tl_raw.c): requests libcurl will not make; answers are not logged for the contract */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A connection to s (127.0.0.1). Fails the test if it cannot connect. The caller closes it. */
+int tl_raw_connect(const tl_server *s);
+/* Send len bytes (stops early if the peer closed): the number sent. tl_raw_sends: a string. */
+size_t tl_raw_send(int fd, const void *data, size_t len);
+size_t tl_raw_sends(int fd, const char *s);
+/* Read one response (head, and a body of Content-Length bytes) within timeout_ms. Never NULL:
+ * status 0 and error set when no whole head came (timeout or close). Free with tl_resp_free. */
+tl_resp *tl_raw_read(int fd, int timeout_ms);
+/* True if the peer closes the connection within timeout_ms (whatever it sends first is read
+ * and dropped). */
+bool tl_raw_closed(int fd, int timeout_ms);
+
+/* ------------------------------------------------------------------------------------------ */
 /* Time                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
