@@ -26,41 +26,10 @@
 #define THREADS 4
 
 static tl_server *srv;
-static char g_dir[512], g_pg_sh[1024];
-
-/* The cluster folder (parent of host=<dir>/sock) and scripts/pg.sh of this checkout. */
-static void find_cluster(void)
-{
-    const char *url = getenv("TEST_DATABASE_URL");
-    const char *h = url ? strstr(url, "host=") : NULL;
-    if (!h)
-        fail_msg("TEST_DATABASE_URL has no host= (run the tests with tests/run.sh)");
-    h += 5;
-    size_t len = strcspn(h, "&");
-    if (len < 6 || len >= sizeof g_dir || strncmp(h + len - 5, "/sock", 5) != 0)
-        fail_msg("TEST_DATABASE_URL's host is not <dir>/sock: %s", url);
-    memcpy(g_dir, h, len - 5);
-    g_dir[len - 5] = 0;
-    const char *mig = getenv("ASSETD_MIGRATIONS_DIR");
-    char root[768] = ".";
-    if (mig && strlen(mig) > 11 && strcmp(mig + strlen(mig) - 11, "/migrations") == 0)
-        snprintf(root, sizeof root, "%.*s", (int)(strlen(mig) - 11), mig);
-    snprintf(g_pg_sh, sizeof g_pg_sh, "%s/scripts/pg.sh", root);
-    if (access(g_pg_sh, X_OK) != 0)
-        fail_msg("%s is not executable", g_pg_sh);
-}
-
-static int pg(const char *cmd)
-{
-    char line[2048];
-    snprintf(line, sizeof line, "'%s' %s '%s' >/dev/null 2>&1", g_pg_sh, cmd, g_dir);
-    return system(line);
-}
-
 static int setup(void **st)
 {
     (void)st;
-    find_cluster();
+    tl_pg_dir();
     char timeout[64];
     snprintf(timeout, sizeof timeout, "ASSETD_DB_TIMEOUT_MS=%d", DB_TIMEOUT_MS);
     const char *env[] = {timeout, "ASSETD_LOG_REQUESTS=0", NULL};
@@ -72,7 +41,7 @@ static int teardown(void **st)
 {
     (void)st;
     /* Whatever happened, leave the cluster running for the binaries that follow. */
-    pg("start");
+    tl_pg_ctl("start");
     assert_int_equal(tl_server_stop(srv), 0);
     return 0;
 }
@@ -201,7 +170,7 @@ static void test_postgres_restart_under_load(void **st)
         ok_before += cl[i].ok;
 
     double t_stop = tl_now_ms();
-    int rc = pg("stop");
+    int rc = tl_pg_ctl("stop");
     double stop_ms = tl_now_ms() - t_stop;
     /* Down: not ready, but alive. */
     tl_resp *r = tl_http(srv, "GET", "/readyz", NULL, NULL);
@@ -216,7 +185,7 @@ static void test_postgres_restart_under_load(void **st)
     for (int i = 0; i < THREADS; i++)
         unavailable_down += cl[i].unavailable;
 
-    int rc_start = pg("start");
+    int rc_start = tl_pg_ctl("start");
     up_at = tl_now_ms();
     /* Back: wait (bounded) until every thread has had a success again. */
     double deadline = tl_now_ms() + 10000;
@@ -306,7 +275,7 @@ static void test_requests_while_down(void **st)
 {
     (void)st;
     tl_app a = tl_fresh_app(srv, "com.example.dbdown", NULL);
-    assert_int_equal(pg("stop"), 0);
+    assert_int_equal(tl_pg_ctl("stop"), 0);
     double t0 = tl_now_ms();
     tl_resp *r = tl_http(srv, "GET", "/assets", a.token, NULL);
     double ms = tl_now_ms() - t0;
@@ -323,7 +292,7 @@ static void test_requests_while_down(void **st)
     long admin_status = admin->status;
     tl_resp_free(admin);
     tl_req_status(srv, "GET", "/healthz", NULL, NULL, 200);
-    assert_int_equal(pg("start"), 0);
+    assert_int_equal(tl_pg_ctl("start"), 0);
     if (!unavailable)
         fail_msg(
             "GET /assets with the database down answered %ld (expected 503 SERVICE_UNAVAILABLE)",

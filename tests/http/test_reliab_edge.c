@@ -23,7 +23,6 @@
  *   libmicrohttpd's own answers  the framing errors README lists as answered by libmicrohttpd
  *                                itself (no hook in 0.9.75) keep their status and close.
  * Each test runs its own server and checks that it exits cleanly. */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,68 +34,6 @@
 static tl_server *g_srv;
 
 static int teardown(void **st);
-
-/* ---- freezing the test run's PostgreSQL (the postmaster and its children) ---- */
-
-static pid_t g_frozen[512];
-static int g_nfrozen;
-
-static pid_t parent_of(pid_t pid)
-{
-    char path[64], line[512];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    pid_t ppid = 0;
-    if (fgets(line, sizeof line, f)) {
-        const char *p = strrchr(line, ')'); /* the command may hold spaces */
-        if (p)
-            sscanf(p + 2, "%*c %d", &ppid);
-    }
-    fclose(f);
-    return ppid;
-}
-
-static void pg_thaw(void)
-{
-    for (int i = 0; i < g_nfrozen; i++)
-        kill(g_frozen[i], SIGCONT);
-    g_nfrozen = 0;
-}
-
-static void pg_freeze(void)
-{
-    const char *url = getenv("TEST_DATABASE_URL");
-    const char *h = url ? strstr(url, "host=") : NULL;
-    if (!h)
-        fail_msg("TEST_DATABASE_URL has no host= (run the tests with tests/run.sh)");
-    h += 5;
-    size_t len = strcspn(h, "&");
-    if (len < 6 || strncmp(h + len - 5, "/sock", 5) != 0)
-        fail_msg("TEST_DATABASE_URL's host is not <dir>/sock: %s", url);
-    char pidfile[1024];
-    snprintf(pidfile, sizeof pidfile, "%.*s/pgdata/postmaster.pid", (int)(len - 5), h);
-    FILE *f = fopen(pidfile, "r");
-    int postmaster = 0;
-    if (!f || fscanf(f, "%d", &postmaster) != 1 || postmaster <= 1)
-        fail_msg("cannot read the postmaster's pid from %s", pidfile);
-    fclose(f);
-    atexit(pg_thaw);
-    g_frozen[g_nfrozen++] = postmaster;
-    kill(postmaster, SIGSTOP); /* first, so that it starts no new child */
-    DIR *d = opendir("/proc");
-    if (!d)
-        fail_msg("cannot list /proc");
-    for (struct dirent *e; (e = readdir(d)) && g_nfrozen < 512;) {
-        pid_t pid = (pid_t)atoi(e->d_name);
-        if (pid > 1 && parent_of(pid) == postmaster) {
-            g_frozen[g_nfrozen++] = pid;
-            kill(pid, SIGSTOP);
-        }
-    }
-    closedir(d);
-}
 
 /* ---- helpers ---- */
 
@@ -116,7 +53,7 @@ static void stop_server(void)
 static int teardown(void **st)
 {
     (void)st;
-    pg_thaw();
+    tl_pg_freeze(false);
     if (g_srv)
         stop_server();
     return 0;
@@ -173,7 +110,7 @@ static void test_oversized_with_frozen_database(void **st)
              token);
     enum { N = 8 };
     int fds[N];
-    pg_freeze();
+    tl_pg_freeze(true);
     for (int i = 0; i < N; i++) {
         fds[i] = tl_raw_connect(srv);
         tl_raw_sends(fds[i], req);
@@ -185,7 +122,7 @@ static void test_oversized_with_frozen_database(void **st)
     char why[256];
     snprintf(why, sizeof why, "%s", h->error);
     tl_resp_free(h);
-    pg_thaw();
+    tl_pg_freeze(false);
     if (health != 200)
         fail_msg("GET /healthz answered %ld (%s) while %d oversized requests with an unknown "
                  "token waited on the frozen database",

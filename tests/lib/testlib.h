@@ -329,7 +329,8 @@ const char *tl_pg_dir(void);
  * cluster starts it again before it ends (test binaries run one at a time). */
 int tl_pg_ctl(const char *cmd);
 /* SIGSTOP (true) or SIGCONT (false) the postmaster and every backend: a database that accepts
- * connections and reads queries but never answers. Thaw before the test ends. */
+ * connections and reads queries but never answers. Thaw before the test ends (an exit thaws
+ * too, whatever happened). */
 void tl_pg_freeze(bool frozen);
 
 /* ------------------------------------------------------------------------------------------ */

@@ -1,6 +1,7 @@
 /* testlib: the test run's own PostgreSQL cluster (started by tests/run.sh with scripts/pg.sh),
  * for tests that stop, restart or freeze it. Test binaries run one at a time, so a test may do
  * this to the shared cluster as long as it leaves it running. */
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,18 +59,59 @@ static long postmaster_pid(void)
     return pid;
 }
 
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    pid_t ppid = 0;
+    if (fgets(line, sizeof line, f)) {
+        const char *p = strrchr(line, ')'); /* the command may hold spaces */
+        if (p)
+            sscanf(p + 2, "%*c %d", &ppid);
+    }
+    fclose(f);
+    return ppid;
+}
+
+static pid_t g_frozen[512];
+static int g_nfrozen;
+
+static void thaw_all(void)
+{
+    for (int i = 0; i < g_nfrozen; i++)
+        kill(g_frozen[i], SIGCONT);
+    g_nfrozen = 0;
+}
+
 void tl_pg_freeze(bool frozen)
 {
-    long pid = postmaster_pid();
-    char line[256];
-    if (pid <= 0)
+    static bool registered;
+    if (!frozen) {
+        thaw_all();
+        return;
+    }
+    long pm = postmaster_pid();
+    if (pm <= 1)
         fail_msg("no postmaster.pid in %s/pgdata", tl_pg_dir());
-    /* The backends first when freezing (none may finish a query meanwhile), the postmaster first
-     * when thawing. */
-    if (frozen)
-        snprintf(line, sizeof line, "pkill -STOP -P %ld; kill -STOP %ld", pid, pid);
-    else
-        snprintf(line, sizeof line, "kill -CONT %ld; pkill -CONT -P %ld; true", pid, pid);
-    if (system(line) != 0)
-        fail_msg("cannot %s the cluster", frozen ? "freeze" : "thaw");
+    if (!registered) {
+        atexit(thaw_all); /* whatever happens to the test, the cluster is left running */
+        registered = true;
+    }
+    /* The postmaster first, so that it starts no new child meanwhile. */
+    g_frozen[g_nfrozen++] = (pid_t)pm;
+    kill((pid_t)pm, SIGSTOP);
+    DIR *d = opendir("/proc");
+    if (!d)
+        fail_msg("cannot list /proc");
+    for (struct dirent *e; (e = readdir(d)) && g_nfrozen < 512;) {
+        pid_t pid = (pid_t)atoi(e->d_name);
+        if (pid > 1 && parent_of(pid) == (pid_t)pm) {
+            g_frozen[g_nfrozen++] = pid;
+            kill(pid, SIGSTOP);
+        }
+    }
+    closedir(d);
 }
