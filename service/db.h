@@ -35,6 +35,8 @@ enum db_stmt_id {
     STMT_ASSET_COUNT,
     STMT_SERVICE_KEY_GET,
     STMT_SERVICE_KEY_PUT,
+    STMT_DEVICE_ROTATE,
+    STMT_APP_ROTATE,
     STMT_COUNT_ /* keep below 64 */
 };
 
