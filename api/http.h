@@ -57,8 +57,8 @@ typedef struct http_req {
     const char *content_type;
     char location[160];
     int retry_after;
-    char etag[24];  /* ETag: "<version>" of the asset answered, or "" */
-    bool replayed;  /* an Idempotency-Key replay: Idempotent-Replayed: true, no audit */
+    char etag[24]; /* ETag: "<version>" of the asset answered, or "" */
+    bool replayed; /* an Idempotency-Key replay: Idempotent-Replayed: true, no audit */
     bool www_auth;
     const char *allow;
 } http_req;

@@ -36,9 +36,8 @@ static void request_hash(const http_req *rq, unsigned char out[IDEM_HASH_LEN])
 static void replay(http_req *rq, idem_answer *a)
 {
     char *body = NULL;
-    const char *ct = a->content_type ? arena_strndup(&rq->mem, a->content_type,
-                                                     strlen(a->content_type))
-                                     : NULL;
+    const char *ct =
+        a->content_type ? arena_strndup(&rq->mem, a->content_type, strlen(a->content_type)) : NULL;
     if ((a->content_type && !ct) || (a->body_len && !(body = http_secure_malloc(a->body_len)))) {
         http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
         return;
@@ -77,6 +76,7 @@ bool idem_start(http_req *rq, idem_ctx *ic)
         return true;
     case IDEM_REPLAY:
         replay(rq, &ans);
+        ic->unaudited = true;
         break;
     case IDEM_MISMATCH:
         http_problem(rq, ASSET_IDEMPOTENCY_CONFLICT, "Idempotency-Key",
@@ -86,6 +86,7 @@ bool idem_start(http_req *rq, idem_ctx *ic)
         http_problem(rq, ASSET_IDEMPOTENCY_CONFLICT, "Idempotency-Key",
                      "is in use by a request that is still running; retry later");
         rq->retry_after = 1;
+        ic->unaudited = true;
         break;
     }
     idem_answer_free(&ans);

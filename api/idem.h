@@ -12,6 +12,7 @@
 
 typedef struct {
     bool claimed;
+    bool unaudited; /* a replay, or a repeat while the first runs: the first one is audited */
     char principal[IDEM_PRINCIPAL_LEN];
 } idem_ctx;
 

@@ -25,7 +25,7 @@ typedef struct {
     const char *method;
     const char *tmpl; /* '*' segments are parameters */
     const char *name; /* route template for logs and metrics */
-    unsigned who; /* WHO_* bits, plus IDEMPOTENT */
+    unsigned who;     /* WHO_* bits, plus IDEMPOTENT */
     int body;
     handler_fn *fn;
     const char *action; /* the operationId */
@@ -329,15 +329,16 @@ void router_dispatch(http_req *rq)
         http_problem(rq, ASSET_INVALID_ARGUMENT, "query string", "is malformed");
         return;
     }
-    idem_ctx ic;
+    idem_ctx ic = {0};
     if ((r->who & IDEMPOTENT) && !idem_start(rq, &ic)) {
-        /* answered: a replay (already audited the first time), a conflict or a bad key */
+        /* answered: a replay, a conflict or a bad key */
     } else {
         if (r->body != BODY_JSON || parse_body(rq) == 0)
             r->fn(rq, p1, p2);
         if (r->who & IDEMPOTENT)
             idem_end(rq, &ic);
     }
-    if (r->audit != AUDIT_NONE && rq->authed && !rq->replayed)
+    /* A replay or a repeat in flight is the first request again: audited once, as that one. */
+    if (r->audit != AUDIT_NONE && rq->authed && !ic.unaudited)
         audit_call(rq, r, p1);
 }

@@ -28,7 +28,7 @@ static const char *const steps[] = {
     "UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
     "lease_until = NULL WHERE target_device_id = $1 AND status IN ('queued', 'running')",
     "DELETE FROM idempotency_keys WHERE principal = 'device:' || $1::text OR principal IN "
-    "(SELECT 'installation:' || id FROM installations WHERE device_id = $1)",
+    "(SELECT 'installation:' || id FROM installations WHERE device_id = $1::uuid)",
     "DELETE FROM installations WHERE device_id = $1",
 };
 

@@ -48,9 +48,8 @@ static const db_stmt st_uninstall = {
     "    AND i.app_id <> $2 AND a.owner = ANY (i.groups)) RETURNING 1) "
     "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM own), (SELECT count(*) FROM grp)"};
 
-static const db_stmt st_rotate = {
-    STMT_DEVICE_ROTATE, "device_rotate",
-    "UPDATE devices SET token_hash = $2 WHERE id = $1 RETURNING id"};
+static const db_stmt st_rotate = {STMT_DEVICE_ROTATE, "device_rotate",
+                                  "UPDATE devices SET token_hash = $2 WHERE id = $1 RETURNING id"};
 /* One statement: the new token and the end of the installation's live challenges together. */
 static const db_stmt st_rotate_app = {
     STMT_APP_ROTATE, "app_rotate",
@@ -198,7 +197,8 @@ asset_err devices_uninstall(svc *s, const char *device_id, const char *app_id)
 }
 
 /* A fresh token and its keyed hash. */
-static void new_token(svc *s, char token[SEAL_TOKEN_TEXT_LEN], unsigned char th[SEAL_TOKEN_HASH_LEN])
+static void new_token(svc *s, char token[SEAL_TOKEN_TEXT_LEN],
+                      unsigned char th[SEAL_TOKEN_HASH_LEN])
 {
     seal_new_token(token);
     seal_token_hash(th, token, strlen(token), s->token_key);

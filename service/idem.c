@@ -8,22 +8,29 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-/* Claim: insert, or take over a key whose answer expired or whose first request died (same
- * request only). Expired keys of others are purged on the way, a bounded number at a time, so
- * the table stays small without a background job. */
+/* Claim: insert, or take over a key whose answer expired, or whose first request died before
+ * it answered (its lease ran out: there is no answer to keep to). Expired keys of others are
+ * purged on the way, a bounded number at a time, so the table stays small without a background
+ * job. */
 #define CLAIM_SQL                                                                                  \
     "WITH purge AS (DELETE FROM idempotency_keys WHERE ctid = ANY (ARRAY("                         \
     "  SELECT ctid FROM idempotency_keys WHERE expires_at < now() "                                \
     "  AND NOT (principal = $1 AND key = $2) LIMIT 100 FOR UPDATE SKIP LOCKED))) "                 \
     "INSERT INTO idempotency_keys (principal, key, request_hash, lease_until, expires_at) "        \
-    "VALUES ($1, $2, $3, now() + make_interval(secs => " STR(IDEM_LEASE_SECONDS) "), "             \
-    "now() + make_interval(hours => " STR(IDEM_KEEP_HOURS) ")) "                                   \
-    "ON CONFLICT (principal, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "            \
-    "status = NULL, content_type = NULL, body = NULL, location = NULL, etag = NULL, "              \
-    "lease_until = EXCLUDED.lease_until, expires_at = EXCLUDED.expires_at "                        \
-    "WHERE idempotency_keys.expires_at < now() OR (idempotency_keys.status IS NULL "               \
-    "AND idempotency_keys.lease_until < now() "                                                    \
-    "AND idempotency_keys.request_hash = EXCLUDED.request_hash) RETURNING 1"
+    "VALUES ($1, $2, $3, now() + make_interval(secs => " STR(                                      \
+        IDEM_LEASE_SECONDS) "), "                                                                  \
+                            "now() + make_interval(hours => " STR(                                 \
+                                IDEM_KEEP_HOURS) ")) "                                             \
+                                                 "ON CONFLICT (principal, key) DO UPDATE SET "     \
+                                                 "request_hash = EXCLUDED.request_hash, "          \
+                                                 "status = NULL, content_type = NULL, body = "     \
+                                                 "NULL, location = NULL, etag = NULL, "            \
+                                                 "lease_until = EXCLUDED.lease_until, expires_at " \
+                                                 "= EXCLUDED.expires_at "                          \
+                                                 "WHERE idempotency_keys.expires_at < now() OR "   \
+                                                 "(idempotency_keys.status IS NULL "               \
+                                                 "AND idempotency_keys.lease_until < now()) "      \
+                                                 "RETURNING 1"
 
 void idem_answer_free(idem_answer *a)
 {
@@ -137,10 +144,10 @@ asset_err idem_begin(svc *s, const char *who, const char *key,
         if (e != ASSET_OK)
             return e;
         if (PQntuples(r) == 1) {
-            if (PQgetvalue(r, 0, 0)[0] != 't')
+            if (PQgetisnull(r, 0, 1))
+                *state = IDEM_IN_FLIGHT; /* no answer yet to compare with */
+            else if (PQgetvalue(r, 0, 0)[0] != 't')
                 *state = IDEM_MISMATCH;
-            else if (PQgetisnull(r, 0, 1))
-                *state = IDEM_IN_FLIGHT;
             else if ((e = read_answer(r, ans)) == ASSET_OK)
                 *state = IDEM_REPLAY;
             PQclear(r);
@@ -156,8 +163,8 @@ asset_err idem_complete(svc *s, const char *who, const char *key, const idem_ans
     char st[16];
     PGresult *r = NULL;
     snprintf(st, sizeof st, "%d", ans->status);
-    const char *vals[] = {who, key, st, ans->content_type,
-                          (const char *)ans->body, ans->location, ans->etag};
+    const char *vals[] = {who,           key,      st, ans->content_type, (const char *)ans->body,
+                          ans->location, ans->etag};
     const int lens[] = {0, 0, 0, 0, (int)ans->body_len, 0, 0};
     const int fmts[] = {0, 0, 0, 0, 1, 0, 0};
     if (!ans->body)
