@@ -226,6 +226,31 @@ static char *restore_status(const tl_server *s, const char *id, char out[32])
     return out;
 }
 
+/* A SELECT of every table: the removed device's id is left only in its history (audit log,
+ * restore jobs) and in its backups (sealed under their own keys). */
+static void expect_only_history_left(const char *device_id)
+{
+    long long history = 0;
+    PGresult *t = tl_db_exec("SELECT quote_ident(table_name) FROM information_schema.tables "
+                             "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+                             NULL);
+    for (int i = 0; i < PQntuples(t); i++) {
+        const char *name = PQgetvalue(t, i, 0);
+        char sql[256];
+        snprintf(sql, sizeof sql, "SELECT count(*) FROM %s x WHERE x::text LIKE '%%' || $1 || '%%'",
+                 name);
+        long long n = tl_db_count(sql, device_id, NULL);
+        bool allowed = strcmp(name, "audit_log") == 0 || strcmp(name, "restores") == 0 ||
+                       strcmp(name, "backups") == 0;
+        if (n > 0 && !allowed)
+            fail_msg("table %s still has %lld row(s) naming the removed device", name, n);
+        if (strcmp(name, "audit_log") == 0)
+            history = n;
+    }
+    PQclear(t);
+    assert_true(history > 0); /* the scan does see the id where it is */
+}
+
 static void test_remove_device(void **st)
 {
     (void)st;
@@ -288,6 +313,7 @@ static void test_remove_device(void **st)
                                  NULL),
                      0);
     assert_true(count_of("audit_log", "device_id", sql_id) >= audit_before);
+    expect_only_history_left(sql_id);
     wait_audit(sql_id, "deleteDevice", 1);
     /* Its queued restore ended failed; restores onto it are 404. */
     assert_string_equal(restore_status(s2, restore_id, st_s), "failed");
