@@ -58,7 +58,7 @@ typedef struct http_req {
     char location[160];
     int retry_after;
     char etag[24]; /* ETag: "<version>" of the asset answered, or "" */
-    bool replayed; /* an Idempotency-Key replay: Idempotent-Replayed: true, no audit */
+    bool replayed; /* an Idempotency-Key replay: Idempotent-Replayed: true */
     bool www_auth;
     const char *allow;
 } http_req;

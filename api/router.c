@@ -10,7 +10,9 @@
 #include "ratelimit.h"
 
 enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
-/* Route flag, or'ed into `who`: the route honours Idempotency-Key (spec §13, api/idem.c). */
+/* Route flag, or'ed into `who`: the route honours Idempotency-Key (spec §13, api/idem.c), so its
+ * first answer is kept in the database for 24 hours: never for a route whose answer holds a
+ * secret (a token, a secret). */
 enum { IDEMPOTENT = 0x100 };
 enum { BODY_NONE, BODY_JSON };
 
