@@ -255,7 +255,7 @@ static void test_remove_device(void **st)
 {
     (void)st;
     tl_device old, neu;
-    char path[256], body[256], backup_id[64], restore_id[64], st_s[32], sql_id[64];
+    char path[256], body[256], backup_id[64], restore_id[64], running_id[64], st_s[32], sql_id[64];
     char acct[64];
     tl_unique(acct, sizeof acct, "acct");
     old = tl_device_create(s1, "old", acct);
@@ -282,6 +282,12 @@ static void test_remove_device(void **st)
     tl_expect_status(r, 202);
     snprintf(restore_id, sizeof restore_id, "%s", tl_jstr(r->json, "id"));
     tl_resp_free(r);
+    /* And a second one a worker had started (as it leaves a job between two chunks). */
+    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
+    tl_expect_status(r, 202);
+    snprintf(running_id, sizeof running_id, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    PQclear(tl_db_exec("UPDATE restores SET status = 'running' WHERE id = $1", running_id, NULL));
     long long audit_before = count_of("audit_log", "device_id", old.id);
     assert_true(audit_before > 0);
     /* Only the admin removes a device; bad parameters are 400 and remove nothing. */
@@ -315,8 +321,9 @@ static void test_remove_device(void **st)
     assert_true(count_of("audit_log", "device_id", sql_id) >= audit_before);
     expect_only_history_left(sql_id);
     wait_audit(sql_id, "deleteDevice", 1);
-    /* Its queued restore ended failed; restores onto it are 404. */
+    /* Its queued and running restores ended failed; restores onto it are 404. */
     assert_string_equal(restore_status(s2, restore_id, st_s), "failed");
+    assert_string_equal(restore_status(s2, running_id, st_s), "failed");
     tl_req_problem(s2, "POST", "/restores", s2->admin_token, body, 404, "NOT_FOUND");
     /* Its backup restores onto another device of the account (a worker runs it). */
     tl_req_status(s2, "GET", tl_pathf(path, sizeof path, "/backups/%s", backup_id), s2->admin_token,
@@ -335,6 +342,10 @@ static void test_remove_device(void **st)
     assert_int_equal(tl_proc_stop(w), 0);
     assert_string_equal(st_s, "done");
     expect_secret(s2, b.token, "a1", "old");
+    /* The worker left the failed jobs alone. */
+    assert_string_equal(restore_status(s2, running_id, st_s), "failed");
+    assert_int_equal(tl_db_count("SELECT processed FROM restores WHERE id = $1", running_id, NULL),
+                     0);
 }
 
 static void test_remove_device_with_backups(void **st)
