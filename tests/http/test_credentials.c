@@ -10,6 +10,7 @@
  * audit log keeps its history. */
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../lib/testlib.h"
@@ -389,6 +390,77 @@ static void test_remove_device_with_backups(void **st)
     expect_device_token_dead(d.token, d.id);
 }
 
+/* The sync worker never brings back a job that was ended while it worked on a chunk (as a device
+ * removal ends the jobs onto the device): a test connection holds the job's row so that the
+ * worker waits just before it writes the chunk's progress, ends the job meanwhile, and lets go;
+ * the worker's chunk then rolls back. */
+static void test_worker_leaves_ended_job(void **st)
+{
+    (void)st;
+    char path[256], body[256], backup_id[64], rid[64], st_s[32], acct[64];
+    tl_unique(acct, sizeof acct, "acct");
+    tl_device old = tl_device_create(s1, NULL, acct), neu = tl_device_create(s1, NULL, acct);
+    tl_app a = tl_app_install(s1, old.id, "com.example.wk", NULL, false);
+    tl_device_set_state(s1, old.id, true, false, true);
+    /* Refused on NEW (no lock-screen password): the chunk writes no asset, only progress. */
+    json_decref(tl_asset_add(s1, a.token,
+                             "{\"alias\":\"p\",\"secret\":\"czE=\",\"requirePasswordSet\":true,"
+                             "\"syncType\":[\"TRUSTED_DEVICE\"]}"));
+    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", old.id);
+    tl_resp *r = tl_http(s1, "POST", "/backups", s1->admin_token, body);
+    tl_expect_status(r, 201);
+    snprintf(backup_id, sizeof backup_id, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
+             neu.id);
+    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
+    tl_expect_status(r, 202);
+    snprintf(rid, sizeof rid, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    PGconn *hold = PQconnectdb(getenv("TEST_DATABASE_URL"));
+    assert_int_equal(PQstatus(hold), CONNECTION_OK);
+    const char *v[] = {rid};
+    PQclear(PQexec(hold, "BEGIN"));
+    PGresult *lk = PQexecParams(hold, "SELECT 1 FROM restores WHERE id = $1 FOR NO KEY UPDATE", 1,
+                                NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQntuples(lk), 1);
+    PQclear(lk);
+    static const char *const wenv[] = {"ASSETD_SYNC_WORKERS=1", NULL};
+    tl_proc *w = tl_worker_start(s1, wenv);
+    /* Wait until the worker waits on the job's row, with its chunk decided. (NO KEY UPDATE: the
+     * worker's foreign key checks on the row pass, only its update of the row waits.) */
+    double until = tl_now_ms() + tl_scaled_ms(30000);
+    while (tl_db_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query LIKE 'WITH c AS (UPDATE restore_chunks%'",
+                       NULL) == 0) {
+        if (tl_now_ms() > until)
+            fail_msg("the worker never reached the job's progress");
+        tl_sleep_ms(20);
+    }
+    PGresult *up = PQexecParams(hold,
+                                "UPDATE restores SET status = 'failed', finished_at = now() "
+                                "WHERE id = $1",
+                                1, NULL, v, NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(up), PGRES_COMMAND_OK);
+    PQclear(up);
+    PQclear(PQexec(hold, "COMMIT"));
+    PQfinish(hold);
+    /* Give the worker its turn: the chunk is done or rolled back once no one waits. */
+    while (tl_db_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query LIKE 'WITH c AS (UPDATE restore_chunks%'",
+                       NULL) > 0 &&
+           tl_now_ms() < until)
+        tl_sleep_ms(20);
+    assert_int_equal(tl_proc_stop(w), 0);
+    assert_string_equal(restore_status(s1, rid, st_s), "failed");
+    assert_int_equal(tl_db_count("SELECT processed FROM restores WHERE id = $1", rid, NULL), 0);
+    assert_int_equal(tl_db_count("SELECT count(*) FROM restore_chunks WHERE restore_id = $1 AND "
+                                 "done",
+                                 rid, NULL),
+                     0);
+    (void)path;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_rotate_device_token),
         cmocka_unit_test(test_remove_device),
         cmocka_unit_test(test_remove_device_with_backups),
+        cmocka_unit_test(test_worker_leaves_ended_job),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
