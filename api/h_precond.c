@@ -1,7 +1,6 @@
 /* Conditional requests of spec §13: parsing If-Match (RFC 9110 entity-tag lists, strong
  * comparison) and If-None-Match on POST /assets, and the ETag of an answered asset. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "handlers.h"

@@ -7,8 +7,6 @@
  * jobs onto the device are kept as 'failed' (the sync worker never resurrects a job that is
  * not queued or running), and so are its backups unless asked: they are sealed under their own
  * transport keys, not under the device's key. */
-#include <stdio.h>
-#include <string.h>
 
 #include "authcache.h"
 #include "devices.h"
