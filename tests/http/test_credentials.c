@@ -8,6 +8,7 @@
  * restores end failed; restores onto it are 404; its backup still restores onto another device of
  * the account (unless deleteBackups=true, refused while a restore onto another device uses it); the
  * audit log keeps its history. */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,21 @@ static void test_remove_device_with_backups(void **st)
     expect_device_token_dead(d.token, d.id);
 }
 
+/* Waits (bounded) until a backend runs a statement starting with `prefix` and waits on a lock. */
+static void wait_for_lock_wait(const char *prefix, const char *what)
+{
+    char like[128];
+    double until = tl_now_ms() + tl_scaled_ms(30000);
+    snprintf(like, sizeof like, "%s%%", prefix);
+    while (tl_db_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                       "AND query LIKE $1",
+                       like, NULL) == 0) {
+        if (tl_now_ms() > until)
+            fail_msg("%s never happened", what);
+        tl_sleep_ms(20);
+    }
+}
+
 /* The sync worker never brings back a job that was ended while it worked on a chunk (as a device
  * removal ends the jobs onto the device): a test connection holds the job's row so that the
  * worker waits just before it writes the chunk's progress, ends the job meanwhile, and lets go;
@@ -397,7 +413,7 @@ static void test_remove_device_with_backups(void **st)
 static void test_worker_leaves_ended_job(void **st)
 {
     (void)st;
-    char path[256], body[256], backup_id[64], rid[64], st_s[32], acct[64];
+    char body[256], backup_id[64], rid[64], st_s[32], acct[64];
     tl_unique(acct, sizeof acct, "acct");
     tl_device old = tl_device_create(s1, NULL, acct), neu = tl_device_create(s1, NULL, acct);
     tl_app a = tl_app_install(s1, old.id, "com.example.wk", NULL, false);
@@ -427,16 +443,9 @@ static void test_worker_leaves_ended_job(void **st)
     PQclear(lk);
     static const char *const wenv[] = {"ASSETD_SYNC_WORKERS=1", NULL};
     tl_proc *w = tl_worker_start(s1, wenv);
-    /* Wait until the worker waits on the job's row, with its chunk decided. (NO KEY UPDATE: the
-     * worker's foreign key checks on the row pass, only its update of the row waits.) */
-    double until = tl_now_ms() + tl_scaled_ms(30000);
-    while (tl_db_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                       "AND query LIKE 'WITH c AS (UPDATE restore_chunks%'",
-                       NULL) == 0) {
-        if (tl_now_ms() > until)
-            fail_msg("the worker never reached the job's progress");
-        tl_sleep_ms(20);
-    }
+    /* The worker decides the chunk, then waits on the job's row. (NO KEY UPDATE: the worker's
+     * foreign key checks on the row pass, only its update of the row waits.) */
+    wait_for_lock_wait("WITH c AS (UPDATE restore_chunks", "the worker's progress write");
     PGresult *up = PQexecParams(hold,
                                 "UPDATE restores SET status = 'failed', finished_at = now() "
                                 "WHERE id = $1",
@@ -445,7 +454,8 @@ static void test_worker_leaves_ended_job(void **st)
     PQclear(up);
     PQclear(PQexec(hold, "COMMIT"));
     PQfinish(hold);
-    /* Give the worker its turn: the chunk is done or rolled back once no one waits. */
+    /* Give the worker its turn: its chunk is written or rolled back once no one waits. */
+    double until = tl_now_ms() + tl_scaled_ms(30000);
     while (tl_db_count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                        "AND query LIKE 'WITH c AS (UPDATE restore_chunks%'",
                        NULL) > 0 &&
@@ -458,7 +468,73 @@ static void test_worker_leaves_ended_job(void **st)
                                  "done",
                                  rid, NULL),
                      0);
-    (void)path;
+}
+
+typedef struct {
+    const char *path;
+    long status;
+} removal_call;
+
+static void *remove_in_background(void *arg)
+{
+    removal_call *c = arg;
+    tl_resp *r = tl_http(s2, "DELETE", c->path, s2->admin_token, NULL);
+    c->status = r->status;
+    tl_resp_free(r);
+    return NULL;
+}
+
+/* A device removed while a worker writes a chunk of a restore onto it: the removal waits for
+ * the chunk, then removes what it wrote too; the job does not run on. */
+static void test_remove_device_during_restore(void **st)
+{
+    (void)st;
+    char path[256], body[256], backup_id[64], rid[64], st_s[32], acct[64];
+    tl_unique(acct, sizeof acct, "acct");
+    tl_device old = tl_device_create(s1, NULL, acct), neu = tl_device_create(s1, NULL, acct);
+    tl_app a = tl_app_install(s1, old.id, "com.example.mid", NULL, false);
+    json_decref(tl_asset_add(
+        s1, a.token, "{\"alias\":\"m\",\"secret\":\"czE=\",\"syncType\":[\"TRUSTED_DEVICE\"]}"));
+    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", old.id);
+    tl_resp *r = tl_http(s1, "POST", "/backups", s1->admin_token, body);
+    tl_expect_status(r, 201);
+    snprintf(backup_id, sizeof backup_id, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
+             neu.id);
+    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
+    tl_expect_status(r, 202);
+    snprintf(rid, sizeof rid, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    /* Hold the job's row: the worker writes the chunk's assets onto NEW, then waits. */
+    PGconn *hold = PQconnectdb(getenv("TEST_DATABASE_URL"));
+    assert_int_equal(PQstatus(hold), CONNECTION_OK);
+    const char *v[] = {rid};
+    PQclear(PQexec(hold, "BEGIN"));
+    PQclear(PQexecParams(hold, "SELECT 1 FROM restores WHERE id = $1 FOR NO KEY UPDATE", 1, NULL, v,
+                         NULL, NULL, 0));
+    static const char *const wenv[] = {"ASSETD_SYNC_WORKERS=1", NULL};
+    tl_proc *w = tl_worker_start(s1, wenv);
+    wait_for_lock_wait("WITH c AS (UPDATE restore_chunks", "the worker's progress write");
+    /* The removal (through the other instance) waits for the chunk's transaction. */
+    removal_call call = {tl_pathf(path, sizeof path, "/devices/%s", neu.id), 0};
+    pthread_t th;
+    pthread_create(&th, NULL, remove_in_background, &call);
+    wait_for_lock_wait("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", "the removal's wait");
+    PQclear(PQexec(hold, "COMMIT"));
+    PQfinish(hold);
+    pthread_join(th, NULL);
+    assert_int_equal(call.status, 204);
+    assert_int_equal(tl_proc_stop(w), 0);
+    /* The job no longer runs: failed, or done when its last step won the race (the removal
+     * then took away what it wrote). */
+    restore_status(s1, rid, st_s);
+    if (strcmp(st_s, "failed") != 0 && strcmp(st_s, "done") != 0)
+        fail_msg("the restore onto the removed device is %s", st_s);
+    assert_int_equal(count_of("assets", "device_id", neu.id), 0);
+    assert_int_equal(count_of("device_keys", "device_id", neu.id), 0);
+    assert_int_equal(count_of("sync_results", "device_id", neu.id), 0);
+    expect_device_token_dead(neu.token, neu.id);
 }
 
 int main(void)
@@ -469,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_remove_device),
         cmocka_unit_test(test_remove_device_with_backups),
         cmocka_unit_test(test_worker_leaves_ended_job),
+        cmocka_unit_test(test_remove_device_during_restore),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
