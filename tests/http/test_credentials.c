@@ -75,30 +75,38 @@ static void expect_app_token_dead(const char *token)
 
 static void expect_device_token_dead(const char *token, const char *device_id)
 {
-    char p[4][160], backup[128], restore[160];
+    char p[7][200], backup[128], restore[160];
     snprintf(p[0], sizeof p[0], "/devices/%s", device_id);
     snprintf(p[1], sizeof p[1], "/devices/%s/state", device_id);
     snprintf(p[2], sizeof p[2], "/devices/%s/apps", device_id);
     snprintf(p[3], sizeof p[3], "/devices/%s/token", device_id);
+    snprintf(p[4], sizeof p[4], "/devices/%s/user-auth-key", device_id);
+    snprintf(p[5], sizeof p[5], "/devices/%s/apps/com.example.x", device_id);
+    snprintf(p[6], sizeof p[6], "/devices/%s/apps/com.example.x/token", device_id);
     snprintf(backup, sizeof backup, "{\"deviceId\":\"%s\"}", device_id);
     snprintf(restore, sizeof restore,
              "{\"backupId\":\"00000000-0000-4000-8000-000000000000\",\"targetDeviceId\":\"%s\"}",
              device_id);
+    const char *const routes[][3] = {
+        {"GET", p[0], NULL},
+        {"PUT", p[1],
+         "{\"lockScreenPasswordSet\":false,\"screenLocked\":false,\"unlockedSinceBoot\":true}"},
+        {"POST", p[2], "{\"appId\":\"com.example.x\"}"},
+        {"POST", p[3], NULL},
+        {"PUT", p[4], "{\"userAuthPublicKey\":null}"},
+        {"DELETE", p[5], NULL},
+        {"POST", p[6], NULL},
+        {"POST", "/backups", backup},
+        {"GET", "/backups/00000000-0000-4000-8000-000000000000", NULL},
+        {"POST", "/restores", restore},
+        {"GET", "/restores/00000000-0000-4000-8000-000000000000", NULL},
+        {"GET", "/assets", NULL},
+    };
     const tl_server *both[] = {s1, s2};
-    for (int k = 0; k < 2; k++) {
-        const tl_server *s = both[k];
-        tl_req_problem(s, "GET", p[0], token, NULL, 401, "PERMISSION_DENIED");
-        tl_req_problem(s, "PUT", p[1], token,
-                       "{\"lockScreenPasswordSet\":false,\"screenLocked\":false,"
-                       "\"unlockedSinceBoot\":true}",
-                       401, "PERMISSION_DENIED");
-        tl_req_problem(s, "POST", p[2], token, "{\"appId\":\"com.example.x\"}", 401,
-                       "PERMISSION_DENIED");
-        tl_req_problem(s, "POST", p[3], token, NULL, 401, "PERMISSION_DENIED");
-        tl_req_problem(s, "POST", "/backups", token, backup, 401, "PERMISSION_DENIED");
-        tl_req_problem(s, "POST", "/restores", token, restore, 401, "PERMISSION_DENIED");
-        tl_req_problem(s, "GET", "/assets", token, NULL, 401, "PERMISSION_DENIED");
-    }
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+            tl_req_problem(both[k], routes[i][0], routes[i][1], token, routes[i][2], 401,
+                           "PERMISSION_DENIED");
 }
 
 static void expect_secret(const tl_server *s, const char *token, const char *alias,
