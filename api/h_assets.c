@@ -22,17 +22,22 @@ static void answer_one(http_req *rq, int status, asset_list *l)
 {
     json_t *obj = jsonmap_asset(&l->items[0]);
     http_json(rq, obj ? status : 503, obj);
+    if (obj)
+        handler_set_etag(rq, l->items[0].rec.version);
 }
 
 void h_assets_add(http_req *rq, const char *a, const char *b)
 {
     asset_req q;
     asset_list l = {0};
+    bool only_new = false;
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_no_args(rq) == 0 &&
+    if (handler_no_args(rq) == 0 && handler_if_none_match_any(rq, &only_new) == 0 &&
         handler_build_req(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
+        if (only_new) /* If-None-Match: * -- whatever conflictResolution says */
+            q.conflict = CONFLICT_THROW_ERROR;
         asset_err e = assets_add(rq->app->svc, rq->who, &q, &l);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
@@ -103,19 +108,24 @@ void h_asset_update(http_req *rq, const char *alias, const char *b)
 {
     asset_req sel, upd;
     asset_list l = {0};
+    asset_precond pre;
     const char *field = NULL, *why = NULL;
     (void)b;
     asset_req_init(&sel);
     asset_req_init(&upd);
-    if (path_alias(rq, &sel, alias) == 0 &&
+    if (path_alias(rq, &sel, alias) == 0 && handler_if_match(rq, &pre) == 0 &&
         handler_build_req(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) == 0) {
         asset_err e = jsonmap_req_from_json(&upd, OP_UPDATE, http_body(rq), &field, &why);
         if (e == ASSET_OK)
             e = asset_req_finish(&upd, OP_UPDATE, &field, &why);
         if (e != ASSET_OK) {
             http_problem(rq, e, field, why);
-        } else if ((e = assets_update(rq->app->svc, rq->who, &sel, &upd, &l)) != ASSET_OK) {
-            http_problem(rq, e, NULL, NULL);
+        } else if ((e = assets_update_if(rq->app->svc, rq->who, &sel, &upd, &pre, &l)) !=
+                   ASSET_OK) {
+            http_problem(rq, e, e == ASSET_PRECONDITION_FAILED ? "If-Match" : NULL,
+                         e == ASSET_PRECONDITION_FAILED
+                             ? "does not match the asset's current version; nothing was written"
+                             : NULL);
         } else {
             answer_one(rq, 200, &l);
         }
@@ -128,13 +138,17 @@ void h_asset_update(http_req *rq, const char *alias, const char *b)
 void h_asset_remove(http_req *rq, const char *alias, const char *b)
 {
     asset_req q;
+    asset_precond pre;
     long removed = 0;
     (void)b;
     asset_req_init(&q);
-    if (path_alias(rq, &q, alias) == 0 &&
+    if (path_alias(rq, &q, alias) == 0 && handler_if_match(rq, &pre) == 0 &&
         handler_build_req(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
-        asset_err e = assets_remove(rq->app->svc, rq->who, &q, true, &removed);
-        if (e != ASSET_OK)
+        asset_err e = assets_remove_if(rq->app->svc, rq->who, &q, true, &pre, &removed);
+        if (e == ASSET_PRECONDITION_FAILED)
+            http_problem(rq, e, "If-Match",
+                         "does not match the asset's current version; nothing was removed");
+        else if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
         else
             http_empty(rq, 204);

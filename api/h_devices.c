@@ -244,3 +244,76 @@ void h_app_uninstall(http_req *rq, const char *raw_id, const char *raw_app)
     else
         http_empty(rq, 204);
 }
+
+/* ---- spec §13: token rotation and device removal ---- */
+
+void h_device_token(http_req *rq, const char *raw_id, const char *b)
+{
+    const char *id;
+    char token[SEAL_TOKEN_TEXT_LEN];
+    (void)b;
+    if (device_param(rq, raw_id, &id) || handler_no_args(rq))
+        return;
+    asset_err e = devices_rotate_token(rq->app->svc, id, token);
+    if (e != ASSET_OK) {
+        http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such device" : NULL);
+        return;
+    }
+    http_json(rq, 200, json_pack("{s:s}", "deviceToken", token));
+    sodium_memzero(token, sizeof token);
+}
+
+void h_app_token(http_req *rq, const char *raw_id, const char *raw_app)
+{
+    const char *id, *app_id;
+    size_t len;
+    char token[SEAL_TOKEN_TEXT_LEN];
+    if (device_param(rq, raw_id, &id) || handler_no_args(rq) ||
+        handler_path_param(rq, raw_app, "appId", &app_id, &len))
+        return;
+    if (!devices_valid_name(app_id, len)) {
+        http_problem(rq, ASSET_INVALID_ARGUMENT, "appId",
+                     "must be 1..256 bytes of UTF-8 without U+0000");
+        return;
+    }
+    asset_err e = devices_rotate_app_token(rq->app->svc, id, app_id, token);
+    if (e != ASSET_OK) {
+        http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "the app is not installed there" : NULL);
+        return;
+    }
+    http_json(rq, 200, json_pack("{s:s, s:s}", "appId", app_id, "token", token));
+    sodium_memzero(token, sizeof token);
+}
+
+void h_device_remove(http_req *rq, const char *raw_id, const char *b)
+{
+    const char *id;
+    bool delete_backups = false;
+    (void)b;
+    if (device_param(rq, raw_id, &id))
+        return;
+    for (int i = 0; i < rq->nargs; i++) {
+        const http_arg *a = &rq->args[i];
+        if (strcmp(a->key, "deleteBackups") != 0 || a->key_len != strlen("deleteBackups")) {
+            http_problem(rq, ASSET_INVALID_ARGUMENT, a->key,
+                         "is not a parameter this operation takes");
+            return;
+        }
+        if (i > 0 || (strcmp(a->val, "true") != 0 && strcmp(a->val, "false") != 0) ||
+            a->val_len != strlen(a->val)) {
+            http_problem(rq, ASSET_INVALID_ARGUMENT, "deleteBackups",
+                         "must be given once, as true or false");
+            return;
+        }
+        delete_backups = strcmp(a->val, "true") == 0;
+    }
+    asset_err e = devices_remove(rq->app->svc, id, delete_backups);
+    if (e != ASSET_OK)
+        http_problem(rq, e, NULL,
+                     e == ASSET_NOT_FOUND     ? "no such device"
+                     : e == ASSET_IN_PROGRESS ? "a restore onto another device still uses one of "
+                                                "its backups; nothing was removed"
+                                              : NULL);
+    else
+        http_empty(rq, 204);
+}

@@ -4,6 +4,7 @@
 #ifndef ASSETD_HANDLERS_H
 #define ASSETD_HANDLERS_H
 
+#include "../service/assets.h"
 #include "http.h"
 
 typedef void handler_fn(http_req *rq, const char *seg1, const char *seg2);
@@ -15,6 +16,7 @@ handler_fn h_pre_query, h_auth_query, h_post_query;
 handler_fn h_sync_result;
 handler_fn h_device_create, h_device_get, h_device_state, h_device_auth_key, h_app_install,
     h_app_uninstall;
+handler_fn h_device_remove, h_device_token, h_app_token;
 handler_fn h_backup_create, h_backup_get, h_restore_create, h_restore_get;
 handler_fn h_audit_list;
 
@@ -34,5 +36,11 @@ int handler_build_req(http_req *rq, asset_req *q, asset_op args_op, json_t *body
                       asset_op finish_op);
 /* The principal may manage device_id (admin or the device itself), else answers 403 (-1). */
 int handler_may_manage(http_req *rq, const char *device_id);
+/* Spec §13 (h_precond.c): the If-Match header as a precondition (pre->present false when
+ * absent); a malformed one answers 400 (-1). If-None-Match on an add: only "*" is taken (*any);
+ * anything else answers 400 (-1). The ETag of an answered asset. */
+int handler_if_match(http_req *rq, asset_precond *pre);
+int handler_if_none_match_any(http_req *rq, bool *any);
+void handler_set_etag(http_req *rq, int64_t version);
 
 #endif

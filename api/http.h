@@ -35,6 +35,8 @@ typedef struct http_req {
     bool too_big;
     bool queued, done;         /* handed to a request worker (dispatch.c); its answer is ready */
     const char *authorization; /* the Authorization header, copied before dispatch */
+    /* Spec §13 request headers, copied likewise (NULL when absent). */
+    const char *if_match, *if_none_match, *idempotency_key;
     char request_id[33];
     double start_ms;
     arena mem;
@@ -55,6 +57,8 @@ typedef struct http_req {
     const char *content_type;
     char location[160];
     int retry_after;
+    char etag[24]; /* ETag: "<version>" of the asset answered, or "" */
+    bool replayed; /* an Idempotency-Key replay: Idempotent-Replayed: true */
     bool www_auth;
     const char *allow;
 } http_req;

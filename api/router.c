@@ -6,9 +6,14 @@
 
 #include "../service/audit.h"
 #include "handlers.h"
+#include "idem.h"
 #include "ratelimit.h"
 
 enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
+/* Route flag, or'ed into `who`: the route honours Idempotency-Key (spec §13, api/idem.c), so its
+ * first answer is kept in the database for 24 hours: never for a route whose answer holds a
+ * secret (a token, a secret). */
+enum { IDEMPOTENT = 0x100 };
 enum { BODY_NONE, BODY_JSON };
 
 /* Audit (one event per authenticated call; see GET /audit in openapi.yaml): AUDIT_CHANGE routes
@@ -22,7 +27,7 @@ typedef struct {
     const char *method;
     const char *tmpl; /* '*' segments are parameters */
     const char *name; /* route template for logs and metrics */
-    unsigned who;
+    unsigned who;     /* WHO_* bits, plus IDEMPOTENT */
     int body;
     handler_fn *fn;
     const char *action; /* the operationId */
@@ -39,8 +44,8 @@ static const route routes[] = {
      AUDIT_NONE},
     {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics",
      AUDIT_NONE},
-    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP, BODY_JSON, h_assets_add, "addAsset",
-     AUDIT_CHANGE},
+    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP | IDEMPOTENT, BODY_JSON, h_assets_add,
+     "addAsset", AUDIT_CHANGE},
     {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets",
      AUDIT_READ},
     {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove,
@@ -63,6 +68,10 @@ static const route routes[] = {
      "createDevice", AUDIT_CALL},
     {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice",
      AUDIT_NONE},
+    {ROUTE_DEVICE, "DELETE", "/devices/*", "/devices/{id}", WHO_ADMIN, BODY_NONE, h_device_remove,
+     "deleteDevice", AUDIT_CALL},
+    {ROUTE_DEVICE_TOKEN, "POST", "/devices/*/token", "/devices/{id}/token", MGR, BODY_NONE,
+     h_device_token, "rotateDeviceToken", AUDIT_CALL},
     {ROUTE_DEVICE_STATE, "PUT", "/devices/*/state", "/devices/{id}/state", MGR, BODY_JSON,
      h_device_state, "setDeviceState", AUDIT_CALL},
     {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key", MGR,
@@ -71,12 +80,14 @@ static const route routes[] = {
      h_app_install, "installApp", AUDIT_CALL},
     {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR, BODY_NONE,
      h_app_uninstall, "uninstallApp", AUDIT_CALL},
-    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR, BODY_JSON, h_backup_create, "createBackup",
-     AUDIT_CHANGE},
+    {ROUTE_DEVICE_APP_TOKEN, "POST", "/devices/*/apps/*/token", "/devices/{id}/apps/{appId}/token",
+     MGR, BODY_NONE, h_app_token, "rotateAppToken", AUDIT_CALL},
+    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR | IDEMPOTENT, BODY_JSON, h_backup_create,
+     "createBackup", AUDIT_CHANGE},
     {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup",
      AUDIT_NONE},
-    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR, BODY_JSON, h_restore_create,
-     "createRestore", AUDIT_CHANGE},
+    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR | IDEMPOTENT, BODY_JSON,
+     h_restore_create, "createRestore", AUDIT_CHANGE},
     {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get,
      "getRestore", AUDIT_NONE},
     {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents",
@@ -320,8 +331,16 @@ void router_dispatch(http_req *rq)
         http_problem(rq, ASSET_INVALID_ARGUMENT, "query string", "is malformed");
         return;
     }
-    if (r->body != BODY_JSON || parse_body(rq) == 0)
-        r->fn(rq, p1, p2);
-    if (r->audit != AUDIT_NONE && rq->authed)
+    idem_ctx ic = {0};
+    if ((r->who & IDEMPOTENT) && !idem_start(rq, &ic)) {
+        /* answered: a replay, a conflict or a bad key */
+    } else {
+        if (r->body != BODY_JSON || parse_body(rq) == 0)
+            r->fn(rq, p1, p2);
+        if (r->who & IDEMPOTENT)
+            idem_end(rq, &ic);
+    }
+    /* A replay or a repeat in flight is the first request again: audited once, as that one. */
+    if (r->audit != AUDIT_NONE && rq->authed && !ic.unaudited)
         audit_call(rq, r, p1);
 }

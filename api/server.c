@@ -47,6 +47,10 @@ static enum MHD_Result send_response(http_req *rq)
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rq->location);
     if (rq->www_auth)
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (rq->etag[0])
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ETAG, rq->etag);
+    if (rq->replayed)
+        MHD_add_response_header(r, "Idempotent-Replayed", "true");
     if (rq->allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, rq->allow);
     if (rq->retry_after > 0) {
@@ -103,11 +107,25 @@ static void new_request_id(char out[33])
     sodium_bin2hex(out, 33, b, sizeof b);
 }
 
+/* A request header copied into the request's arena; out of memory is answered 503 (args_oom),
+ * never taken for an absent header. */
+static const char *copy_header(http_req *rq, const char *name)
+{
+    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+    const char *copy = h ? arena_strndup(&rq->mem, h, strlen(h)) : NULL;
+    if (h && !copy)
+        rq->args_oom = true;
+    return copy;
+}
+
 static void prepare(http_req *rq)
 {
     const char *h =
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     rq->authorization = h ? arena_strndup(&rq->mem, h, strlen(h)) : NULL;
+    rq->if_match = copy_header(rq, MHD_HTTP_HEADER_IF_MATCH);
+    rq->if_none_match = copy_header(rq, MHD_HTTP_HEADER_IF_NONE_MATCH);
+    rq->idempotency_key = copy_header(rq, "Idempotency-Key");
     if (!rq->too_big)
         MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
 }

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
@@ -95,7 +96,7 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     store_label_cols cols;
     db_conn *c = NULL;
     asset_out *o;
-    int64_t seq = 0, ms = 0;
+    int64_t seq = 0, ms = 0, version = 0;
     bool inserted = false, in_tx = false;
     memset(out, 0, sizeof *out);
     asset_err e = assets_scope(p, q, &sc);
@@ -150,12 +151,13 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
     audit_event ev;
     audit_event_init(&ev, s, p, "addAsset", q->group.p, q->group.n, q->alias.p, q->alias.n);
     e = store_asset_insert(c, &sc, &r, &cols, &ev, q->conflict == CONFLICT_OVERWRITE, &inserted,
-                           &seq, &ms);
+                           &seq, &ms, &version);
     if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
         in_tx = false;
     if (e == ASSET_OK) {
         r.seq = seq;
         r.update_ms = ms;
+        r.version = version;
         o->rec = r;
         o->has_group = sc.owner_kind == 1;
         out->n = 1;
@@ -322,9 +324,20 @@ typedef struct {
     svc *s;
     const principal *p;
     const asset_req *sel, *upd;
+    const asset_precond *pre;
     store_scope sc;
     asset_list *out;
 } update_ctx;
+
+static bool precond_holds(const asset_precond *pre, int64_t version)
+{
+    if (!pre || !pre->present || pre->any)
+        return true;
+    for (int i = 0; i < pre->n; i++)
+        if (pre->v[i] == version)
+            return true;
+    return false;
+}
 
 static asset_err update_tx(db_conn *c, void *arg)
 {
@@ -333,20 +346,23 @@ static asset_err update_tx(db_conn *c, void *arg)
     const asset_req *upd = u->upd;
     asset_list *out = u->out;
     store_label_cols cols;
-    int64_t ms = 0;
+    int64_t ms = 0, version = 0;
     asset_err e;
     asset_list_free(out); /* a retried attempt starts afresh */
     assets_filter_cols(p, u->sel, &cols);
     if ((e = store_asset_select(c, &u->sc, u->sel, &cols, NULL, 1, true, &out->res)) != ASSET_OK)
         return e;
     if (PQntuples(out->res) != 1)
-        return ASSET_NOT_FOUND;
+        return u->pre && u->pre->present ? ASSET_PRECONDITION_FAILED : ASSET_NOT_FOUND;
     asset_out *o = out->items = arena_alloc(&out->mem, sizeof *o);
     if (!o)
         return ASSET_OUT_OF_MEMORY;
     if ((e = assets_open_row(u->s, c, p, out->res, 0, true, out, o)) != ASSET_OK)
         return e;
     asset_record *r = &o->rec;
+    /* The row is locked (FOR UPDATE) until COMMIT: check and write are one step. */
+    if (!precond_holds(u->pre, r->version))
+        return ASSET_PRECONDITION_FAILED;
     access_attrs acc = record_access(r);
     if ((upd->has & FBIT(F_SECRET)) && !rules_accessible(&acc, &p->state))
         return ASSET_STATUS_MISMATCH;
@@ -370,10 +386,11 @@ static asset_err update_tx(db_conn *c, void *arg)
     audit_event ev;
     audit_event_init(&ev, u->s, p, "updateAsset", u->sel->group.p, u->sel->group.n, u->sel->alias.p,
                      u->sel->alias.n);
-    if ((e = store_asset_update(c, r->seq, r, &cols, touch, &ms)) != ASSET_OK ||
+    if ((e = store_asset_update(c, r->seq, r, &cols, touch, &ms, &version)) != ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK)
         return e;
     r->update_ms = ms;
+    r->version = version;
     sodium_memzero((void *)o->secret, o->secret_len);
     o->secret = NULL;
     o->secret_len = 0;
@@ -384,7 +401,13 @@ static asset_err update_tx(db_conn *c, void *arg)
 asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
                         asset_list *out)
 {
-    update_ctx u = {.s = s, .p = p, .sel = sel, .upd = upd, .out = out};
+    return assets_update_if(s, p, sel, upd, NULL, out);
+}
+
+asset_err assets_update_if(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
+                           const asset_precond *pre, asset_list *out)
+{
+    update_ctx u = {.s = s, .p = p, .sel = sel, .upd = upd, .pre = pre, .out = out};
     memset(out, 0, sizeof *out);
     asset_err e = assets_scope(p, sel, &u.sc);
     if (e == ASSET_OK)
@@ -398,6 +421,8 @@ typedef struct {
     svc *s;
     const principal *p;
     const asset_req *q;
+    const asset_precond *pre;
+    char *versions; /* If-Match as a bigint[] literal, or NULL */
     store_scope sc;
     bool one;
     long removed;
@@ -410,13 +435,13 @@ static asset_err remove_tx(db_conn *c, void *arg)
     PGresult *res = NULL;
     m->removed = 0;
     assets_filter_cols(m->p, m->q, &cols);
-    asset_err e = store_asset_delete(c, &m->sc, m->q, &cols, &res);
+    asset_err e = store_asset_delete(c, &m->sc, m->q, &cols, m->versions, &res);
     if (e != ASSET_OK)
         return e;
     m->removed = PQntuples(res);
     PQclear(res);
     if (m->removed == 0)
-        return ASSET_NOT_FOUND;
+        return m->pre && m->pre->present ? ASSET_PRECONDITION_FAILED : ASSET_NOT_FOUND;
     /* One audit event per call, in the transaction of the removal. */
     audit_event ev;
     audit_event_init(&ev, m->s, m->p, m->one ? "deleteAsset" : "deleteAssets", m->q->group.p,
@@ -426,10 +451,33 @@ static asset_err remove_tx(db_conn *c, void *arg)
 
 asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one, long *removed)
 {
-    remove_ctx m = {.s = s, .p = p, .q = q, .one = one};
+    return assets_remove_if(s, p, q, one, NULL, removed);
+}
+
+/* "{v1,v2,...}" for the versions an If-Match lists ("{}" when none: nothing matches). */
+static char *versions_literal(const asset_precond *pre)
+{
+    size_t cap = 3 + (size_t)pre->n * 21;
+    char *out = malloc(cap), *w = out;
+    if (!out)
+        return NULL;
+    *w++ = '{';
+    for (int i = 0; i < pre->n; i++)
+        w += snprintf(w, cap - (size_t)(w - out), "%s%lld", i ? "," : "", (long long)pre->v[i]);
+    snprintf(w, cap - (size_t)(w - out), "}");
+    return out;
+}
+
+asset_err assets_remove_if(svc *s, const principal *p, const asset_req *q, bool one,
+                           const asset_precond *pre, long *removed)
+{
+    remove_ctx m = {.s = s, .p = p, .q = q, .pre = pre, .one = one};
     asset_err e = assets_scope(p, q, &m.sc);
+    if (e == ASSET_OK && pre && pre->present && !pre->any && !(m.versions = versions_literal(pre)))
+        e = ASSET_OUT_OF_MEMORY;
     if (e == ASSET_OK)
         e = db_tx(s->pool, DB_READ_COMMITTED, remove_tx, &m);
+    free(m.versions);
     *removed = e == ASSET_OK ? m.removed : 0;
     return e;
 }

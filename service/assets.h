@@ -33,12 +33,29 @@ void asset_list_free(asset_list *l);
 WUR asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out);
 /* GET /assets (q from OP_QUERY) and GET /assets/{alias} (q from OP_GET_ONE with the alias). */
 WUR asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out);
+/* An If-Match precondition (spec §13): `any` for "*", else the strong versions listed (weak
+ * tags never match, so they are not listed; n may be 0 and then nothing matches). When present
+ * and the asset is missing or its version is not listed: PRECONDITION_FAILED, nothing written.
+ * The check is made on the row locked (update) or in the statement (remove) that writes. */
+#define ASSET_PRECOND_MAX 32
+typedef struct {
+    bool present, any;
+    int n;
+    int64_t v[ASSET_PRECOND_MAX];
+} asset_precond;
+
 /* sel: alias and selectors; upd: the fields to set (OP_UPDATE). */
 WUR asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
                             asset_list *out);
+/* The same under an If-Match precondition (NULL: none). */
+WUR asset_err assets_update_if(svc *s, const principal *p, const asset_req *sel,
+                               const asset_req *upd, const asset_precond *pre, asset_list *out);
 /* DELETE /assets?filters and DELETE /assets/{alias} (one): NOT_FOUND when nothing matched. */
 WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool one,
                             long *removed);
+/* The same under an If-Match precondition (NULL: none). */
+WUR asset_err assets_remove_if(svc *s, const principal *p, const asset_req *q, bool one,
+                               const asset_precond *pre, long *removed);
 
 /* Shared with the user-auth flow (challenge.c): the scope a request selects, checking group
  * membership (PERMISSION_DENIED); the label column values of its filters; opening and checking

@@ -4,8 +4,9 @@
  * state change or an uninstall made through another instance for up to the TTL (§6, §2 want
  * them at once): turn it on only for a single instance. Entries hold unwrapped device keys, so the
  * table lives in sodium_malloc memory and is wiped on eviction. This process drops a device's
- * entries at once when its state changes or an app is uninstalled through it; other instances see
- * such changes within the TTL. The table owns its memory: authcache_free() wipes and frees it. */
+ * entries at once when its state changes, an app is uninstalled, a token is rotated or the device
+ * is removed through it (§13); other instances see such changes within the TTL. The table owns its
+ * memory: authcache_free() wipes and frees it. */
 #ifndef ASSETD_AUTHCACHE_H
 #define ASSETD_AUTHCACHE_H
 

@@ -37,6 +37,8 @@ enum db_stmt_id {
     STMT_SERVICE_KEY_GET,
     STMT_SERVICE_KEY_PUT,
     STMT_INSTALLATION_HOLD,
+    STMT_DEVICE_ROTATE,
+    STMT_APP_ROTATE,
     STMT_COUNT_ /* keep below 64 */
 };
 

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "asset.h"
@@ -50,6 +51,16 @@ static const db_stmt st_uninstall_assets = {
     "  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.device_id = $1 "
     "    AND a.owner = ANY (i.groups)) RETURNING 1) "
     "SELECT (SELECT count(*) FROM own), (SELECT count(*) FROM grp)"};
+
+static const db_stmt st_rotate = {STMT_DEVICE_ROTATE, "device_rotate",
+                                  "UPDATE devices SET token_hash = $2 WHERE id = $1 RETURNING id"};
+/* One statement: the new token and the end of the installation's live challenges together. */
+static const db_stmt st_rotate_app = {
+    STMT_APP_ROTATE, "app_rotate",
+    "WITH i AS (UPDATE installations SET token_hash = $3 WHERE device_id = $1 AND app_id = $2 "
+    "  RETURNING id), "
+    "c AS (DELETE FROM challenges WHERE installation_id IN (SELECT id FROM i) RETURNING 1) "
+    "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM c)"};
 
 bool devices_valid_name(const char *p, size_t n)
 {
@@ -204,5 +215,48 @@ asset_err devices_uninstall(svc *s, const char *device_id, const char *app_id)
     uninstall_ctx u = {device_id, app_id};
     asset_err e = db_tx(s->pool, DB_READ_COMMITTED, uninstall_tx, &u);
     authcache_forget_device(s->auth_cache, device_id);
+    return e;
+}
+
+/* A fresh token and its keyed hash. */
+static void new_token(svc *s, char token[SEAL_TOKEN_TEXT_LEN],
+                      unsigned char th[SEAL_TOKEN_HASH_LEN])
+{
+    seal_new_token(token);
+    seal_token_hash(th, token, strlen(token), s->token_key);
+}
+
+asset_err devices_rotate_token(svc *s, const char *device_id, char token[SEAL_TOKEN_TEXT_LEN])
+{
+    unsigned char th[SEAL_TOKEN_HASH_LEN];
+    PGresult *r = NULL;
+    new_token(s, token, th);
+    const char *vals[] = {device_id, (const char *)th};
+    const int lens[] = {0, sizeof th}, fmts[] = {0, 1};
+    asset_err e = run(s, &st_rotate, 2, vals, lens, fmts, &r);
+    authcache_forget_device(s->auth_cache, device_id);
+    if (e == ASSET_OK && PQntuples(r) != 1)
+        e = ASSET_NOT_FOUND;
+    PQclear(r);
+    if (e != ASSET_OK)
+        sodium_memzero(token, SEAL_TOKEN_TEXT_LEN);
+    return e;
+}
+
+asset_err devices_rotate_app_token(svc *s, const char *device_id, const char *app_id,
+                                   char token[SEAL_TOKEN_TEXT_LEN])
+{
+    unsigned char th[SEAL_TOKEN_HASH_LEN];
+    PGresult *r = NULL;
+    new_token(s, token, th);
+    const char *vals[] = {device_id, app_id, (const char *)th};
+    const int lens[] = {0, 0, sizeof th}, fmts[] = {0, 0, 1};
+    asset_err e = run(s, &st_rotate_app, 3, vals, lens, fmts, &r);
+    authcache_forget_device(s->auth_cache, device_id);
+    if (e == ASSET_OK && atol(PQgetvalue(r, 0, 0)) == 0)
+        e = ASSET_NOT_FOUND;
+    PQclear(r);
+    if (e != ASSET_OK)
+        sodium_memzero(token, SEAL_TOKEN_TEXT_LEN);
     return e;
 }

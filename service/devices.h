@@ -41,4 +41,20 @@ WUR asset_err devices_install(svc *s, const char *device_id, const char *app_id,
  * persistent and TRUSTED_ACCOUNT ones, and group assets no remaining app of the group keeps. */
 WUR asset_err devices_uninstall(svc *s, const char *device_id, const char *app_id);
 
+/* Token rotation (spec §13): a new token replaces the old one at once (the old one is 401 on
+ * the next request, on every instance; this instance's cached principals are dropped). The
+ * app's rotation also ends the installation's live challenges; its assets are untouched.
+ * NOT_FOUND when there is no such device (or app on it). */
+WUR asset_err devices_rotate_token(svc *s, const char *device_id, char token[SEAL_TOKEN_TEXT_LEN]);
+WUR asset_err devices_rotate_app_token(svc *s, const char *device_id, const char *app_id,
+                                       char token[SEAL_TOKEN_TEXT_LEN]);
+
+/* Device removal (spec §13, device_removal.c): in one transaction, the device's data keys are
+ * deleted first (crypto-shred), then its assets, challenges, sync results, idempotency keys,
+ * installations and the device itself; its queued or running restores end 'failed'. Its backups
+ * stay (restorable onto another device of the account) unless delete_backups, which refuses
+ * with IN_PROGRESS while a restore onto another device still uses one of them. The audit log is
+ * kept. NOT_FOUND when there is no such device. */
+WUR asset_err devices_remove(svc *s, const char *device_id, bool delete_backups);
+
 #endif

@@ -28,6 +28,7 @@ typedef struct {
     size_t sealed_len;
     int key_version;
     int64_t update_ms;
+    int64_t version; /* changes on every write (spec §13: the ETag) */
 } asset_record;
 
 /* The record an add request describes, for owner (kind, name) and data key version: attributes

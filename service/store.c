@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define ASSET_COLS STORE_ASSET_COLS
-#define NCOLS 27
+#define NCOLS 28
 
 static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1", "n2",
                                                      "n3", "n4", "l1", "l2", "l3", "l4"};
@@ -31,7 +31,8 @@ static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1
 static const db_stmt st_insert = {
     STMT_ASSET_INSERT, "asset_insert",
     AUDITED(INSERT_SQL
-            "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true")};
+            "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true, "
+            "version")};
 static const db_stmt st_upsert = {
     STMT_ASSET_UPSERT, "asset_upsert",
     AUDITED(
@@ -43,13 +44,13 @@ static const db_stmt st_upsert = {
         "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
         "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
         "key_version = EXCLUDED.key_version, updated_at = now() "
-        "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0)")};
+        "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0), version")};
 /* The alias key of migration 0007 from parameters (device, owner kind, owner, store, alias):
  * WHERE alias_key = this, and nothing else, is the one way to find an asset by its alias, so the
  * plan cannot flip to another index whatever the statistics say. */
 #define ALIAS_KEY_SQL(d, k, o, e, a)                                                               \
-    "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e        \
-    "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a             \
+    "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e         \
+    "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a              \
     "::text, '\\', '\\\\'), 'escape'))"
 
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
@@ -60,7 +61,7 @@ static const db_stmt st_update = {
     "UPDATE assets SET n1 = $2, n2 = $3, n3 = $4, n4 = $5, l1 = $6, l2 = $7, l3 = $8, l4 = $9, "
     "labels_sealed = $10, sealed = $11, "
     "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END WHERE seq = $1 "
-    "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint"};
+    "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint, version"};
 static const db_stmt st_count = {STMT_ASSET_COUNT, "asset_count",
                                  "SELECT count(*) FROM assets WHERE device_id = $1 AND "
                                  "owner_kind = $2 AND owner = $3 AND attr_enc = $4"};
@@ -157,13 +158,16 @@ asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req 
 }
 
 asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
-                             const store_label_cols *filter, PGresult **out)
+                             const store_label_cols *filter, const char *only_versions,
+                             PGresult **out)
 {
     sqlbuf b;
     sqlbuf_init(&b);
     sqlbuf_add(&b, "DELETE FROM assets");
     key_where(&b, sc, q);
     filter_where(&b, q, filter);
+    if (only_versions)
+        sqlbuf_add(&b, " AND version = ANY ($%d::bigint[])", sqlbuf_cstr(&b, only_versions));
     sqlbuf_add(&b, " RETURNING alias");
     asset_err e = sqlbuf_exec(&b, c, out);
     sqlbuf_free(&b);
@@ -267,7 +271,7 @@ static void row_params(const char **vals, int *lens, int *fmts, char nums[][24],
 
 asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
                              const store_label_cols *cols, const audit_event *ev, bool overwrite,
-                             bool *inserted, int64_t *seq, int64_t *update_ms)
+                             bool *inserted, int64_t *seq, int64_t *update_ms, int64_t *version)
 {
     const char *vals[28];
     int lens[28] = {0}, fmts[28] = {0};
@@ -286,12 +290,14 @@ asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_reco
     *seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     *update_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     *inserted = PQgetvalue(res, 0, 2)[0] == 't';
+    *version = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     PQclear(res);
     return ASSET_OK;
 }
 
 asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
-                             const store_label_cols *cols, bool touch_time, int64_t *update_ms)
+                             const store_label_cols *cols, bool touch_time, int64_t *update_ms,
+                             int64_t *version)
 {
     const char *vals[12];
     int lens[12] = {0}, fmts[12] = {0};
@@ -313,9 +319,10 @@ asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
     vals[11] = touch_time ? "t" : "f";
     asset_err e = db_exec_stmt(c, &st_update, 12, vals, lens, fmts, &res);
     if (e == ASSET_OK) {
-        if (PQntuples(res) == 1)
+        if (PQntuples(res) == 1) {
             *update_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        else
+            *version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        } else
             e = ASSET_NOT_FOUND;
     }
     PQclear(res);
@@ -386,6 +393,7 @@ int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a)
         return -1;
     r->key_version = atoi(PQgetvalue(res, i, 25));
     r->update_ms = strtoll(PQgetvalue(res, i, 26), NULL, 10);
+    r->version = strtoll(PQgetvalue(res, i, 27), NULL, 10);
     return 0;
 }
 

@@ -17,7 +17,7 @@
 #define STORE_ASSET_COLS                                                                           \
     "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "      \
     "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "       \
-    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint"
+    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint, version"
 
 /* Which store of which owner on which device: every asset statement is scoped to one. */
 typedef struct {
@@ -43,22 +43,28 @@ typedef struct {
 } store_label_cols;
 
 /* Insert r into scope, recording ev in the audit log in the same statement. overwrite: replace an
- * existing alias (then *inserted is false); else DUPLICATED if it exists. */
+ * existing alias (then *inserted is false); else DUPLICATED if it exists. *version: the row's new
+ * version. */
 WUR asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
                                  const store_label_cols *cols, const audit_event *ev,
-                                 bool overwrite, bool *inserted, int64_t *seq, int64_t *update_ms);
+                                 bool overwrite, bool *inserted, int64_t *seq, int64_t *update_ms,
+                                 int64_t *version);
 /* Rows of scope matching the filters of q (alias, attributes, label columns), in page order,
  * at most limit rows after pos (or after q->offset rows). only_auth: authType ANY only. */
 WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
                                  const store_label_cols *filter, const store_pos *pos, long limit,
                                  bool for_update, PGresult **out);
-/* Delete the rows matching q in scope; *out lists their aliases. */
+/* Delete the rows matching q in scope; *out lists their aliases. only_versions (NULL: any): a
+ * PostgreSQL bigint[] literal the row's version must be in (If-Match, checked in the statement
+ * that deletes). */
 WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
-                                 const store_label_cols *filter, PGresult **out);
+                                 const store_label_cols *filter, const char *only_versions,
+                                 PGresult **out);
 /* Rewrite the mutable columns of row seq: normal and local label columns, labels_sealed,
- * sealed; touch_time refreshes updated_at. */
+ * sealed; touch_time refreshes updated_at. *version: the row's new version. */
 WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
-                                 const store_label_cols *cols, bool touch_time, int64_t *update_ms);
+                                 const store_label_cols *cols, bool touch_time, int64_t *update_ms,
+                                 int64_t *version);
 /* Number of assets of a scope (for the per-owner limit). */
 WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 

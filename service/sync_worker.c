@@ -279,12 +279,16 @@ static asset_err write_progress(worker *wk, const job *j, batch_acc *acc, const 
                "accepted = accepted + %ld, failed = failed + %ld, "
                "f_password = f_password + %ld, f_unlocked = f_unlocked + %ld, "
                "f_user_auth = f_user_auth + %ld, f_first_unlock = f_first_unlock + %ld, "
-               "lease_owner = $%d, lease_until = now() + make_interval(secs => %d) WHERE id = $%d",
+               "lease_owner = $%d, lease_until = now() + make_interval(secs => %d) WHERE id = $%d "
+               "AND status IN ('queued', 'running')",
                id, sqlbuf_cstr(&b, chunk), acc->processed, acc->accepted, acc->failed,
                acc->failures[RULE_PASSWORD], acc->failures[RULE_UNLOCKED],
                acc->failures[RULE_USER_AUTH], acc->failures[RULE_FIRST_UNLOCK],
                sqlbuf_cstr(&b, wk->me), wk->w->lease, id);
     e = sqlbuf_exec(&b, &wk->c, &r);
+    /* The job was ended meanwhile (its target device removed): the chunk rolls back. */
+    if (e == ASSET_OK && strcmp(PQcmdTuples(r), "0") == 0)
+        e = ASSET_NOT_FOUND;
     PQclear(r);
     sqlbuf_free(&b);
     return e;

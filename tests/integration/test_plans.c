@@ -135,8 +135,8 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     rec.sealed = (const unsigned char *)"\x01\x02";
     rec.sealed_len = 2;
     rec.key_version = 1;
-    int64_t ms = 0;
-    assert_int_equal(store_asset_update(&c, seq, &rec, &none, true, &ms), ASSET_OK);
+    int64_t ms = 0, version = 0;
+    assert_int_equal(store_asset_update(&c, seq, &rec, &none, true, &ms, &version), ASSET_OK);
     expect_plans_clean("update by seq");
 
     asset_req page;
@@ -165,12 +165,13 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     bool inserted = false;
     asset_record add = rec;
     add.alias = (asset_text){"fresh-alias", 11};
-    assert_int_equal(store_asset_insert(&c, &sc, &add, &none, &ev, false, &inserted, &seq, &ms),
-                     ASSET_OK);
+    assert_int_equal(
+        store_asset_insert(&c, &sc, &add, &none, &ev, false, &inserted, &seq, &ms, &version),
+        ASSET_OK);
     assert_true(inserted);
     expect_plans_clean("insert");
 
-    assert_int_equal(store_asset_delete(&c, &sc, &q, &none, &r), ASSET_OK);
+    assert_int_equal(store_asset_delete(&c, &sc, &q, &none, NULL, &r), ASSET_OK);
     assert_int_equal(PQntuples(r), 1);
     PQclear(r);
     expect_plans_clean("delete by alias");
