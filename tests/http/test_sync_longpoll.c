@@ -17,7 +17,9 @@ static tl_server *srv;
 static int setup(void **st)
 {
     (void)st;
-    static const char *const env[] = {"ASSETD_REQUEST_WORKERS=1", "ASSETD_SYNC_WORKERS=0", NULL};
+    /* An idle connection is closed after 1 s: a parked long poll is not idle. */
+    static const char *const env[] = {"ASSETD_REQUEST_WORKERS=1", "ASSETD_SYNC_WORKERS=0",
+                                      "ASSETD_CONNECTION_TIMEOUT=1", NULL};
     srv = tl_server_start(env);
     return 0;
 }
@@ -88,7 +90,7 @@ static void test_long_poll_and_in_progress(void **st)
     tl_resp_free(r);
 
     /* No worker yet: the time runs out and the poll answers the job as it is. */
-    r = tl_httpf(srv, "GET", new_dev.token, NULL, "/restores/%s?waitSeconds=1", restore);
+    r = tl_httpf(srv, "GET", new_dev.token, NULL, "/restores/%s?waitSeconds=3", restore);
     tl_expect_status(r, 200);
     assert_string_equal(tl_jstr(r->json, "status"), "queued");
     tl_resp_free(r);
@@ -171,10 +173,44 @@ static void test_long_poll_and_in_progress(void **st)
     assert_int_equal(tl_proc_stop(worker), 0);
 }
 
+/* A server stopped while long polls are parked answers them and exits cleanly (no leak). */
+static void test_shutdown_with_parked_polls(void **st)
+{
+    (void)st;
+    static const char *const env[] = {"ASSETD_REQUEST_WORKERS=1", "ASSETD_SYNC_WORKERS=0", NULL};
+    tl_server *s2 = tl_server_start(env);
+    char account[64], backup[64], body[256], path[200];
+    tl_unique(account, sizeof account, "acct");
+    tl_device a = tl_device_create(s2, "a", account);
+    make_backup(&a, backup);
+    tl_resp *r = tl_http(s2, "POST", "/restores", a.token,
+                         tl_pathf(body, sizeof body,
+                                  "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup, a.id));
+    tl_expect_status(r, 202);
+    tl_pathf(path, sizeof path, "/restores/%s?waitSeconds=30", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    tl_server *keep = srv;
+    srv = s2; /* long_poll() talks to srv */
+    poll_job jobs[3];
+    pthread_t th[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i] = (poll_job){.path = path};
+        assert_int_equal(pthread_create(&th[i], NULL, long_poll, &jobs[i]), 0);
+    }
+    tl_sleep_ms(300);
+    assert_int_equal(tl_server_stop(s2), 0);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_true(jobs[i].status == 200 || jobs[i].status == 503);
+    }
+    srv = keep;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_long_poll_and_in_progress),
+        cmocka_unit_test(test_shutdown_with_parked_polls),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
