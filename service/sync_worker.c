@@ -1,9 +1,12 @@
 /* sync (part 2): the sync worker. A restore job is cut into chunks of backup records when it is
  * created (restore_chunks). Exactly once: a worker claims a chunk with FOR UPDATE SKIP LOCKED
- * inside the transaction that writes the chunk's records, adds its counts and marks it done, so
+ * inside the transaction that writes the chunk's records, records each decided record's outcome
+ * for the report (restore_records), adds its counts and marks it done, so
  * a crash before COMMIT releases the lock and another worker redoes the chunk, and after COMMIT
  * it is never redone. Any number of workers, in any number of processes, share one job's
- * chunks; the job is finished (sync results written) once no chunk is left. */
+ * chunks; the job is finished (sync results written, SYNC_DONE_CHANNEL notified for long polls)
+ * once no chunk is left. A retry job takes only the records its base job refused under its
+ * rules. */
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
