@@ -31,3 +31,24 @@ CREATE INDEX restores_backup ON restores (backup_id);
 
 -- GET /backups?deviceId=: newest first, keyset on (created_at, id).
 CREATE INDEX backups_device ON backups (device_id, created_at DESC, id DESC);
+
+-- What the restore rules read of a backup, per distinct combination (a backup never changes):
+-- POST /restores/preview decides these groups, not the records. Written with the backup, in its
+-- transaction; filled here for the backups taken before.
+CREATE TABLE backup_groups (
+    backup_id     uuid NOT NULL REFERENCES backups (id) ON DELETE CASCADE,
+    owner_kind    smallint NOT NULL,
+    owner         text NOT NULL,
+    attr_enc      boolean NOT NULL,
+    accessibility smallint NOT NULL,
+    req_pwd       boolean NOT NULL,
+    auth_type     smallint NOT NULL,
+    sync_type     smallint NOT NULL,
+    n             int NOT NULL
+);
+CREATE INDEX backup_groups_backup ON backup_groups (backup_id);
+INSERT INTO backup_groups
+SELECT backup_id, owner_kind, owner, attr_enc, accessibility, req_pwd, auth_type, sync_type,
+       count(*)
+FROM backup_records
+GROUP BY backup_id, owner_kind, owner, attr_enc, accessibility, req_pwd, auth_type, sync_type;

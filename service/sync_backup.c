@@ -171,7 +171,17 @@ asset_err sync_backup_create(svc *s, const principal *p, const char *device_id, 
     audit_event ev;
     audit_event_init(&ev, s, p, "createBackup", NULL, 0, NULL, 0);
     snprintf(ev.device_id, sizeof ev.device_id, "%s", device_id);
-    if ((e = db_exec(c, "UPDATE backups SET record_count = $2 WHERE id = $1", 2, v2, NULL, NULL,
+    /* The groups the preview decides (sync_preview.c): what the rules read, counted. */
+    PGresult *g = NULL;
+    e = db_exec(
+        c,
+        "INSERT INTO backup_groups SELECT $1, owner_kind, owner, attr_enc, accessibility, "
+        "req_pwd, auth_type, sync_type, count(*) FROM backup_records WHERE backup_id = $1 "
+        "GROUP BY owner_kind, owner, attr_enc, accessibility, req_pwd, auth_type, sync_type",
+        1, v2, NULL, NULL, &g);
+    PQclear(g);
+    if (e != ASSET_OK ||
+        (e = db_exec(c, "UPDATE backups SET record_count = $2 WHERE id = $1", 2, v2, NULL, NULL,
                      &r)) != ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
         goto done;

@@ -2,7 +2,8 @@
  *
  * The preview decides a backup's participating records with rules_check_restore(), the
  * function the worker uses, but once per distinct combination of owner and the attributes the
- * rules read (GROUP BY in SQL), not once per record: its numbers are the worker's. The preview
+ * rules read, not once per record: backup_groups holds those combinations with their counts,
+ * written (GROUP BY) in the backup's own transaction, so its numbers are the worker's. The preview
  * owns its PGresult (owners point into it); sync_preview_free releases it.
  *
  * A retry is a new restore job of the same backup over the records the family's latest job
@@ -96,7 +97,7 @@ static asset_err preview_tx(db_conn *c, void *arg)
     /* Owners in the order of their rows (consecutive), combinations grouped by SQL. */
     if ((e = db_exec(c,
                      "SELECT owner_kind, owner, attr_enc, accessibility, req_pwd, auth_type, "
-                     "count(*) FROM backup_records WHERE backup_id = $1 AND "
+                     "sum(n) FROM backup_groups WHERE backup_id = $1 AND "
                      "(sync_type & $2::smallint) <> 0 GROUP BY owner_kind, owner, attr_enc, "
                      "accessibility, req_pwd, auth_type ORDER BY owner_kind, owner, attr_enc",
                      2, vals, NULL, NULL, &pv->res)) != ASSET_OK)
