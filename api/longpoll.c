@@ -188,6 +188,7 @@ int longpoll_want(longpoll *lp, http_req *rq, const char *id, long secs, unsigne
             return -1;
         memset(rq->wait, 0, sizeof *rq->wait);
         rq->wait->deadline_ms = rq->start_ms + (double)secs * 1e3;
+        rq->wait->queued_ms = now_ms();
     }
     pthread_mutex_lock(&lp->mu);
     bool stopping = lp->stopping;
@@ -211,5 +212,7 @@ int longpoll_park(longpoll *lp, http_req *rq)
         rc = 0;
     }
     pthread_mutex_unlock(&lp->mu);
+    if (rc != 0)
+        rq->wait->queued_ms = now_ms(); /* runs again at once: not a wait in the queue */
     return rc;
 }
