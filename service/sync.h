@@ -5,6 +5,8 @@
 #ifndef ASSETD_SYNC_H
 #define ASSETD_SYNC_H
 
+#include <time.h>
+
 #include "arena.h"
 #include "asset.h"
 #include "rules.h"
@@ -159,6 +161,9 @@ void backup_page_free(backup_page *pg);
 WUR asset_err sync_backup_delete(svc *s, const principal *p, const char *id);
 /* Delete the backups older than days (none in use), as sync_backup_delete: the count. */
 WUR asset_err sync_backups_expire(svc *s, int days, long *deleted);
+/* ASSETD_BACKUP_RETENTION_DAYS, from a sync worker's loop: sync_backups_expire once a minute
+ * (*next: when next, 0 at first). Deletes are idempotent, so several processes may sweep. */
+void sync_backups_tick(svc *s, time_t *next);
 
 /* Worker threads: each claims restore jobs (SKIP LOCKED), processes them in batches, and waits
  * on LISTEN between jobs. lease_seconds bounds how long a dead worker's job stays claimed. */

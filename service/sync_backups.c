@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "sync.h"
@@ -215,4 +216,18 @@ asset_err sync_backups_expire(svc *s, int days, long *deleted)
     }
     PQclear(r);
     return e;
+}
+
+void sync_backups_tick(svc *s, time_t *next)
+{
+    int days = s->cfg->backup_retention_days;
+    time_t now = time(NULL);
+    long n = 0;
+    if (days <= 0 || now < *next)
+        return;
+    *next = now + 60;
+    if (sync_backups_expire(s, days, &n) != ASSET_OK)
+        *next = now + 5;
+    else if (n > 0)
+        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"backups expired\",\"count\":%ld}\n", n);
 }

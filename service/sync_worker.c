@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "keyring.h"
@@ -518,27 +517,12 @@ static void wait_for_work(worker *wk, int timeout_ms)
     }
 }
 
-/* Retention: once a minute, on the first worker of each process (deletes are idempotent, so
- * several processes doing it at once only repeat a check). */
-static void expire_backups(worker *wk)
-{
-    int days = wk->w->s->cfg->backup_retention_days;
-    time_t now = time(NULL);
-    long n = 0;
-    if (days <= 0 || wk != &wk->w->workers[0] || now < wk->next_expiry)
-        return;
-    wk->next_expiry = now + 60;
-    if (sync_backups_expire(wk->w->s, days, &n) != ASSET_OK)
-        wk->next_expiry = now + 5;
-    else if (n > 0)
-        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"backups expired\",\"count\":%ld}\n", n);
-}
-
 static void *worker_main(void *arg)
 {
     worker *wk = arg;
     while (!atomic_load(&wk->w->stop)) {
-        expire_backups(wk);
+        if (wk == &wk->w->workers[0]) /* one retention sweeper per process */
+            sync_backups_tick(wk->w->s, &wk->next_expiry);
         if (wk->c.pg && (wk->c.broken || PQstatus(wk->c.pg) != CONNECTION_OK)) {
             PQfinish(wk->c.pg);
             wk->c.pg = NULL;
