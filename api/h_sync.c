@@ -7,8 +7,8 @@
 #include "jsonmap.h"
 #include "longpoll.h"
 
-/* A required UUID member of the body. */
-static int uuid_member(http_req *rq, const char *key, const char **out)
+/* A required UUID member of the body (h_sync.h). */
+int uuid_member(http_req *rq, const char *key, const char **out)
 {
     json_t *v = json_object_get(http_body(rq), key);
     if (!json_is_string(v) || !uuid_valid(json_string_value(v), json_string_length(v))) {

@@ -134,17 +134,6 @@ static json_t *preview_json(const char *backup_id, const char *target, const syn
     return out;
 }
 
-static int body_uuid(http_req *rq, const char *key, const char **out)
-{
-    json_t *v = json_object_get(http_body(rq), key);
-    if (!json_is_string(v) || !uuid_valid(json_string_value(v), json_string_length(v))) {
-        http_problem(rq, ASSET_INVALID_ARGUMENT, key, v ? "is not a UUID" : "is required");
-        return -1;
-    }
-    *out = json_string_value(v);
-    return 0;
-}
-
 void h_restore_preview(http_req *rq, const char *a, const char *b)
 {
     static const char *const keys[] = {"backupId", "targetDeviceId", NULL};
@@ -153,7 +142,7 @@ void h_restore_preview(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     if (handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
-        body_uuid(rq, "backupId", &backup_id) || body_uuid(rq, "targetDeviceId", &target) ||
+        uuid_member(rq, "backupId", &backup_id) || uuid_member(rq, "targetDeviceId", &target) ||
         handler_may_manage(rq, target))
         return;
     asset_err e = sync_restore_preview(rq->app->svc, backup_id, target, &pv);
