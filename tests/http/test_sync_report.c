@@ -217,6 +217,8 @@ static void test_preview_restore_records_retry(void **st)
     long accept = kinds(&w, ok_k, 1), fail = w.total - accept;
 
     /* The preview, from the admin and from NEW's own token: the same numbers. */
+    char body[256];
+    tl_resp *r;
     json_t *pv = preview(&w, srv->admin_token);
     json_t *pv2 = preview(&w, w.new_dev.token);
     assert_true(json_equal(pv, pv2));
@@ -232,14 +234,20 @@ static void test_preview_restore_records_retry(void **st)
     assert_int_equal(fix_of(pv, "unlockedSinceBoot", true), kinds(&w, fu_k, 2));
     assert_int_equal(json_array_size(json_object_get(pv, "fixes")), 3);
     assert_non_null(tl_jstr(pv, "detail")); /* OLD's failures need a new backup */
+    /* Onto OLD itself only THIS_DEVICE records take part: the one "here". */
+    r = tl_http(srv, "POST", "/restores/preview", w.old_dev.token,
+                tl_pathf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}",
+                         w.backup, w.old_dev.id));
+    tl_expect_status(r, 200);
+    assert_int_equal(tl_jint(r->json, "total"), 1);
+    assert_int_equal(tl_jint(r->json, "wouldAccept"), 1);
+    tl_resp_free(r);
     /* It wrote nothing. */
     assert_int_equal(
         tl_db_count("SELECT count(*) FROM restores WHERE backup_id = $1", w.backup, NULL), 0);
 
     /* The restore started right after it: the same numbers. */
-    char body[256];
-    tl_resp *r =
-        tl_http(srv, "POST", "/restores", srv->admin_token,
+    r = tl_http(srv, "POST", "/restores", srv->admin_token,
                 tl_pathf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}",
                          w.backup, w.new_dev.id));
     tl_expect_status(r, 202);
