@@ -30,17 +30,13 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
         snprintf(ev->owner, sizeof ev->owner, "group:%.*s", (int)group_len, group);
     else if (p->kind == PRINCIPAL_INSTALLATION)
         snprintf(ev->owner, sizeof ev->owner, "app:%s", p->app_id);
-    if (alias && alias_len)
-        audit_alias_hash(ev->alias_hash, s, alias, alias_len);
-}
-
-void audit_alias_hash(char out[65], const svc *s, const char *alias, size_t alias_len)
-{
-    unsigned char h[32], key[32];
-    crypto_kdf_derive_from_key(key, sizeof key, 2, "assetaud", s->token_key);
-    crypto_generichash(h, sizeof h, (const unsigned char *)alias, alias_len, key, sizeof key);
-    sodium_bin2hex(out, 65, h, sizeof h);
-    sodium_memzero(key, sizeof key);
+    if (alias && alias_len) {
+        unsigned char h[32], key[32];
+        crypto_kdf_derive_from_key(key, sizeof key, 2, "assetaud", s->token_key);
+        crypto_generichash(h, sizeof h, (const unsigned char *)alias, alias_len, key, sizeof key);
+        sodium_bin2hex(ev->alias_hash, sizeof ev->alias_hash, h, sizeof h);
+        sodium_memzero(key, sizeof key);
+    }
 }
 
 #define INSERT_SQL                                                                                 \

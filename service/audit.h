@@ -18,9 +18,6 @@ typedef struct {
 void audit_event_init(audit_event *ev, const svc *s, const principal *p, const char *action,
                       const char *group, size_t group_len, const char *alias, size_t alias_len);
 
-/* The keyed hash of an alias the log keeps (hex), also shown by the restore report. */
-void audit_alias_hash(char out[65], const svc *s, const char *alias, size_t alias_len);
-
 /* Appends ev with outcome ("ok" or an error name) on connection c, in its transaction. */
 WUR asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome);
 /* Queues ev for the background writer, which appends queued events in batches on its own
