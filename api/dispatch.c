@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "longpoll.h"
 #include "router.h"
 
 struct dispatch {
@@ -29,7 +30,7 @@ static void run(dispatch *d, http_req *rq)
     asset_err_note(NULL);
     if (!(rq->who = http_principal_open()))
         http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
-    else if (now_ms() - rq->start_ms > d->timeout_ms)
+    else if (now_ms() - (rq->wait ? rq->wait->queued_ms : rq->start_ms) > d->timeout_ms)
         http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL,
                      "the service is overloaded or the database is slow; retry");
     else if (rq->too_big)
@@ -54,8 +55,17 @@ static void *worker_main(void *arg)
         d->count--;
         pthread_mutex_unlock(&d->mu);
         run(d, rq);
-        rq->done = true;
-        MHD_resume_connection(rq->conn);
+        /* A long poll that waits is parked, still suspended: not ours any more. */
+        while (rq && rq->wait && rq->wait->wants) {
+            if (longpoll_park(rq->app->longpoll, rq) == 0)
+                rq = NULL;
+            else
+                run(d, rq);
+        }
+        if (rq) {
+            rq->done = true;
+            MHD_resume_connection(rq->conn);
+        }
         pthread_mutex_lock(&d->mu);
     }
     pthread_mutex_unlock(&d->mu);
@@ -115,6 +125,20 @@ int dispatch_submit(dispatch *d, http_req *rq)
     }
     /* Suspended before any worker can see it, so the worker's resume always follows. */
     MHD_suspend_connection(rq->conn);
+    d->q[(d->head + d->count) % d->cap] = rq;
+    d->count++;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    return 0;
+}
+
+int dispatch_requeue(dispatch *d, http_req *rq)
+{
+    pthread_mutex_lock(&d->mu);
+    if (d->count == d->cap || d->stop) {
+        pthread_mutex_unlock(&d->mu);
+        return -1;
+    }
     d->q[(d->head + d->count) % d->cap] = rq;
     d->count++;
     pthread_cond_signal(&d->cv);

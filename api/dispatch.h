@@ -17,5 +17,8 @@ void dispatch_stop(dispatch *d);
 /* Suspends rq's connection and queues it: a worker runs it, marks it done and resumes the
  * connection. -1 (nothing suspended) when the queue is full. Call from the MHD thread. */
 int dispatch_submit(dispatch *d, http_req *rq);
+/* Queues rq again, its connection still suspended (a parked long poll, longpoll.c). -1 when the
+ * queue is full or stopping. Any thread. */
+int dispatch_requeue(dispatch *d, http_req *rq);
 
 #endif

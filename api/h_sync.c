@@ -1,12 +1,14 @@
 /* Handlers of backup, restore and sync-result endpoints (spec §4, §7, §8). */
+#include <stdlib.h>
 #include <string.h>
 
-#include "../service/sync.h"
+#include "h_sync.h"
 #include "handlers.h"
 #include "jsonmap.h"
+#include "longpoll.h"
 
-/* A required UUID member of the body. */
-static int uuid_member(http_req *rq, const char *key, const char **out)
+/* A required UUID member of the body (h_sync.h). */
+int uuid_member(http_req *rq, const char *key, const char **out)
 {
     json_t *v = json_object_get(http_body(rq), key);
     if (!json_is_string(v) || !uuid_valid(json_string_value(v), json_string_length(v))) {
@@ -23,7 +25,7 @@ static int uuid_member(http_req *rq, const char *key, const char **out)
     return 0;
 }
 
-static json_t *backup_json(const backup_info *b)
+json_t *backup_json(const backup_info *b)
 {
     char when[64];
     jsonmap_time(when, b->created_ms);
@@ -31,7 +33,7 @@ static json_t *backup_json(const backup_info *b)
                      when, "recordCount", (json_int_t)b->record_count);
 }
 
-static json_t *restore_json(const restore_info *r)
+json_t *restore_json(const restore_info *r)
 {
     char created[64], finished[64];
     jsonmap_time(created, r->created_ms);
@@ -39,12 +41,13 @@ static json_t *restore_json(const restore_info *r)
     json_t *failures = json_object();
     for (int i = RULE_PASSWORD; failures && i < RULE_COUNT; i++)
         json_object_set_new(failures, rules_name((restore_rule)i), json_integer(r->failures[i]));
-    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:o}", "id", r->id,
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:o, s:s, s:o, s:o}", "id", r->id,
                      "backupId", r->backup_id, "targetDeviceId", r->target_id, "status",
                      sync_status_name(r->status), "total", (json_int_t)r->total, "processed",
                      (json_int_t)r->processed, "accepted", (json_int_t)r->accepted, "failed",
                      (json_int_t)r->failed, "failures", failures, "createdAt", created,
-                     "finishedAt", r->finished_ms ? json_string(finished) : json_null());
+                     "finishedAt", r->finished_ms ? json_string(finished) : json_null(), "retryOf",
+                     r->retry_of[0] ? json_string(r->retry_of) : json_null());
 }
 
 void h_backup_create(http_req *rq, const char *a, const char *b)
@@ -104,17 +107,53 @@ void h_restore_create(http_req *rq, const char *a, const char *b)
     http_json(rq, 202, restore_json(&info));
 }
 
+/* waitSeconds (1..30), or 0 when not given; -1 answered 400. */
+static int wait_seconds(http_req *rq, long *out)
+{
+    *out = 0;
+    for (int i = 0; i < rq->nargs; i++) {
+        const http_arg *arg = &rq->args[i];
+        if (strcmp(arg->key, "waitSeconds") != 0) {
+            http_problem(rq, ASSET_INVALID_ARGUMENT, arg->key,
+                         "is not a parameter this operation takes");
+            return -1;
+        }
+        long v = 0;
+        bool digits = !*out && arg->val_len >= 1 && arg->val_len <= 2;
+        for (size_t k = 0; digits && k < arg->val_len; k++) {
+            digits = arg->val[k] >= '0' && arg->val[k] <= '9';
+            v = v * 10 + (arg->val[k] - '0');
+        }
+        if (!digits || v < 1 || v > 30) {
+            http_problem(rq, ASSET_INVALID_ARGUMENT, "waitSeconds",
+                         "must be given once, an integer 1..30");
+            return -1;
+        }
+        *out = v;
+    }
+    return 0;
+}
+
+/* With waitSeconds: a job not finished yet parks the request (longpoll.c) rather than answer;
+ * it runs again when the job finishes, on any instance, or when the time is up. */
 void h_restore_get(http_req *rq, const char *raw_id, const char *b)
 {
     const char *id;
     restore_info info;
+    long wait = 0;
     (void)b;
-    if (handler_uuid_param(rq, raw_id, "id", &id) || handler_no_args(rq))
+    if (handler_uuid_param(rq, raw_id, "id", &id) || wait_seconds(rq, &wait))
         return;
+    unsigned long gen = longpoll_generation(rq->app->longpoll);
     asset_err e = sync_restore_get(rq->app->svc, id, &info);
     if (e != ASSET_OK)
         http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such restore" : NULL);
-    else if (handler_may_manage(rq, info.target_id) == 0)
+    else if (handler_may_manage(rq, info.target_id) != 0)
+        return;
+    else if (wait && info.status != RESTORE_DONE && info.status != RESTORE_FAILED &&
+             longpoll_want(rq->app->longpoll, rq, id, wait, gen) == 0)
+        return; /* answered when it runs again */
+    else
         http_json(rq, 200, restore_json(&info));
 }
 

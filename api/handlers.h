@@ -18,6 +18,8 @@ handler_fn h_device_create, h_device_get, h_device_state, h_device_auth_key, h_a
     h_app_uninstall;
 handler_fn h_device_remove, h_device_token, h_app_token;
 handler_fn h_backup_create, h_backup_get, h_restore_create, h_restore_get;
+handler_fn h_restore_preview, h_restore_records, h_restore_retry, h_sync_result_records,
+    h_backup_list, h_backup_delete;
 handler_fn h_audit_list;
 
 /* Shared helpers of the handlers. */

@@ -34,6 +34,7 @@ typedef struct http_req {
     size_t body_len, body_cap;
     bool too_big;
     bool queued, done;         /* handed to a request worker (dispatch.c); its answer is ready */
+    struct lp_wait *wait;      /* a long poll's waiting state (longpoll.c), in mem */
     const char *authorization; /* the Authorization header, copied before dispatch */
     /* Spec §13 request headers, copied likewise (NULL when absent). */
     const char *if_match, *if_none_match, *idempotency_key;
@@ -68,6 +69,7 @@ struct app_ctx {
     const config *cfg;
     struct MHD_Daemon *mhd;
     struct dispatch *dispatch;
+    struct longpoll *longpoll;
     volatile int shutting_down;
 };
 

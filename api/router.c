@@ -64,6 +64,8 @@ static const route routes[] = {
      "deleteAsset", AUDIT_CHANGE},
     {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE, h_sync_result,
      "getSyncResult", AUDIT_NONE},
+    {ROUTE_SYNC_RESULT_RECORDS, "GET", "/sync-result/records", "/sync-result/records", WHO_APP,
+     BODY_NONE, h_sync_result_records, "listSyncResultRecords", AUDIT_CALL},
     {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create,
      "createDevice", AUDIT_CALL},
     {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice",
@@ -84,12 +86,22 @@ static const route routes[] = {
      MGR, BODY_NONE, h_app_token, "rotateAppToken", AUDIT_CALL},
     {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR | IDEMPOTENT, BODY_JSON, h_backup_create,
      "createBackup", AUDIT_CHANGE},
+    {ROUTE_BACKUPS, "GET", "/backups", "/backups", MGR, BODY_NONE, h_backup_list, "listBackups",
+     AUDIT_CALL},
     {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup",
      AUDIT_NONE},
+    {ROUTE_BACKUP, "DELETE", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_delete,
+     "deleteBackup", AUDIT_CHANGE},
     {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR | IDEMPOTENT, BODY_JSON,
      h_restore_create, "createRestore", AUDIT_CHANGE},
+    {ROUTE_RESTORE_PREVIEW, "POST", "/restores/preview", "/restores/preview", MGR, BODY_JSON,
+     h_restore_preview, "previewRestore", AUDIT_CALL},
     {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get,
      "getRestore", AUDIT_NONE},
+    {ROUTE_RESTORE_RECORDS, "GET", "/restores/*/records", "/restores/{id}/records", MGR, BODY_NONE,
+     h_restore_records, "listRestoreRecords", AUDIT_CALL},
+    {ROUTE_RESTORE_RETRY, "POST", "/restores/*/retry", "/restores/{id}/retry", MGR | IDEMPOTENT,
+     BODY_NONE, h_restore_retry, "retryRestore", AUDIT_CHANGE},
     {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents",
      AUDIT_NONE},
 };
@@ -171,7 +183,8 @@ static int authenticate(http_req *rq, unsigned who)
         return -1;
     }
     int retry = 0;
-    if (rq->app->cfg->rate_limit > 0 &&
+    /* A parked long poll that runs again (rq->wait) was counted on its first run. */
+    if (rq->app->cfg->rate_limit > 0 && !rq->wait &&
         ratelimit_check(h + 7, strlen(h + 7), rq->app->cfg->rate_limit, &retry) != 0) {
         http_problem_status(rq, 429, ASSET_LIMIT_EXCEEDED, NULL,
                             "too many requests for this token; retry later");
@@ -267,15 +280,23 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     }
     audit_event ev;
     audit_event_init(&ev, rq->app->svc, rq->who, r->action, group, group_len, alias, alias_len);
-    /* Device management calls concern the device in the path (or the one just created). */
-    const char *dev = p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE ? p1 : NULL;
+    /* Device management calls concern the device in the path (or the one just created); the
+     * path of a backup or restore route names no device. */
+    bool sync_path = r->id == ROUTE_BACKUP || r->id == ROUTE_RESTORE ||
+                     r->id == ROUTE_RESTORE_RECORDS || r->id == ROUTE_RESTORE_RETRY;
+    const char *dev =
+        p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE && !sync_path ? p1 : NULL;
     if (r->id == ROUTE_DEVICES && rq->status == 201)
         dev = rq->location + strlen("/devices/");
     /* Backups and restores concern the device in the body. */
-    json_t *dv = json_object_get(body, r->id == ROUTE_RESTORES ? "targetDeviceId" : "deviceId");
-    if (!dev && (r->id == ROUTE_BACKUPS || r->id == ROUTE_RESTORES) && json_is_string(dv) &&
+    bool to_target = r->id == ROUTE_RESTORES || r->id == ROUTE_RESTORE_PREVIEW;
+    json_t *dv = json_object_get(body, to_target ? "targetDeviceId" : "deviceId");
+    if (!dev && (r->id == ROUTE_BACKUPS || to_target) && json_is_string(dv) &&
         uuid_valid(json_string_value(dv), json_string_length(dv)))
         dev = json_string_value(dv);
+    if (!dev && r->id == ROUTE_BACKUPS && (a = arg_of(rq, "deviceId")) &&
+        uuid_valid(a->val, a->val_len))
+        dev = a->val; /* the list names its device in the query */
     if (dev)
         snprintf(ev.device_id, sizeof ev.device_id, "%s", dev);
     audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");

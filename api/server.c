@@ -12,6 +12,7 @@
 
 #include "dispatch.h"
 #include "edge.h"
+#include "longpoll.h"
 #include "metrics.h"
 #include "router.h"
 
@@ -310,6 +311,14 @@ int server_start(app_ctx *app)
         app->dispatch = NULL;
         return -1;
     }
+    if (longpoll_start(&app->longpoll, cfg->database_url, cfg->db_timeout_ms, app->dispatch) != 0) {
+        fprintf(stderr, "assetd: cannot start the long-poll listener\n");
+        dispatch_stop(app->dispatch);
+        app->dispatch = NULL;
+        edge_stop(the_edge);
+        the_edge = NULL;
+        return -1;
+    }
     memset(&a6, 0, sizeof a6);
     memset(&a4, 0, sizeof a4);
     if (inet_pton(AF_INET, cfg->listen_addr, &a4.sin_addr) == 1) {
@@ -323,6 +332,8 @@ int server_start(app_ctx *app)
         flags |= MHD_USE_IPv6;
     } else {
         fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n", cfg->listen_addr);
+        longpoll_free(app->longpoll);
+        app->longpoll = NULL;
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
         edge_stop(the_edge);
@@ -340,6 +351,8 @@ int server_start(app_ctx *app)
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!app->mhd) {
         fprintf(stderr, "assetd: cannot listen on %s:%d\n", cfg->listen_addr, cfg->port);
+        longpoll_free(app->longpoll);
+        app->longpoll = NULL;
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
         edge_stop(the_edge);
@@ -355,11 +368,14 @@ void server_stop(app_ctx *app)
         return;
     app->shutting_down = 1;
     MHD_quiesce_daemon(app->mhd);
+    longpoll_shutdown(app->longpoll); /* parked long polls answer now */
     /* Let in-flight requests finish, bounded. */
     for (int i = 0; i < 200 && atomic_load(&in_flight) > 0; i++)
         usleep(50 * 1000);
     dispatch_stop(app->dispatch); /* finishes what is still queued */
     app->dispatch = NULL;
+    longpoll_free(app->longpoll);
+    app->longpoll = NULL;
     MHD_stop_daemon(app->mhd);
     app->mhd = NULL;
     edge_stop(the_edge); /* after the daemon: every connection was reported closed */

@@ -35,8 +35,7 @@ CREATE INDEX idempotency_keys_expiry ON idempotency_keys (expires_at);
 -- Device removal keeps the device's backups (restorable onto another device of the account) and
 -- the history of the restore jobs onto it (they end 'failed'): these two references no longer
 -- cascade, the removal deletes what must go itself. device_id / target_device_id keep the id of
--- a removed device.
+-- a removed device. (Backups by device: the index backups_device of migration 0009.)
 ALTER TABLE backups DROP CONSTRAINT backups_device_id_fkey;
 ALTER TABLE restores DROP CONSTRAINT restores_target_device_id_fkey;
-CREATE INDEX backups_device ON backups (device_id);
 CREATE INDEX restores_target ON restores (target_device_id);

@@ -97,7 +97,9 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         env_int("ASSETD_PER_IP_CONNECTIONS", 0, 0, 1000000, &c->per_ip_connections, err, err_len) ||
         env_int("ASSETD_RATE_LIMIT", 0, 0, 1000000, &c->rate_limit, err, err_len) ||
         env_int("ASSETD_CONNECTION_TIMEOUT", 30, 1, 3600, &c->connection_timeout, err, err_len) ||
-        env_int("ASSETD_MAX_ASSETS", 0, 0, INT_MAX, &max_assets, err, err_len))
+        env_int("ASSETD_MAX_ASSETS", 0, 0, INT_MAX, &max_assets, err, err_len) ||
+        env_int("ASSETD_BACKUP_RETENTION_DAYS", 0, 0, 36500, &c->backup_retention_days, err,
+                err_len))
         goto fail;
     c->body_limit = (size_t)body;
     c->max_assets = max_assets;

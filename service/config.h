@@ -23,10 +23,11 @@ typedef struct {
     int db_timeout_ms;
     int max_connections;
     int per_ip_connections;
-    int connection_timeout; /* seconds an idle connection is kept */
-    int rate_limit;         /* requests per second per token; 0 = off */
-    long max_assets;        /* per owner and store; 0 = no limit */
-    char *migrations_dir;   /* owned */
+    int connection_timeout;    /* seconds an idle connection is kept */
+    int rate_limit;            /* requests per second per token; 0 = off */
+    long max_assets;           /* per owner and store; 0 = no limit */
+    int backup_retention_days; /* backups older than this are deleted; 0 = kept */
+    char *migrations_dir;      /* owned */
 } config;
 
 /* What a command needs beyond DATABASE_URL: `migrate` needs no secret, `worker` the master key,

@@ -10,6 +10,7 @@
 
 #include "authcache.h"
 #include "devices.h"
+#include "sync.h"
 
 typedef struct {
     const char *id;
@@ -23,8 +24,10 @@ static const char *const steps[] = {
     "DELETE FROM challenges WHERE installation_id IN "
     "(SELECT id FROM installations WHERE device_id = $1)",
     "DELETE FROM sync_results WHERE device_id = $1",
-    "UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
-    "lease_until = NULL WHERE target_device_id = $1 AND status IN ('queued', 'running')",
+    /* Long polls on those jobs wake at commit, on every instance (longpoll.c). */
+    "WITH f AS (UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
+    "lease_until = NULL WHERE target_device_id = $1 AND status IN ('queued', 'running') "
+    "RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) FROM f",
     "DELETE FROM idempotency_keys WHERE principal = 'device:' || $1::text OR principal IN "
     "(SELECT 'installation:' || id FROM installations WHERE device_id = $1::uuid)",
     "DELETE FROM installations WHERE device_id = $1",

@@ -45,7 +45,9 @@ static const wrapped_table tables[] = {
      "UPDATE service_keys SET kek_version = $2, wrapped = $3 WHERE name = $1 AND "
      "kek_version = $4",
      1, purpose_service},
-    {"SELECT id, kek_version, wrapped_key FROM backups WHERE kek_version <> $1 LIMIT 500",
+    /* A backup being deleted has its key destroyed already (sync_backups.c): nothing to wrap. */
+    {"SELECT id, kek_version, wrapped_key FROM backups WHERE kek_version <> $1 AND "
+     "octet_length(wrapped_key) > 0 LIMIT 500",
      "UPDATE backups SET kek_version = $2, wrapped_key = $3 WHERE id = $1 AND kek_version = $4", 1,
      purpose_backup},
 };

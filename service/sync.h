@@ -5,6 +5,9 @@
 #ifndef ASSETD_SYNC_H
 #define ASSETD_SYNC_H
 
+#include <time.h>
+
+#include "arena.h"
 #include "asset.h"
 #include "rules.h"
 #include "svc.h"
@@ -26,7 +29,8 @@ typedef struct {
     long total, processed, accepted, failed;
     long failures[RULE_COUNT]; /* by rule; [RULE_OK] unused */
     int64_t created_ms;
-    int64_t finished_ms; /* 0 while not finished */
+    int64_t finished_ms;          /* 0 while not finished */
+    char retry_of[UUID_TEXT_LEN]; /* "" unless a retry */
 } restore_info;
 
 typedef struct {
@@ -62,6 +66,104 @@ WUR asset_err sync_restore_counts(svc *s, long counts[4]);
 /* The calling installation's sync result for its app, or group (n > 0), in the store enc. */
 WUR asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc,
                               sync_result *out);
+
+/* ---- beyond the Kit (spec §12): sync_preview.c, sync_report.c, sync_backups.c ---- */
+
+/* NOTIFY channel of finished (done or failed) restores; the payload is the restore's id. */
+#define SYNC_DONE_CHANNEL "assetd_restore_done"
+
+enum { FIX_PASSWORD, FIX_SCREEN_LOCKED, FIX_UNLOCKED_SINCE_BOOT, FIX_COUNT };
+
+typedef struct {
+    int owner_kind;   /* 0 app, 1 group */
+    asset_text owner; /* points into the preview's result */
+    bool attr_enc;
+    long total, failed;
+} preview_owner;
+
+typedef struct {
+    int field;  /* FIX_* */
+    bool value; /* the value to set */
+    long would_accept;
+} preview_fix;
+
+typedef struct {
+    long total, accept, fail;
+    long failures[RULE_COUNT];
+    long old_bound; /* failures no change of NEW's state can lift (OLD's state, in the backup) */
+    preview_owner *owners;
+    int n_owners;
+    preview_fix fixes[FIX_COUNT];
+    int n_fixes;
+    PGresult *res;
+} sync_preview;
+
+/* "lockScreenPasswordSet", "screenLocked", "unlockedSinceBoot". */
+const char *sync_fix_field(int field);
+
+/* Decide every participating record of backup_id against target_id's current state, writing
+ * nothing (refusals as sync_restore_create). sync_preview_free releases. */
+WUR asset_err sync_restore_preview(svc *s, const char *backup_id, const char *target_id,
+                                   sync_preview *out);
+void sync_preview_free(sync_preview *pv);
+
+/* Queue a retry of restore id on behalf of p: IN_PROGRESS while id (or a later retry of its
+ * family) is not finished, NOT_FOUND when nothing can be retried. */
+WUR asset_err sync_restore_retry(svc *s, const principal *p, const char *id, restore_info *out);
+
+/* One page of decided records. */
+typedef struct {
+    int outcome; /* -1 any, 0 accepted, 1 failed */
+    int rule;    /* 0 any, else a restore_rule */
+    long limit;
+    asset_text cursor;
+} records_query;
+
+typedef struct {
+    int owner_kind;
+    asset_text owner, alias;
+    bool attr_enc;
+    int rule; /* RULE_OK: accepted */
+    char alias_hash[65];
+} record_row;
+
+typedef struct {
+    record_row *rows;
+    int n;
+    const char *next_cursor; /* NULL: last page */
+    PGresult *res;
+    arena mem;
+} records_page;
+
+/* GET /restores/{id}/records: aliases only as aliasHash. NOT_FOUND for an unknown restore;
+ * PARAM_VERIFICATION_FAILED for a bad cursor. */
+WUR asset_err sync_restore_records(svc *s, const char *id, const records_query *q,
+                                   records_page *out);
+/* GET /sync-result/records: the calling app's (or group's) records of the restore behind its
+ * sync result, aliases in the clear. */
+WUR asset_err sync_result_records(svc *s, const principal *p, asset_text group, bool enc,
+                                  const records_query *q, records_page *out);
+void records_page_free(records_page *pg);
+
+typedef struct {
+    backup_info *items;
+    int n;
+    const char *next_cursor;
+    arena mem;
+} backup_page;
+
+/* A device's backups, newest first. */
+WUR asset_err sync_backup_list(svc *s, const char *device_id, long limit, asset_text cursor,
+                               backup_page *out);
+void backup_page_free(backup_page *pg);
+/* Destroy the backup's transport key (committed first), then its rows, on behalf of p.
+ * NOT_FOUND; IN_PROGRESS while a queued or running restore uses it. */
+WUR asset_err sync_backup_delete(svc *s, const principal *p, const char *id);
+/* Delete the backups older than days (none in use), as sync_backup_delete: the count. */
+WUR asset_err sync_backups_expire(svc *s, int days, long *deleted);
+/* ASSETD_BACKUP_RETENTION_DAYS, from a sync worker's loop: sync_backups_expire once a minute
+ * (*next: when next, 0 at first). Deletes are idempotent, so several processes may sweep. */
+void sync_backups_tick(svc *s, time_t *next);
 
 /* Worker threads: each claims restore jobs (SKIP LOCKED), processes them in batches, and waits
  * on LISTEN between jobs. lease_seconds bounds how long a dead worker's job stays claimed. */

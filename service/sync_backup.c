@@ -171,7 +171,17 @@ asset_err sync_backup_create(svc *s, const principal *p, const char *device_id, 
     audit_event ev;
     audit_event_init(&ev, s, p, "createBackup", NULL, 0, NULL, 0);
     snprintf(ev.device_id, sizeof ev.device_id, "%s", device_id);
-    if ((e = db_exec(c, "UPDATE backups SET record_count = $2 WHERE id = $1", 2, v2, NULL, NULL,
+    /* The groups the preview decides (sync_preview.c): what the rules read, counted. */
+    PGresult *g = NULL;
+    e = db_exec(
+        c,
+        "INSERT INTO backup_groups SELECT $1, owner_kind, owner, attr_enc, accessibility, "
+        "req_pwd, auth_type, sync_type, count(*) FROM backup_records WHERE backup_id = $1 "
+        "GROUP BY owner_kind, owner, attr_enc, accessibility, req_pwd, auth_type, sync_type",
+        1, v2, NULL, NULL, &g);
+    PQclear(g);
+    if (e != ASSET_OK ||
+        (e = db_exec(c, "UPDATE backups SET record_count = $2 WHERE id = $1", 2, v2, NULL, NULL,
                      &r)) != ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK || (e = db_commit(c)) != ASSET_OK)
         goto done;
@@ -203,7 +213,7 @@ asset_err sync_backup_get(svc *s, const char *id, backup_info *out)
     memset(out, 0, sizeof *out);
     asset_err e = run1(s,
                        "SELECT id, device_id, (extract(epoch FROM created_at) * 1000)::bigint, "
-                       "record_count FROM backups WHERE id = $1",
+                       "record_count FROM backups WHERE id = $1 AND octet_length(wrapped_key) > 0",
                        1, vals, &r);
     if (e == ASSET_OK && PQntuples(r) != 1)
         e = ASSET_NOT_FOUND;
@@ -217,12 +227,7 @@ asset_err sync_backup_get(svc *s, const char *id, backup_info *out)
     return e;
 }
 
-#define RESTORE_COLS                                                                               \
-    "id, backup_id, target_device_id, status, total, processed, accepted, failed, f_password, "    \
-    "f_unlocked, f_user_auth, f_first_unlock, (extract(epoch FROM created_at) * 1000)::bigint, "   \
-    "coalesce((extract(epoch FROM finished_at) * 1000)::bigint, 0)"
-
-static void read_restore(PGresult *r, restore_info *out)
+void sync_read_restore(PGresult *r, restore_info *out)
 {
     memset(out, 0, sizeof *out);
     snprintf(out->id, sizeof out->id, "%s", PQgetvalue(r, 0, 0));
@@ -241,18 +246,19 @@ static void read_restore(PGresult *r, restore_info *out)
         out->failures[RULE_PASSWORD + i] = atol(PQgetvalue(r, 0, 8 + i));
     out->created_ms = strtoll(PQgetvalue(r, 0, 12), NULL, 10);
     out->finished_ms = strtoll(PQgetvalue(r, 0, 13), NULL, 10);
+    snprintf(out->retry_of, sizeof out->retry_of, "%s", PQgetvalue(r, 0, 14));
 }
 
-asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
-                              const char *target_id, restore_info *out)
+asset_err sync_restore_check(svc *s, const char *backup_id, const char *target_id, bool *same)
 {
     PGresult *r = NULL;
     const char *v1[] = {backup_id, target_id};
-    memset(out, 0, sizeof *out);
+    /* A backup whose transport key is destroyed is being deleted: gone already. */
     asset_err e = run1(s,
                        "SELECT b.device_id, b.account_id, d.account_id, "
                        "(SELECT count(*) FROM devices WHERE id = $2) "
-                       "FROM backups b LEFT JOIN devices d ON d.id = $2 WHERE b.id = $1",
+                       "FROM backups b LEFT JOIN devices d ON d.id = $2 WHERE b.id = $1 AND "
+                       "octet_length(b.wrapped_key) > 0",
                        2, v1, &r);
     if (e != ASSET_OK)
         return e;
@@ -260,13 +266,22 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
         PQclear(r);
         return ASSET_NOT_FOUND;
     }
-    bool same = strcmp(PQgetvalue(r, 0, 0), target_id) == 0;
+    *same = strcmp(PQgetvalue(r, 0, 0), target_id) == 0;
     bool trusted = !PQgetisnull(r, 0, 1) && !PQgetisnull(r, 0, 2) &&
                    strcmp(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) == 0 && PQgetvalue(r, 0, 1)[0];
     PQclear(r);
-    r = NULL;
-    if (!same && !trusted)
-        return ASSET_PERMISSION_DENIED;
+    return *same || trusted ? ASSET_OK : ASSET_PERMISSION_DENIED;
+}
+
+asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
+                              const char *target_id, restore_info *out)
+{
+    PGresult *r = NULL;
+    bool same = false;
+    memset(out, 0, sizeof *out);
+    asset_err e = sync_restore_check(s, backup_id, target_id, &same);
+    if (e != ASSET_OK)
+        return e;
     char id[UUID_TEXT_LEN];
     db_conn *c = NULL;
     audit_event ev;
@@ -303,7 +318,7 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     if (e != ASSET_OK || (e = audit_append(c, &ev, "ok")) != ASSET_OK ||
         (e = db_commit(c)) != ASSET_OK)
         goto done;
-    read_restore(r, out);
+    sync_read_restore(r, out);
 done:
     if (c && e != ASSET_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         db_rollback(c);
@@ -320,7 +335,7 @@ asset_err sync_restore_get(svc *s, const char *id, restore_info *out)
     if (e == ASSET_OK && PQntuples(r) != 1)
         e = ASSET_NOT_FOUND;
     if (e == ASSET_OK)
-        read_restore(r, out);
+        sync_read_restore(r, out);
     PQclear(r);
     return e;
 }

@@ -1,8 +1,25 @@
-/* Shared between the two halves of sync (backups and the worker). Not a public interface. */
+/* Shared between the parts of sync (backups, worker, preview, report). Not a public interface. */
 #ifndef ASSETD_SYNC_INTERNAL_H
 #define ASSETD_SYNC_INTERNAL_H
 
-#include "rules.h"
+#include "sync.h"
+
+#define RESTORE_COLS                                                                               \
+    "id, backup_id, target_device_id, status, total, processed, accepted, failed, f_password, "    \
+    "f_unlocked, f_user_auth, f_first_unlock, (extract(epoch FROM created_at) * 1000)::bigint, "   \
+    "coalesce((extract(epoch FROM finished_at) * 1000)::bigint, 0), coalesce(retry_of::text, '')"
+
+/* Fills out from row 0 of a result of RESTORE_COLS. */
+void sync_read_restore(PGresult *r, restore_info *out);
+/* May backup_id be restored onto target_id? NOT_FOUND, PERMISSION_DENIED across accounts;
+ * *same: onto its own device. */
+WUR asset_err sync_restore_check(svc *s, const char *backup_id, const char *target_id, bool *same);
+
+/* Keyset cursors of the sync listings: pos[0..n) (n <= 48) and a MAC over it and context. */
+const char *sync_cursor_encode(const svc *s, const char *context, const unsigned char *pos,
+                               size_t n, arena *a);
+WUR asset_err sync_cursor_decode(const svc *s, const char *context, asset_text cursor,
+                                 unsigned char *pos, size_t n);
 
 /* The AD binding of a backup's records, and the purpose of its wrapped transport key. */
 void sync_backup_where(char out[64], const char *backup_id);

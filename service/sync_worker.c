@@ -1,9 +1,12 @@
 /* sync (part 2): the sync worker. A restore job is cut into chunks of backup records when it is
  * created (restore_chunks). Exactly once: a worker claims a chunk with FOR UPDATE SKIP LOCKED
- * inside the transaction that writes the chunk's records, adds its counts and marks it done, so
+ * inside the transaction that writes the chunk's records, records each decided record's outcome
+ * for the report (restore_records), adds its counts and marks it done, so
  * a crash before COMMIT releases the lock and another worker redoes the chunk, and after COMMIT
  * it is never redone. Any number of workers, in any number of processes, share one job's
- * chunks; the job is finished (sync results written) once no chunk is left. */
+ * chunks; the job is finished (sync results written, SYNC_DONE_CHANNEL notified for long polls)
+ * once no chunk is left. A retry job takes only the records its base job refused under its
+ * rules. */
 #include <poll.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -34,6 +37,7 @@ struct worker {
     struct sync_workers *w;
     char me[96];
     db_conn c;
+    time_t next_expiry; /* the first worker also applies ASSETD_BACKUP_RETENTION_DAYS */
 };
 
 typedef struct {
@@ -42,6 +46,8 @@ typedef struct {
     device_state old_state;
     unsigned char tk[SEAL_KEY_LEN];
     char where[64];
+    char retry_base[UUID_TEXT_LEN]; /* "" unless a retry: the job whose failures it redoes */
+    char retry_rules[8];            /* of a retry: the rules (bit 1 << rule) it takes */
 } job;
 
 typedef struct {
@@ -65,6 +71,23 @@ typedef struct {
  * or its keys are under a master key version this process lacks): leave it a while. */
 enum { BATCH_MORE, BATCH_NONE, BATCH_FAILED_JOB, BATCH_ERROR, BATCH_LATER };
 
+#define BACKUP_RECORD_COLS                                                                         \
+    "b.ordinal, b.owner_kind, b.owner, b.attr_enc, b.alias, b.accessibility, b.req_pwd, "          \
+    "b.auth_type, b.sync_type, b.persistent, b.wrap_type, b.labels_sealed, b.sealed"
+
+/* One decided record for the report (restore_records), in the chunk's transaction. */
+static void report_row(copybuf *b, const job *j, int ordinal, const asset_record *r,
+                       restore_rule rule)
+{
+    copybuf_text(b, j->id, strlen(j->id));
+    copybuf_int(b, ordinal);
+    copybuf_int(b, r->owner_kind);
+    copybuf_text(b, r->owner.p, r->owner.n);
+    copybuf_bool(b, r->attr_enc);
+    copybuf_int(b, rule);
+    copybuf_row(b);
+}
+
 static asset_err exec1(db_conn *c, const char *sql, int n, const char *const *vals, PGresult **out)
 {
     return db_exec(c, sql, n, vals, NULL, NULL, out);
@@ -81,8 +104,10 @@ static void mark_failed(worker *wk, const job *j)
 {
     const char *vals[] = {j->id, wk->me};
     exec_ignore(&wk->c,
-                "UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
-                "lease_until = NULL WHERE id = $1 AND status IN ('queued', 'running')",
+                "WITH u AS (UPDATE restores SET status = 'failed', finished_at = now(), "
+                "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status IN ('queued', "
+                "'running') RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) "
+                "FROM u",
                 1, vals);
     fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n", j->id);
 }
@@ -97,7 +122,8 @@ static asset_err load_job(worker *wk, job *j)
     const char *vals[] = {j->id};
     asset_err e = exec1(&wk->c,
                         "SELECT r.backup_id, r.target_device_id, r.sync_bit, b.pwd_set, "
-                        "b.screen_locked, b.unlocked_since_boot, b.kek_version, b.wrapped_key "
+                        "b.screen_locked, b.unlocked_since_boot, b.kek_version, b.wrapped_key, "
+                        "coalesce(r.retry_base::text, ''), r.retry_rules "
                         "FROM restores r JOIN backups b ON b.id = r.backup_id WHERE r.id = $1",
                         1, vals, &r);
     if (e != ASSET_OK)
@@ -110,6 +136,8 @@ static asset_err load_job(worker *wk, job *j)
     snprintf(j->target, sizeof j->target, "%s", PQgetvalue(r, 0, 1));
     j->sync_bit = atoi(PQgetvalue(r, 0, 2));
     j->old_state = svc_device_state_row(r, 0, 3);
+    snprintf(j->retry_base, sizeof j->retry_base, "%s", PQgetvalue(r, 0, 8));
+    snprintf(j->retry_rules, sizeof j->retry_rules, "%s", PQgetvalue(r, 0, 9));
     sync_backup_where(j->where, j->backup_id);
     sync_backup_purpose(purpose, j->backup_id);
     int rc = db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, 7),
@@ -309,10 +337,12 @@ static asset_err finish_job(worker *wk, const job *j)
         2, vals, &r);
     PQclear(r);
     r = NULL;
+    /* The NOTIFY is delivered at COMMIT: it wakes long polls on every instance (longpoll.c). */
     if (e == ASSET_OK)
         e = exec1(&wk->c,
-                  "UPDATE restores SET status = 'done', finished_at = now(), lease_owner = NULL, "
-                  "lease_until = NULL WHERE id = $1",
+                  "WITH u AS (UPDATE restores SET status = 'done', finished_at = now(), "
+                  "lease_owner = NULL, lease_until = NULL WHERE id = $1 RETURNING id) "
+                  "SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) FROM u",
                   1, vals, &r);
     PQclear(r);
     return e;
@@ -328,9 +358,11 @@ static int run_chunk(worker *wk)
     unsigned char dek[SEAL_KEY_LEN];
     int dek_version = 0, rc = BATCH_ERROR, ordinal = -1, bad = 0;
     job j;
+    copybuf report;
     memset(&j, 0, sizeof j);
+    copybuf_init(&report);
     if (db_begin(&wk->c) != ASSET_OK)
-        return BATCH_ERROR;
+        goto out;
     if (exec1(&wk->c,
               "SELECT c.restore_id, c.chunk, c.first_ordinal, c.last_ordinal "
               "FROM restore_chunks c JOIN restores r ON r.id = c.restore_id "
@@ -350,13 +382,18 @@ static int run_chunk(worker *wk)
         rc = e == ASSET_SERVICE_UNAVAILABLE ? BATCH_LATER : BATCH_FAILED_JOB;
         goto out;
     }
-    const char *v2[] = {j.backup_id, PQgetvalue(chunk, 0, 2), PQgetvalue(chunk, 0, 3)};
+    /* A retry takes only the records its base job refused under one of its rules. */
+    const char *v2[] = {j.backup_id, PQgetvalue(chunk, 0, 2), PQgetvalue(chunk, 0, 3), j.retry_base,
+                        j.retry_rules};
+    bool retry = j.retry_base[0] != 0;
     if (exec1(&wk->c,
-              "SELECT ordinal, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, "
-              "auth_type, sync_type, persistent, wrap_type, labels_sealed, sealed "
-              "FROM backup_records WHERE backup_id = $1 AND ordinal BETWEEN $2 AND $3 "
-              "ORDER BY ordinal",
-              3, v2, &recs) != ASSET_OK)
+              retry ? "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
+                      "JOIN restore_records x ON x.restore_id = $4::uuid AND "
+                      "x.ordinal = b.ordinal AND ((1 << x.rule) & $5::int) <> 0 "
+                      "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal"
+                    : "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
+                      "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal",
+              retry ? 5 : 3, v2, &recs) != ASSET_OK)
         goto out;
     int n = PQntuples(recs);
     acc.rows = calloc((size_t)n + 1, sizeof *acc.rows);
@@ -379,6 +416,7 @@ static int run_chunk(worker *wk)
         acc.processed++;
         access_attrs at = record_access(r);
         restore_rule rule = rules_check_restore(&at, &j.old_state, &new_state);
+        report_row(&report, &j, ordinal, r, rule);
         if (rule != RULE_OK) {
             o->failed++;
             acc.failed++;
@@ -393,6 +431,9 @@ static int run_chunk(worker *wk)
         acc.nrows++;
     }
     if (store_asset_restore_many(&wk->c, j.target, acc.rows, acc.cols, acc.nrows) != ASSET_OK ||
+        (acc.processed && copybuf_send(&report, &wk->c,
+                                       "COPY restore_records (restore_id, ordinal, owner_kind, "
+                                       "owner, attr_enc, rule) FROM STDIN") != ASSET_OK) ||
         write_progress(wk, &j, &acc, PQgetvalue(chunk, 0, 1)) != ASSET_OK ||
         db_commit(&wk->c) != ASSET_OK)
         goto out;
@@ -407,6 +448,7 @@ out:
     sodium_memzero(j.tk, sizeof j.tk);
     PQclear(chunk);
     PQclear(recs);
+    copybuf_free(&report);
     free(acc.rows);
     free(acc.cols);
     free(acc.owners);
@@ -490,6 +532,8 @@ static void *worker_main(void *arg)
 {
     worker *wk = arg;
     while (!atomic_load(&wk->w->stop)) {
+        if (wk == &wk->w->workers[0]) /* one retention sweeper per process */
+            sync_backups_tick(wk->w->s, &wk->next_expiry);
         if (wk->c.pg && (wk->c.broken || PQstatus(wk->c.pg) != CONNECTION_OK)) {
             PQfinish(wk->c.pg);
             wk->c.pg = NULL;

@@ -375,6 +375,22 @@ BACKUP_S=$(calc %.2f "$(date +%s.%N) - $t0")
 BACKUP=$(jstr "$A" id)
 [ "$(jnum "$A" recordCount)" = "$RECORDS" ] || die "the backup holds $(jnum "$A" recordCount) records, not $RECORDS"
 log "  backup of $RECORDS records in $BACKUP_S s"
+# The preview (spec §12) decides the same records against NEW's state without writing: per
+# distinct attribute combination, so it must take a small fraction of the restore.
+log "POST /restores/preview of the backup onto the new device (5 runs, the median counts)"
+note_load preview
+PREVIEW_RUNS=""
+for _ in 1 2 3 4 5; do
+    t0=$(date +%s.%N)
+    api POST /restores/preview "$ADMIN" "{\"backupId\":\"$BACKUP\",\"targetDeviceId\":\"$NEW\"}"
+    expect 200 "preview"
+    PREVIEW_RUNS="$PREVIEW_RUNS $(calc %.1f "($(date +%s.%N) - $t0) * 1000")"
+done
+[ "$(jnum "$A" total)" = "$RECORDS" ] || die "the preview counts $(jnum "$A" total) records, not $RECORDS: $A"
+[ "$(jnum "$A" wouldAccept)" = "$RECORDS" ] || die "the preview would accept $(jnum "$A" wouldAccept) of $RECORDS: $A"
+# shellcheck disable=SC2086
+PREVIEW_MS=$(printf '%s\n' $PREVIEW_RUNS | sort -n | sed -n 3p)
+log "  preview in $PREVIEW_MS ms (runs:$PREVIEW_RUNS ms)"
 log "POST /restores onto the new device (same account), polling GET /restores/{id}"
 note_load restore
 # Background work of PostgreSQL that competes with the restore (explains run-to-run spread).
@@ -437,6 +453,8 @@ holds() { if "$@"; then echo yes; else echo NO; fi; }
 H_POST=$(holds fge "$RATIO_POST" 0.8)
 H_GET=$(holds fge "$RATIO_GET" 0.6)
 H_RESTORE=$(holds fge "$RESTORE_RPS" 20000)
+PREVIEW_RATIO=$(fdiv "$PREVIEW_MS" "$RESTORE_MS")
+H_PREVIEW=$(holds flt "$PREVIEW_RATIO" 0.05000001)
 H_RSS=$(holds flt "$RSS_MIB" 64)
 H_P99_GET=$(holds flt "$PACE_GET_P99" 10)
 H_P99_POST=$(holds flt "$PACE_POST_P99" 10)
@@ -452,6 +470,7 @@ POST /assets (1 KiB secret), c=$CONNS|$POST_RPS|req/s|B|$FLOOR_B|$RATIO_POST|>= 
 GET /assets/{alias} returnType=ALL, c=$CONNS|$GET_RPS|req/s|C|$FLOOR_C|$RATIO_GET|>= 0.6 x C|$H_GET
 GET /assets label filter, 100/page, c=$CONNS|$LABEL_RPS|req/s|C|$FLOOR_C|$RATIO_LABEL|-|-
 restore 100,000 records, $SYNC_WORKERS workers|$RESTORE_RPS|records/s|-|-|-|>= 20000|$H_RESTORE
+preview of that backup (vs restore's ms)|$PREVIEW_MS|ms|R|$RESTORE_MS|$PREVIEW_RATIO|<= 0.05 x R|$H_PREVIEW
 peak RSS, $RSS_CONNS keep-alive connections|$RSS_MIB|MiB|A|$FLOOR_A_RSS|$(fdiv "$RSS_MIB" "$FLOOR_A_RSS")|< 64|$H_RSS
 p99 GET alias+secret @ $GET_HALF req/s|$PACE_GET_P99|ms|-|-|-|< 10|$H_P99_GET
 p99 POST /assets @ $POST_HALF req/s|$PACE_POST_P99|ms|-|-|-|< 10|$H_P99_POST
@@ -507,6 +526,8 @@ pace_json() {
     printf '    "restore": {"records": %s, "workers": %s, "ms": %s, "recordsPerSecond": %s, "clientSeconds": %s, "backupSeconds": %s, "cpuUsAssetdPerRecord": %s, "cpuUsPostgresPerRecord": %s, "checkpoints": %s, "autovacuumRuns": %s, "target": 20000, "holds": %s},\n' \
         "$RECORDS" "$SYNC_WORKERS" "$RESTORE_MS" "$RESTORE_RPS" "$RESTORE_CLIENT_S" "$BACKUP_S" \
         "$RESTORE_CPU_A" "$RESTORE_CPU_P" "$RESTORE_CKPT" "$RESTORE_AV" "$(jb "$H_RESTORE")"
+    printf '    "preview": {"records": %s, "ms": %s, "runsMs": "%s", "restoreMs": %s, "ratio": %s, "target": 0.05, "holds": %s},\n' \
+        "$RECORDS" "$PREVIEW_MS" "${PREVIEW_RUNS# }" "$RESTORE_MS" "$PREVIEW_RATIO" "$(jb "$H_PREVIEW")"
     printf '    "peakRss": {"connections": %s, "maxEstablished": %s, "vmHwmMiB": %s, "hwmScope": "%s", "rssBeforeMiB": %s, "hwmBeforeMiB": %s, "wholeRunVmHwmMiB": %s, "rps": %s, "p99Ms": %s, "target": 64, "holds": %s},\n' \
         "$RSS_CONNS" "$MAXCONN" "$RSS_MIB" "$HWM_SCOPE" "$(mib "$RSS_BEFORE")" "$(mib "$HWM_BEFORE")" \
         "$(mib "$HWM_ALL")" "$RSS_RPS" "$RSS_P99" "$(jb "$H_RSS")"

@@ -214,6 +214,21 @@ test("SDK flow: backup on the old device, restore onto the new one (TRUSTED_DEVI
     assert.deepEqual(got.data, data);
   });
 
+  await t.test("preview the restore: what it would do, writing nothing", async () => {
+    step("POST /restores/preview {backupId, targetDeviceId: new} with the new device's token");
+    const { data, error, response } = await newDevice.POST("/restores/preview", {
+      body: { backupId, targetDeviceId: newDev.id },
+    });
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.ok(data);
+    assert.equal(data.total, 1);
+    assert.equal(data.wouldAccept, 1);
+    assert.equal(data.wouldFail, 0);
+    assert.deepEqual(data.failures, { password: 0, unlocked: 0, user_auth: 0, first_unlock: 0 });
+    assert.deepEqual(data.owners, [{ appId, requireAttrEncrypted: false, total: 1, failed: 0 }]);
+    assert.deepEqual(data.fixes, []);
+  });
+
   let restore: Restore | undefined;
   await t.test("restore onto the new device (202) and poll until done", async () => {
     step("POST /restores {backupId, targetDeviceId: new} with the new device's token");
@@ -227,10 +242,10 @@ test("SDK flow: backup on the old device, restore onto the new one (TRUSTED_DEVI
     assert.equal(data.targetDeviceId, newDev.id);
     assert.equal(data.total, 1);
     const id = data.id;
-    step(`GET /restores/{id} every 200 ms until status is done (30 s at most)`);
+    step(`GET /restores/{id}?waitSeconds=10 (long poll) until status is done (30 s at most)`);
     const deadline = Date.now() + 30_000;
     for (;;) {
-      const got = await newDevice.GET("/restores/{id}", { params: { path: { id } } });
+      const got = await newDevice.GET("/restores/{id}", { params: { path: { id }, query: { waitSeconds: 10 } } });
       assert.equal(got.response.status, 200, JSON.stringify(got.error));
       assert.ok(got.data);
       restore = got.data;
@@ -257,6 +272,31 @@ test("SDK flow: backup on the old device, restore onto the new one (TRUSTED_DEVI
     assert.equal(data.failedCount, 0);
     assert.equal(data.restoreId, restore?.id);
     assert.equal(data.finishedAt, restore?.finishedAt);
+  });
+
+  await t.test("the job's records: the admin sees an alias hash, the app its alias", async () => {
+    const id = restore?.id ?? "";
+    step("GET /restores/{id}/records (admin)");
+    const all = await admin.GET("/restores/{id}/records", { params: { path: { id } } });
+    assert.equal(all.response.status, 200, JSON.stringify(all.error));
+    assert.ok(all.data);
+    assert.equal(all.data.records.length, 1);
+    assert.equal(all.data.nextCursor, null);
+    const r = all.data.records[0];
+    assert.ok(r);
+    assert.deepEqual(r.owner, { appId });
+    assert.equal(r.outcome, "accepted");
+    assert.equal(r.rule, null);
+    assert.match(r.aliasHash, /^[0-9a-f]{64}$/);
+    assert.ok(!JSON.stringify(all.data).includes("demo_alias"), "no alias for the admin");
+    step("GET /restores/{id}/records?outcome=failed: none failed");
+    const failed = await admin.GET("/restores/{id}/records", { params: { path: { id }, query: { outcome: "failed" } } });
+    assert.equal(failed.response.status, 200);
+    assert.deepEqual(failed.data, { records: [], nextCursor: null });
+    step("GET /sync-result/records with the new device's installation token");
+    const mine = await newApp.GET("/sync-result/records");
+    assert.equal(mine.response.status, 200, JSON.stringify(mine.error));
+    assert.deepEqual(mine.data, { records: [{ alias: "demo_alias", outcome: "accepted", rule: null }], nextCursor: null });
   });
 
   await t.test("the asset on the new device: the secret decodes to demo_pwd", async () => {
