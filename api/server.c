@@ -109,6 +109,13 @@ static void prepare(http_req *rq)
         MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
 }
 
+/* The body limit of a request: the batch routes carry up to 100 items. */
+static size_t body_limit(const app_ctx *app, const char *url)
+{
+    return strncmp(url, "/assets/batch-", 14) == 0 ? app->cfg->batch_body_limit
+                                                   : app->cfg->body_limit;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -129,7 +136,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = rq;
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > app->cfg->body_limit) {
+        if (cl && strtoull(cl, NULL, 10) > body_limit(app, url)) {
             /* Answer before reading the body: the route and the token still come first. */
             rq->too_big = true;
             prepare(rq);
@@ -148,7 +155,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         if (rq->too_big)
             return MHD_YES;
-        if (rq->body_len + n > app->cfg->body_limit) {
+        if (rq->body_len + n > body_limit(app, rq->url)) {
             rq->too_big = true;
             return MHD_YES;
         }
