@@ -134,7 +134,8 @@ static void p_audit(params *ps, const audit_event *ev)
     p_text(ps, ev->owner, -1);
 }
 
-static asset_err p_exec(params *ps, db_conn *c, const char *sql, PGresult **out)
+/* Runs prepared statement st (prepared once per connection: a batch plans nothing). */
+static asset_err p_exec(params *ps, db_conn *c, const db_stmt *st, PGresult **out)
 {
     asset_err e = ASSET_OUT_OF_MEMORY;
     *out = NULL;
@@ -144,7 +145,7 @@ static asset_err p_exec(params *ps, db_conn *c, const char *sql, PGresult **out)
                 ps->vals[i] = (const char *)ps->arr[i].buf;
                 ps->lens[i] = (int)ps->arr[i].len;
             }
-        e = db_exec(c, sql, ps->n, ps->vals, ps->lens, ps->fmts, out);
+        e = db_exec_stmt(c, st, ps->n, ps->vals, ps->lens, ps->fmts, out);
     }
     for (int i = 0; i < ps->n; i++)
         if (ps->arr[i].buf) {
@@ -166,18 +167,20 @@ static void p_aliases(params *ps, const asset_text *aliases, int n)
     "device_id = $1::uuid AND owner_kind = $2::smallint AND owner = $3::text AND "                 \
     "attr_enc = $4::boolean"
 
+static const db_stmt st_select = {STMT_BATCH_SELECT, "batch_select",
+                                  "SELECT " STORE_ASSET_COLS " FROM assets WHERE " SCOPE_WHERE
+                                  " AND alias = ANY ($5::text[]) ORDER BY seq"};
+static const db_stmt st_select_lock = {STMT_BATCH_SELECT_LOCK, "batch_select_lock",
+                                       "SELECT " STORE_ASSET_COLS " FROM assets WHERE " SCOPE_WHERE
+                                       " AND alias = ANY ($5::text[]) ORDER BY seq FOR UPDATE"};
+
 asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text *aliases, int n,
                              bool for_update, PGresult **out)
 {
     params ps = {0};
     p_scope(&ps, sc);
     p_aliases(&ps, aliases, n);
-    return p_exec(&ps, c,
-                  for_update ? "SELECT " STORE_ASSET_COLS " FROM assets WHERE " SCOPE_WHERE
-                               " AND alias = ANY ($5::text[]) ORDER BY seq FOR UPDATE"
-                             : "SELECT " STORE_ASSET_COLS " FROM assets WHERE " SCOPE_WHERE
-                               " AND alias = ANY ($5::text[]) ORDER BY seq",
-                  out);
+    return p_exec(&ps, c, for_update ? &st_select_lock : &st_select, out);
 }
 
 #define LABEL_NAMES "c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4"
@@ -204,16 +207,18 @@ asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text
     "FROM r ORDER BY idx) "                                                                        \
     "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
 
-static const char insert_sql[] = INSERT_SQL("DO NOTHING");
+static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert", INSERT_SQL("DO NOTHING")};
 /* As the single upsert (store.c): every column of the row replaced, updated_at refreshed. */
-static const char upsert_sql[] = INSERT_SQL(
-    "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
-    "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
-    "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
-    "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
-    "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
-    "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
-    "key_version = EXCLUDED.key_version, updated_at = now()");
+static const db_stmt st_upsert = {
+    STMT_BATCH_UPSERT, "batch_upsert",
+    INSERT_SQL(
+        "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
+        "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
+        "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
+        "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
+        "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
+        "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
+        "key_version = EXCLUDED.key_version, updated_at = now()")};
 
 asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_record *recs, const store_label_cols *cols,
@@ -251,11 +256,12 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
     COLUMN(OID_INT4, el_int(&ps, a, 4, r->key_version));
     COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
     p_audit(&ps, ev);
-    return p_exec(&ps, c, overwrite ? upsert_sql : insert_sql, out);
+    return p_exec(&ps, c, overwrite ? &st_upsert : &st_insert, out);
 }
 
 /* $1..$14 the items, $15..$18 the audit columns. */
-static const char update_sql[] =
+static const db_stmt st_update = {
+    STMT_BATCH_UPDATE, "batch_update",
     "WITH u AS (SELECT * FROM unnest($1::int[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
     "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bytea[], $12::bytea[], "
     "$13::boolean[], $14::text[]) AS t(idx, seq, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "
@@ -268,7 +274,7 @@ static const char update_sql[] =
     "au AS (INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "
     "SELECT $15, $16, NULLIF($17, '')::uuid, NULLIF($18, ''), NULLIF(alias_hash, ''), 'ok' "
     "FROM w ORDER BY idx) "
-    "SELECT seq, ms FROM w ORDER BY idx";
+    "SELECT seq, ms FROM w ORDER BY idx"};
 
 asset_err store_batch_update(db_conn *c, const audit_event *ev, const asset_record *recs,
                              const store_label_cols *cols, const bool *touch,
@@ -288,11 +294,12 @@ asset_err store_batch_update(db_conn *c, const audit_event *ev, const asset_reco
     COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
 #undef COLUMN
     p_audit(&ps, ev);
-    return p_exec(&ps, c, update_sql, out);
+    return p_exec(&ps, c, &st_update, out);
 }
 
 /* $1..$4 scope, $5..$6 the items, $7..$10 the audit columns. */
-static const char delete_sql[] =
+static const db_stmt st_delete = {
+    STMT_BATCH_DELETE, "batch_delete",
     "WITH i AS (SELECT * FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS t(alias, "
     "alias_hash, idx)), "
     "d AS (DELETE FROM assets a USING i WHERE a.device_id = $1::uuid AND "
@@ -301,7 +308,7 @@ static const char delete_sql[] =
     "au AS (INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "
     "SELECT $7, $8, NULLIF($9, '')::uuid, NULLIF($10, ''), NULLIF(alias_hash, ''), 'ok' "
     "FROM d ORDER BY idx) "
-    "SELECT count(*) FROM d";
+    "SELECT count(*) FROM d"};
 
 asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_text *aliases, const char (*hashes)[65], int n,
@@ -315,7 +322,7 @@ asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_even
     for (int k = 0; k < n; k++)
         el_bytes(&ps, a, hashes[k], strlen(hashes[k]));
     p_audit(&ps, ev);
-    asset_err e = p_exec(&ps, c, delete_sql, &res);
+    asset_err e = p_exec(&ps, c, &st_delete, &res);
     *removed = e == ASSET_OK ? atol(PQgetvalue(res, 0, 0)) : 0;
     PQclear(res);
     return e;
