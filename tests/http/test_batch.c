@@ -1,8 +1,7 @@
 /* HTTP black-box tests of the batch operations (spec §11): batch-add, batch-update, batch-remove,
  * each whole-request error (which writes nothing) and each per-item failure (the other items are
  * written), items written by a batch compared with items written alone (attributes, sealing,
- * audit rows); and the single-operation rules that came with them: PATCH's extra match
- * conditions (§4), post-query with groupId (§4), isPersistent with groupId (§3). */
+ * audit rows). The single-operation rules that came with them are in test_kit_api26.c. */
 #include <stdio.h>
 #include <string.h>
 
@@ -431,6 +430,15 @@ static void test_batch_update(void **st)
         tl_expect_problem_field(r, bad[i].status, bad[i].name, bad[i].field);
         tl_resp_free(r);
     }
+    json_t *many = json_array();
+    for (int i = 0; i < 101; i++) {
+        char al[16];
+        snprintf(al, sizeof al, "m%d", i);
+        json_array_append_new(many, upd(al, NULL, "{\"secret\":\"eA==\"}"));
+    }
+    r = post_batch(srv, a.token, "/assets/batch-update", "items", many);
+    tl_expect_problem_field(r, 400, "INVALID_ARGUMENT", "items");
+    tl_resp_free(r);
     r = tl_http_json(srv, "POST", "/assets/batch-update", a.token,
                      json_pack("{s:s, s:o}", "groupId", "com.example.notmine", "items",
                                json_pack("[o]", upd("a", NULL, "{\"secret\":\"eA==\"}"))));
@@ -560,10 +568,19 @@ static void test_batch_remove(void **st)
         tl_expect_problem_field(r, bad[i].status, bad[i].name, bad[i].field);
         tl_resp_free(r);
     }
+    json_t *many = json_array();
+    for (int i = 0; i < 101; i++) {
+        char al[16];
+        snprintf(al, sizeof al, "%c%d", i ? 'm' : 'a', i);
+        json_array_append_new(many, json_string(al));
+    }
+    tl_resp *r = post_batch(srv, a.token, "/assets/batch-remove", "aliases", many);
+    tl_expect_problem_field(r, 400, "INVALID_ARGUMENT", "aliases");
+    tl_resp_free(r);
     assert_int_equal(assets_of(&d), 4);
     /* Missing aliases are ignored; other owners' assets are untouched. */
-    tl_resp *r = tl_http(srv, "POST", "/assets/batch-remove", a.token,
-                         "{\"aliases\":[\"a\",\"missing\",\"c\"]}");
+    r = tl_http(srv, "POST", "/assets/batch-remove", a.token,
+                "{\"aliases\":[\"a\",\"missing\",\"c\"]}");
     tl_expect_status(r, 200);
     assert_int_equal(tl_jint(r->json, "removed"), 2);
     tl_resp_free(r);
@@ -583,86 +600,6 @@ static void test_batch_remove(void **st)
     assert_int_equal(assets_of(&d), 1);
 }
 
-/* §4: PATCH takes the asset's other query filters as extra match conditions. */
-static void test_patch_match_conditions(void **st)
-{
-    (void)st;
-    char secret[64];
-    tl_app a = tl_fresh_app(srv, "com.example.pmatch", NULL);
-    json_decref(tl_asset_add(srv, a.token,
-                             "{\"alias\":\"m\",\"secret\":\"b2xk\",\"dataLabelNormal1\":\"x\","
-                             "\"dataLabelCritical1\":\"c\",\"syncType\":[\"THIS_DEVICE\","
-                             "\"TRUSTED_DEVICE\"]}"));
-    const char *miss[] = {"dataLabelNormal1=y",
-                          "dataLabelCritical1=d",
-                          "accessibility=DEVICE_UNLOCKED",
-                          "requirePasswordSet=true",
-                          "authType=ANY",
-                          "syncType=TRUSTED_ACCOUNT",
-                          "isPersistent=true",
-                          "wrapType=TRUSTED_ACCOUNT",
-                          "dataLabelNormal2=x"};
-    for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
-        tl_resp *r =
-            tl_httpf(srv, "PATCH", a.token, "{\"secret\":\"bmV3\"}", "/assets/m?%s", miss[i]);
-        tl_expect_problem(r, 404, "NOT_FOUND");
-        tl_resp_free(r);
-    }
-    assert_string_equal(tl_get_secret(srv, a.token, "m", NULL, secret, sizeof secret), "old");
-    tl_req_problem(srv, "PATCH", "/assets/m?syncType=", a.token, "{\"secret\":\"bmV3\"}", 400,
-                   "INVALID_ARGUMENT");
-    tl_req_problem(srv, "PATCH", "/assets/m?accessibility=SOMETIMES", a.token,
-                   "{\"secret\":\"bmV3\"}", 400, "INVALID_ARGUMENT");
-    tl_req_problem(srv, "PATCH", "/assets/m?alias=m", a.token, "{\"secret\":\"bmV3\"}", 400,
-                   "INVALID_ARGUMENT");
-    tl_req_status(srv, "PATCH",
-                  "/assets/m?dataLabelNormal1=x&dataLabelCritical1=c&syncType=TRUSTED_DEVICE&"
-                  "accessibility=DEVICE_FIRST_UNLOCKED&requirePasswordSet=false&authType=NONE&"
-                  "isPersistent=false&wrapType=NEVER",
-                  a.token, "{\"secret\":\"bmV3\"}", 200);
-    assert_string_equal(tl_get_secret(srv, a.token, "m", NULL, secret, sizeof secret), "new");
-}
-
-/* §4: post-query accepts groupId; the app must belong to it. */
-static void test_post_query_group(void **st)
-{
-    (void)st;
-    const char *const grp[] = {"com.example.pqgroup", NULL};
-    tl_device d = tl_device_create(srv, NULL, NULL);
-    tl_app a = tl_app_install(srv, d.id, "com.example.pq", grp, false);
-    const char *ch = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
-    tl_resp *r = tl_http_json(
-        srv, "POST", "/assets/post-query", a.token,
-        json_pack("{s:s, s:s}", "authChallenge", ch, "groupId", "com.example.notmine"));
-    tl_expect_problem(r, 403, "PERMISSION_DENIED");
-    tl_resp_free(r);
-    r = tl_http_json(
-        srv, "POST", "/assets/post-query", a.token,
-        json_pack("{s:s, s:s}", "authChallenge", ch, "groupId", "com.example.pqgroup"));
-    tl_expect_status(r, 204);
-    tl_resp_free(r);
-    r = tl_http_json(srv, "POST", "/assets/post-query", a.token,
-                     json_pack("{s:s, s:s}", "authChallenge", ch, "groupId", "short"));
-    tl_expect_problem_field(r, 400, "INVALID_ARGUMENT", "groupId");
-    tl_resp_free(r);
-}
-
-/* §3: isPersistent true with groupId is the Kit's argument check: 400 INVALID_ARGUMENT (401),
- * even for an app with neither the permission nor the group. */
-static void test_persistent_with_group(void **st)
-{
-    (void)st;
-    tl_device d;
-    tl_app a = tl_fresh_app(srv, "com.example.pgrp", &d);
-    tl_resp *r = tl_http(srv, "POST", "/assets", a.token,
-                         "{\"alias\":\"p\",\"secret\":\"c2VjcmV0\",\"isPersistent\":true,"
-                         "\"groupId\":\"com.example.notmine\"}");
-    tl_expect_problem_field(r, 400, "INVALID_ARGUMENT", "isPersistent");
-    assert_int_equal(tl_jint(r->json, "code"), 401);
-    tl_resp_free(r);
-    assert_int_equal(assets_of(&d), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,9 +612,6 @@ int main(void)
         cmocka_unit_test(test_batch_update_lock_state),
         cmocka_unit_test(test_batch_encrypted_store),
         cmocka_unit_test(test_batch_remove),
-        cmocka_unit_test(test_patch_match_conditions),
-        cmocka_unit_test(test_post_query_group),
-        cmocka_unit_test(test_persistent_with_group),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
