@@ -13,6 +13,7 @@ handler_fn h_healthz, h_readyz, h_metrics;
 handler_fn h_assets_add, h_assets_query, h_assets_remove, h_asset_get, h_asset_update,
     h_asset_remove;
 handler_fn h_pre_query, h_auth_query, h_post_query;
+handler_fn h_batch_add, h_batch_update, h_batch_remove;
 handler_fn h_sync_result;
 handler_fn h_device_create, h_device_get, h_device_state, h_device_auth_key, h_app_install,
     h_app_uninstall;

@@ -131,6 +131,13 @@ static void prepare(http_req *rq)
         MHD_get_connection_values(rq->conn, MHD_GET_ARGUMENT_KIND, collect_arg, rq);
 }
 
+/* The body limit of a request: the batch routes carry up to 100 items. */
+static size_t body_limit(const app_ctx *app, const char *url)
+{
+    return strncmp(url, "/assets/batch-", 14) == 0 ? app->cfg->batch_body_limit
+                                                   : app->cfg->body_limit;
+}
+
 /* Hands rq to a request worker (dispatch.c). When the queue is full, answers 503 at once:
  * -1, the answer is set. */
 static int submit(http_req *rq)
@@ -156,7 +163,7 @@ static enum MHD_Result on_first_call(http_req *rq, const char *version)
     }
     const char *cl =
         MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > rq->app->cfg->body_limit) {
+    if (cl && strtoull(cl, NULL, 10) > body_limit(rq->app, rq->url)) {
         /* The route and the token still come first, and checking a token may wait on the
          * database: a request worker does it. On resume libmicrohttpd calls us again in this
          * same state, where the answer can still be queued before the body (then discarded,
@@ -179,7 +186,7 @@ static enum MHD_Result on_body(http_req *rq, const char *data, size_t *size)
         edge_answer_raw(rq);
         return MHD_NO;
     }
-    if (rq->body_len + n > rq->app->cfg->body_limit) {
+    if (rq->body_len + n > body_limit(rq->app, rq->url)) {
         rq->too_big = true;
         if (submit(rq) != 0) {
             edge_answer_raw(rq);

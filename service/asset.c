@@ -76,6 +76,9 @@ static const field_info fields[F_COUNT] = {
      FBIT(F_SYNC_TYPE) | FBIT(F_IS_PERSISTENT) | FBITS_LABELS | FBIT(F_REQUIRE_ATTR_ENCRYPTED) |   \
      FBIT(F_GROUP_ID) | FBIT(F_WRAP_TYPE))
 #define SELECTORS (FBIT(F_GROUP_ID) | FBIT(F_REQUIRE_ATTR_ENCRYPTED))
+/* What an update may match on besides alias and selectors (§4 PATCH, the Kit's update(query)):
+ * the asset's other query filters. */
+#define MATCHES (FILTERS & ~(SELECTORS | FBIT(F_ALIAS)))
 
 static const uint64_t op_fields[OP_COUNT] = {
     [OP_ADD] = FBIT(F_SECRET) | FBIT(F_ALIAS) | FBIT(F_ACCESSIBILITY) |
@@ -85,13 +88,14 @@ static const uint64_t op_fields[OP_COUNT] = {
     [OP_QUERY] = FILTERS | FBIT(F_RETURN_TYPE) | FBIT(F_LIMIT) | FBIT(F_OFFSET) | FBIT(F_ORDER_BY) |
                  FBIT(F_CURSOR),
     [OP_GET_ONE] = SELECTORS | FBIT(F_RETURN_TYPE),
-    [OP_UPDATE_SEL] = SELECTORS,
+    [OP_UPDATE_SEL] = SELECTORS | MATCHES,
     [OP_UPDATE] = FBIT(F_SECRET) | FBITS_NORMAL_LABELS,
     [OP_REMOVE] = FILTERS,
     [OP_REMOVE_ONE] = SELECTORS,
     [OP_PRE_QUERY] = FILTERS | FBIT(F_AUTH_VALIDITY_PERIOD),
     [OP_AUTH_QUERY] = FILTERS | FBIT(F_RETURN_TYPE) | FBIT(F_AUTH_CHALLENGE) | FBIT(F_AUTH_TOKEN),
-    [OP_POST_QUERY] = FBIT(F_AUTH_CHALLENGE),
+    [OP_POST_QUERY] = FBIT(F_AUTH_CHALLENGE) | FBIT(F_GROUP_ID),
+    [OP_UPDATE_MATCH] = MATCHES,
 };
 
 const field_info *asset_field_info(asset_field f)
@@ -369,8 +373,9 @@ static asset_err finish_add(asset_req *r, const char **field, const char **why)
         r->accessibility = ACCESSIBILITY_DEVICE_FIRST_UNLOCKED;
     if (!(r->has & FBIT(F_CONFLICT_RESOLUTION)))
         r->conflict = CONFLICT_THROW_ERROR;
+    /* The Kit's argument check, so before any permission or group check. */
     if (r->is_persistent && (r->has & FBIT(F_GROUP_ID)))
-        FAIL(ASSET_UNSUPPORTED, "isPersistent", "cannot be true for a group's asset");
+        FAIL(ASSET_INVALID_ARGUMENT, "isPersistent", "cannot be true for a group's asset");
     if ((r->has & FBIT(F_GROUP_ID)) && (r->sync_type & SYNC_TRUSTED_ACCOUNT))
         FAIL(ASSET_UNSUPPORTED, "syncType", "TRUSTED_ACCOUNT is not allowed with groupId");
     if (r->wrap_type == WRAP_TRUSTED_ACCOUNT && (r->sync_type & SYNC_TRUSTED_ACCOUNT))

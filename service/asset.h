@@ -111,13 +111,14 @@ typedef enum {
     OP_ADD,
     OP_QUERY,      /* GET /assets */
     OP_GET_ONE,    /* GET /assets/{alias}: selectors + returnType */
-    OP_UPDATE_SEL, /* PATCH /assets/{alias} query string */
+    OP_UPDATE_SEL, /* PATCH /assets/{alias} query string: selectors + extra match conditions */
     OP_UPDATE,     /* PATCH body */
     OP_REMOVE,     /* DELETE /assets?filters */
     OP_REMOVE_ONE, /* DELETE /assets/{alias} */
     OP_PRE_QUERY,
     OP_AUTH_QUERY, /* POST /assets/query */
     OP_POST_QUERY,
+    OP_UPDATE_MATCH, /* a batch-update item's "match": PATCH's extra match conditions */
     OP_COUNT
 } asset_op;
 

@@ -90,32 +90,39 @@ asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res,
     return e;
 }
 
+asset_err assets_seal_add(const principal *p, const asset_req *q, const store_scope *sc, arena *a,
+                          asset_record *r, store_label_cols *cols)
+{
+    if (q->is_persistent && !p->perm_persistent)
+        return ASSET_PERMISSION_DENIED;
+    *r = record_from_add(q, sc->owner_kind, sc->owner, p->dek_version);
+    access_attrs acc = record_access(r);
+    if (!rules_accessible(&acc, &p->state))
+        return ASSET_STATUS_MISMATCH;
+    if ((r->attr_enc && record_seal_labels(r, a, p->device_id, p->dek) != 0) ||
+        record_seal_secret(r, a, q->secret, q->secret_len, p->device_id, p->dek) != 0)
+        return ASSET_CRYPTO_ERROR;
+    label_cols(p, r->attr_enc, r->labels, cols);
+    return ASSET_OK;
+}
+
 asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out)
 {
     store_scope sc;
     store_label_cols cols;
     db_conn *c = NULL;
     asset_out *o;
+    asset_record r;
     int64_t seq = 0, ms = 0, version = 0;
     bool inserted = false, in_tx = false;
     memset(out, 0, sizeof *out);
     asset_err e = assets_scope(p, q, &sc);
     if (e != ASSET_OK)
         return e;
-    if (q->is_persistent && !p->perm_persistent)
-        return ASSET_PERMISSION_DENIED;
-    asset_record r = record_from_add(q, sc.owner_kind, sc.owner, p->dek_version);
-    access_attrs acc = record_access(&r);
-    if (!rules_accessible(&acc, &p->state))
-        return ASSET_STATUS_MISMATCH;
     if (!(out->items = o = arena_alloc(&out->mem, sizeof *o)))
         return ASSET_OUT_OF_MEMORY;
-    if ((r.attr_enc && record_seal_labels(&r, &out->mem, p->device_id, p->dek) != 0) ||
-        record_seal_secret(&r, &out->mem, q->secret, q->secret_len, p->device_id, p->dek) != 0) {
-        e = ASSET_CRYPTO_ERROR;
+    if ((e = assets_seal_add(p, q, &sc, &out->mem, &r, &cols)) != ASSET_OK)
         goto done;
-    }
-    label_cols(p, r.attr_enc, r.labels, &cols);
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
         goto done;
     in_tx = true;
@@ -126,16 +133,8 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
          * Full: only replacing an existing alias (OVERWRITE) is still allowed. */
         long n = 0;
         PGresult *ex = NULL;
-        const char *lv[] = {sc.device_id, sc.owner.p, sc.attr_enc ? "t" : "f"};
-        const int ll[] = {0, (int)sc.owner.n, 0}, lf[] = {0, 1, 0};
-        if ((e = db_exec(c,
-                         "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2::text || "
-                         "'/' || $3, 7263540102))",
-                         3, lv, ll, lf, &ex)) != ASSET_OK)
-            goto done;
-        PQclear(ex);
-        ex = NULL;
-        if ((e = store_asset_count(c, &sc, &n)) != ASSET_OK)
+        if ((e = store_scope_lock(c, &sc)) != ASSET_OK ||
+            (e = store_asset_count(c, &sc, &n)) != ASSET_OK)
             goto done;
         if (n >= s->cfg->max_assets && q->conflict == CONFLICT_OVERWRITE &&
             (e = store_asset_get(c, &sc, q->alias, &ex)) == ASSET_OK && PQntuples(ex) == 1)
@@ -320,6 +319,35 @@ done:
     return e;
 }
 
+asset_err assets_apply_update(svc *s, db_conn *c, const principal *p, const asset_req *upd,
+                              asset_list *l, asset_out *o, store_label_cols *cols, bool *touch)
+{
+    asset_record *r = &o->rec;
+    access_attrs acc = record_access(r);
+    asset_err e = ASSET_OK;
+    *touch = false;
+    if ((upd->has & FBIT(F_SECRET)) && !rules_accessible(&acc, &p->state))
+        return ASSET_STATUS_MISMATCH;
+    for (int i = LABEL_NORMAL; i < ASSET_LABELS; i++)
+        if (upd->has & FBIT(F_LABEL0 + i))
+            r->labels[i] = upd->labels[i];
+    const unsigned char *secret = upd->secret ? upd->secret : o->secret;
+    size_t secret_len = upd->secret ? upd->secret_len : o->secret_len;
+    unsigned char key[SEAL_KEY_LEN];
+    if ((e = record_key(s, c, p, r->key_version, key)) != ASSET_OK)
+        return e;
+    if ((r->attr_enc && record_seal_labels(r, &l->mem, p->device_id, key) != 0) ||
+        record_seal_secret(r, &l->mem, secret, secret_len, p->device_id, key) != 0)
+        e = ASSET_CRYPTO_ERROR;
+    sodium_memzero(key, sizeof key);
+    if (e != ASSET_OK)
+        return e;
+    label_cols(p, r->attr_enc, r->labels, cols);
+    *touch = (upd->has &
+              (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1) << (F_LABEL0 + LABEL_NORMAL)))) != 0;
+    return ASSET_OK;
+}
+
 typedef struct {
     svc *s;
     const principal *p;
@@ -363,26 +391,9 @@ static asset_err update_tx(db_conn *c, void *arg)
     /* The row is locked (FOR UPDATE) until COMMIT: check and write are one step. */
     if (!precond_holds(u->pre, r->version))
         return ASSET_PRECONDITION_FAILED;
-    access_attrs acc = record_access(r);
-    if ((upd->has & FBIT(F_SECRET)) && !rules_accessible(&acc, &p->state))
-        return ASSET_STATUS_MISMATCH;
-    for (int i = LABEL_NORMAL; i < ASSET_LABELS; i++)
-        if (upd->has & FBIT(F_LABEL0 + i))
-            r->labels[i] = upd->labels[i];
-    const unsigned char *secret = upd->secret ? upd->secret : o->secret;
-    size_t secret_len = upd->secret ? upd->secret_len : o->secret_len;
-    unsigned char key[SEAL_KEY_LEN];
-    if ((e = record_key(u->s, c, p, r->key_version, key)) != ASSET_OK)
+    bool touch = false;
+    if ((e = assets_apply_update(u->s, c, p, upd, out, o, &cols, &touch)) != ASSET_OK)
         return e;
-    if ((r->attr_enc && record_seal_labels(r, &out->mem, p->device_id, key) != 0) ||
-        record_seal_secret(r, &out->mem, secret, secret_len, p->device_id, key) != 0)
-        e = ASSET_CRYPTO_ERROR;
-    sodium_memzero(key, sizeof key);
-    if (e != ASSET_OK)
-        return e;
-    label_cols(p, r->attr_enc, r->labels, &cols);
-    bool touch = (upd->has &
-                  (FBIT(F_SECRET) | (((UINT64_C(1) << 4) - 1) << (F_LABEL0 + LABEL_NORMAL)))) != 0;
     audit_event ev;
     audit_event_init(&ev, u->s, p, "updateAsset", u->sel->group.p, u->sel->group.n, u->sel->alias.p,
                      u->sel->alias.n);

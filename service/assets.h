@@ -57,11 +57,22 @@ WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool
 WUR asset_err assets_remove_if(svc *s, const principal *p, const asset_req *q, bool one,
                                const asset_precond *pre, long *removed);
 
-/* Shared with the user-auth flow (challenge.c): the scope a request selects, checking group
- * membership (PERMISSION_DENIED); the label column values of its filters; opening and checking
- * row i of a select into out (DATA_CORRUPTED if it fails to open; with_secret keeps it). */
+/* Shared with the user-auth flow (challenge.c) and the batch (batch.c): the scope a request
+ * selects, checking group membership (PERMISSION_DENIED); the label column values of its filters;
+ * opening and checking row i of a select into out (DATA_CORRUPTED if it fails to open; with_secret
+ * keeps it). */
 WUR asset_err assets_scope(const principal *p, const asset_req *q, store_scope *sc);
 void assets_filter_cols(const principal *p, const asset_req *q, store_label_cols *cols);
+/* The sealed record an add request q writes into scope sc, and its label columns (sealed parts
+ * in arena a): PERMISSION_DENIED (isPersistent without the permission), STATUS_MISMATCH (the
+ * device's state forbids writing the secret), CRYPTO_ERROR. Shared with the batch (batch.c). */
+WUR asset_err assets_seal_add(const principal *p, const asset_req *q, const store_scope *sc,
+                              arena *a, asset_record *r, store_label_cols *cols);
+/* Applies update upd to o, a row opened with its secret (assets_open_row) into l: sets the labels,
+ * re-seals (in l's arena) and fills cols; *touch says whether updateTime changes.
+ * STATUS_MISMATCH when upd sets the secret and the device's state forbids it. */
+WUR asset_err assets_apply_update(svc *s, db_conn *c, const principal *p, const asset_req *upd,
+                                  asset_list *l, asset_out *o, store_label_cols *cols, bool *touch);
 WUR asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res, int i,
                               bool with_secret, asset_list *l, asset_out *out);
 

@@ -253,6 +253,9 @@ asset_err challenge_post_query(svc *s, const principal *p, const asset_req *q)
     snprintf(inst, sizeof inst, "%" PRId64, p->installation_id);
     const char *vals[] = {(const char *)q->challenge, inst};
     const int lens[] = {ASSET_CHALLENGE_LEN, 0}, fmts[] = {1, 0};
+    /* The Kit takes GROUP_ID here too: the app must belong to the group. */
+    if ((q->has & FBIT(F_GROUP_ID)) && !principal_in_group(p, q->group.p, q->group.n))
+        return ASSET_PERMISSION_DENIED;
     asset_err e = db_acquire(s->pool, &c);
     if (e == ASSET_OK)
         e = db_exec(c, "DELETE FROM challenges WHERE challenge = $1 AND installation_id = $2", 2,

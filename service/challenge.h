@@ -19,7 +19,7 @@ WUR asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q
 /* Query with q->challenge and q->auth_token: ACCESS_DENIED for any bad challenge or token. */
 WUR asset_err challenge_query(svc *s, const principal *p, const asset_req *q, asset_list *out);
 /* Post-query: ends the challenge if it is the caller's; always succeeds unless the database
- * fails. */
+ * fails, or q names a group the app does not belong to (PERMISSION_DENIED). */
 WUR asset_err challenge_post_query(svc *s, const principal *p, const asset_req *q);
 
 #endif

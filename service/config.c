@@ -78,7 +78,7 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
     bool missing = false;
     char *master = NULL, *admin = NULL;
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int body = 0, max_assets = 0;
+    int body = 0, batch_body = 0, max_assets = 0;
     const char *s;
 
     s = getenv("ASSETD_LISTEN_ADDR");
@@ -92,6 +92,7 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         env_int("ASSETD_DB_POOL_SIZE", c->request_workers + 2, 1, 1000, &c->db_pool_size, err,
                 err_len) ||
         env_int("ASSETD_BODY_LIMIT", 65536, 1024, 16 << 20, &body, err, err_len) ||
+        env_int("ASSETD_BATCH_BODY_LIMIT", 1 << 20, 1024, 64 << 20, &batch_body, err, err_len) ||
         env_int("ASSETD_DB_TIMEOUT_MS", 5000, 100, 600000, &c->db_timeout_ms, err, err_len) ||
         env_int("ASSETD_MAX_CONNECTIONS", 4096, 16, 1000000, &c->max_connections, err, err_len) ||
         env_int("ASSETD_PER_IP_CONNECTIONS", 0, 0, 1000000, &c->per_ip_connections, err, err_len) ||
@@ -102,6 +103,7 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
                 err_len))
         goto fail;
     c->body_limit = (size_t)body;
+    c->batch_body_limit = (size_t)batch_body;
     c->max_assets = max_assets;
 
     s = getenv("DATABASE_URL");

@@ -20,6 +20,7 @@ typedef struct {
     int db_pool_size;
     int sync_workers;
     size_t body_limit;
+    size_t batch_body_limit; /* the batch routes (spec §11): 100 items need more */
     int db_timeout_ms;
     int max_connections;
     int per_ip_connections;

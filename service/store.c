@@ -329,6 +329,19 @@ asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
     return e;
 }
 
+asset_err store_scope_lock(db_conn *c, const store_scope *sc)
+{
+    PGresult *res = NULL;
+    const char *vals[] = {sc->device_id, sc->owner.p, sc->attr_enc ? "t" : "f"};
+    const int lens[] = {0, (int)sc->owner.n, 0}, fmts[] = {0, 1, 0};
+    asset_err e = db_exec(c,
+                          "SELECT pg_advisory_xact_lock(hashtextextended($1 || '/' || $2::text || "
+                          "'/' || $3, 7263540102))",
+                          3, vals, lens, fmts, &res);
+    PQclear(res);
+    return e;
+}
+
 asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count)
 {
     char k[8];

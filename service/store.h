@@ -65,6 +65,9 @@ WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_
 WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
                                  const store_label_cols *cols, bool touch_time, int64_t *update_ms,
                                  int64_t *version);
+/* Locks the scope until the transaction ends (an advisory lock): counting and inserting under it
+ * keeps concurrent adds from passing the per-owner limit. */
+WUR asset_err store_scope_lock(db_conn *c, const store_scope *sc);
 /* Number of assets of a scope (for the per-owner limit). */
 WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench` (after scripts/deps.sh bench and make assetd): one benchmark run on this machine.
 # Starts a private PostgreSQL (scripts/pg.sh; fsync on, synchronous_commit on) and assetd,
-# measures three floors and assetd against them, prints one table, writes bench-out/bench.json.
+# measures three floors and assetd against them (and batch-add against POST /assets), prints one
+# table, writes bench-out/bench.json.
 # docs/performance.md says what each figure means and how it is measured.
 #
 # Knobs (environment):
@@ -289,6 +290,13 @@ log "POST /assets: $CONNS connections, ${DUR}s (to the writes device)"
 note_load post
 BENCH_TOKEN=$T_W BENCH_RUN=$$ run_assetd_wrk post "$CONNS" "$DUR" post_assets.lua "$BASE"
 POST_RPS=$RPS POST_P99=$(field "$W" lat_p99_ms) POST_CPU_A=$CPU_A POST_CPU_P=$CPU_P
+# The same assets, 100 per request: POST /assets/batch-add (spec §11), one transaction each.
+log "POST /assets/batch-add (100 items of 1 KiB): $CONNS connections, ${DUR}s (to the writes device)"
+note_load batch
+BENCH_TOKEN=$T_W BENCH_RUN=$$ run_assetd_wrk batch "$CONNS" "$DUR" batch_add.lua "$BASE"
+BATCH_RPS=$(calc %.1f "$RPS * 100") BATCH_P99=$(field "$W" lat_p99_ms)
+BATCH_CPU_A=$(calc %.0f "$CPU_A / 100") BATCH_CPU_P=$(calc %.0f "$CPU_P / 100")
+log "  batch-add: $BATCH_RPS assets/s; CPU per asset: assetd $BATCH_CPU_A us, PostgreSQL $BATCH_CPU_P us"
 
 MAXSEQ=$(psql_q -d assetd_floor -tAc 'SELECT max(seq) FROM assets')
 log "floor C: pgbench primary-key SELECT of an asset row, $WORKERS clients, ${DUR}s"
@@ -445,6 +453,7 @@ log "other processes used about $FOREIGN_PCT% of the machine's CPU during the ru
 # ---- report ----
 RATIO_POST=$(fdiv "$POST_RPS" "$FLOOR_B")
 RATIO_GET=$(fdiv "$GET_RPS" "$FLOOR_C")
+RATIO_BATCH=$(fdiv "$BATCH_RPS" "$POST_RPS")
 RATIO_LABEL=$(fdiv "$LABEL_RPS" "$FLOOR_C")
 PACE_GET_P99=$(field "$PACE_GET" p99_ms)
 PACE_POST_P99=$(field "$PACE_POST" p99_ms)
@@ -452,6 +461,7 @@ PACE_CONTROL_P99=$(field "$PACE_CONTROL" p99_ms)
 holds() { if "$@"; then echo yes; else echo NO; fi; }
 H_POST=$(holds fge "$RATIO_POST" 0.8)
 H_GET=$(holds fge "$RATIO_GET" 0.6)
+H_BATCH=$(holds fge "$RATIO_BATCH" 10)
 H_RESTORE=$(holds fge "$RESTORE_RPS" 20000)
 PREVIEW_RATIO=$(fdiv "$PREVIEW_MS" "$RESTORE_MS")
 H_PREVIEW=$(holds flt "$PREVIEW_RATIO" 0.05000001)
@@ -467,6 +477,7 @@ floor A: MHD fixed JSON GET, c=$CONNS|$FLOOR_A|req/s|-|-|-|-|-
 floor B: pgbench INSERT asset row, c=$WORKERS|$FLOOR_B|tx/s|-|-|-|-|-
 floor C: pgbench PK SELECT asset row, c=$WORKERS|$FLOOR_C|tx/s|-|-|-|-|-
 POST /assets (1 KiB secret), c=$CONNS|$POST_RPS|req/s|B|$FLOOR_B|$RATIO_POST|>= 0.8 x B|$H_POST
+batch-add 100 x 1 KiB, c=$CONNS|$BATCH_RPS|assets/s|POST|$POST_RPS|$RATIO_BATCH|>= 10 x POST|$H_BATCH
 GET /assets/{alias} returnType=ALL, c=$CONNS|$GET_RPS|req/s|C|$FLOOR_C|$RATIO_GET|>= 0.6 x C|$H_GET
 GET /assets label filter, 100/page, c=$CONNS|$LABEL_RPS|req/s|C|$FLOOR_C|$RATIO_LABEL|-|-
 restore 100,000 records, $SYNC_WORKERS workers|$RESTORE_RPS|records/s|-|-|-|>= 20000|$H_RESTORE
@@ -491,6 +502,7 @@ TXT
     echo
     echo "CPU time per request (us; assetd process / whole PostgreSQL cluster):"
     echo "  POST /assets      assetd $POST_CPU_A + PostgreSQL $POST_CPU_P   (floor B: PostgreSQL $FLOOR_B_CPU_P per INSERT)"
+    echo "  batch-add, /asset assetd $BATCH_CPU_A + PostgreSQL $BATCH_CPU_P   (100 assets per request)"
     echo "  GET alias+secret  assetd $GET_CPU_A + PostgreSQL $GET_CPU_P   (floor C: PostgreSQL $FLOOR_C_CPU_P per SELECT)"
     echo "  GET label page    assetd $LABEL_CPU_A + PostgreSQL $LABEL_CPU_P"
     echo "  restore, /record  assetd $RESTORE_CPU_A + PostgreSQL $RESTORE_CPU_P   (backup of $RECORDS records took ${BACKUP_S}s)"
@@ -519,6 +531,8 @@ pace_json() {
     printf '    "seed": {"records": %s, "seconds": %s, "rate": %s},\n' "$RECORDS" "$SEED_S" "$SEED_RATE"
     printf '    "postAssets": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "B", "ratio": %s, "target": 0.8, "holds": %s},\n' \
         "$POST_RPS" "$POST_P99" "$POST_CPU_A" "$POST_CPU_P" "$RATIO_POST" "$(jb "$H_POST")"
+    printf '    "batchAdd": {"itemsPerRequest": 100, "assetsPerSecond": %s, "p99Ms": %s, "cpuUsAssetdPerAsset": %s, "cpuUsPostgresPerAsset": %s, "versus": "postAssets", "ratio": %s, "target": 10, "holds": %s},\n' \
+        "$BATCH_RPS" "$BATCH_P99" "$BATCH_CPU_A" "$BATCH_CPU_P" "$RATIO_BATCH" "$(jb "$H_BATCH")"
     printf '    "getAssetWithSecret": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "C", "ratio": %s, "target": 0.6, "holds": %s},\n' \
         "$GET_RPS" "$GET_P99" "$GET_CPU_A" "$GET_CPU_P" "$RATIO_GET" "$(jb "$H_GET")"
     printf '    "getAssetsByLabel": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "C", "ratio": %s},\n' \

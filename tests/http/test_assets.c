@@ -316,8 +316,11 @@ static void test_update_refusals(void **st)
     /* A parameter PATCH does not take. */
     tl_req_problem(srv, "PATCH", "/assets/u?returnType=ALL", a.token,
                    "{\"dataLabelNormal1\":\"z\"}", 400, "INVALID_ARGUMENT");
-    tl_req_problem(srv, "PATCH", "/assets/u?dataLabelNormal1=a", a.token,
-                   "{\"dataLabelNormal1\":\"z\"}", 400, "INVALID_ARGUMENT");
+    tl_req_problem(srv, "PATCH", "/assets/u?limit=1", a.token, "{\"dataLabelNormal1\":\"z\"}", 400,
+                   "INVALID_ARGUMENT");
+    /* Extra match conditions (§4) the asset does not meet: 404, nothing written. */
+    tl_req_problem(srv, "PATCH", "/assets/u?dataLabelNormal1=b", a.token,
+                   "{\"dataLabelNormal1\":\"z\"}", 404, "NOT_FOUND");
     /* Unchanged. */
     tl_resp *r = tl_http(srv, "GET", "/assets/u", a.token, NULL);
     tl_expect_status(r, 200);

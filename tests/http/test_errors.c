@@ -481,12 +481,12 @@ static void test_validation_before_lookup(void **st)
                    "INVALID_ARGUMENT");
     tl_req_problem(srv, "GET", "/assets?groupId=com.example.notmine&limit=0", a.token, NULL, 400,
                    "INVALID_ARGUMENT");
-    /* A refused combination is checked before permissions: isPersistent with groupId by an app
-     * that has neither the permission nor the group. */
+    /* The Kit's argument check comes before permissions: isPersistent with groupId by an app
+     * that has neither the permission nor the group is 400 INVALID_ARGUMENT. */
     tl_req_problem(srv, "POST", "/assets", a.token,
                    "{\"alias\":\"x\",\"secret\":\"c2VjcmV0\",\"isPersistent\":true,"
                    "\"groupId\":\"com.example.notmine\"}",
-                   400, "UNSUPPORTED");
+                   400, "INVALID_ARGUMENT");
     tl_req_problem(srv, "GET", "/assets?groupId=com.example.notmine&returnType=ALL", a.token, NULL,
                    400, "UNSUPPORTED");
 }
@@ -559,10 +559,6 @@ static void test_unsupported_combinations(void **st)
         {"GET", "/assets?returnType=ALL&dataLabelNormal1=l", NULL, "returnType"},
         {"GET", "/assets?returnType=ALL&limit=1", NULL, "returnType"},
         {"POST", "/assets",
-         "{\"alias\":\"p\",\"secret\":\"c2VjcmV0\",\"isPersistent\":true,\"groupId\":\"com.example."
-         "ugrp\"}",
-         "isPersistent"},
-        {"POST", "/assets",
          "{\"alias\":\"t\",\"secret\":\"c2VjcmV0\",\"groupId\":\"com.example.ugrp\",\"syncType\":"
          "[\"TRUSTED_ACCOUNT\"]}",
          "syncType"},
@@ -587,6 +583,12 @@ static void test_unsupported_combinations(void **st)
         tl_expect_problem_field(r, 400, "UNSUPPORTED", cases[i].field);
         tl_resp_free(r);
     }
+    /* isPersistent with groupId is the Kit's argument check: INVALID_ARGUMENT, not UNSUPPORTED. */
+    tl_resp *ip = tl_http(srv, "POST", "/assets", a.token,
+                          "{\"alias\":\"p\",\"secret\":\"c2VjcmV0\",\"isPersistent\":true,"
+                          "\"groupId\":\"com.example.ugrp\"}");
+    tl_expect_problem_field(ip, 400, "INVALID_ARGUMENT", "isPersistent");
+    tl_resp_free(ip);
     /* Nothing was added; each part alone is fine. */
     char list[128];
     assert_string_equal(tl_list(srv, a.token, "", list, sizeof list), "x");

@@ -188,6 +188,30 @@ test("SDK flow: backup on the old device, restore onto the new one (TRUSTED_DEVI
     assert.equal(error.status, 409);
   });
 
+  await t.test("batch-add: two local assets written, the seed's alias again reported as DUPLICATED", async () => {
+    step('POST /assets/batch-add {assets: [local_a, local_b, demo_alias]} (no syncType: not backed up)');
+    const { data, error, response } = await oldApp.POST("/assets/batch-add", {
+      body: {
+        assets: [
+          { secret, alias: "local_a", dataLabelNormal1: "batch" },
+          { secret, alias: "local_b", dataLabelNormal1: "batch" },
+          { secret, alias: "demo_alias" },
+        ],
+      },
+    });
+    assert.equal(response.status, 200, JSON.stringify(error));
+    assert.ok(data);
+    assert.equal(data.failedCount, 1);
+    assert.equal(data.failedErrorInfos.length, 1);
+    assert.equal(data.failedErrorInfos[0]?.index, 2);
+    assert.equal(data.failedErrorInfos[0]?.errCode, 24000003);
+    assert.equal(data.failedErrorInfos[0]?.name, "DUPLICATED");
+    step("GET /assets?dataLabelNormal1=batch: both batch items are there, in the batch's order");
+    const page = await oldApp.GET("/assets", { params: { query: { dataLabelNormal1: "batch" } } });
+    assert.equal(page.response.status, 200, JSON.stringify(page.error));
+    assert.deepEqual(page.data?.assets.map((a) => a.alias), ["local_a", "local_b"]);
+  });
+
   await t.test("negative: an unknown token is 401 PERMISSION_DENIED with WWW-Authenticate", async () => {
     step("GET /sync-result with a token assetd never issued");
     const stranger = client(randomBytes(32).toString("base64url"));

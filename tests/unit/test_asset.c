@@ -731,11 +731,18 @@ static void test_op_fields(void **state)
     const char *remove[] = {FILTER_NAMES, NULL};
     const char *pre[] = {FILTER_NAMES, "authValidityPeriod", NULL};
     const char *auth_query[] = {FILTER_NAMES, "returnType", "authChallenge", "authToken", NULL};
-    const char *post[] = {"authChallenge", NULL};
+    const char *post[] = {"authChallenge", "groupId", NULL};
+    /* §4 PATCH: the asset's other query filters as extra match conditions */
+    const char *match[] = {"accessibility", "requirePasswordSet", "authType", "syncType",
+                           "isPersistent",  LABEL_NAMES,          "wrapType", NULL};
+    const char *update_sel[] = {
+        "groupId",  "requireAttrEncrypted", "accessibility", "requirePasswordSet", "authType",
+        "syncType", "isPersistent",         LABEL_NAMES,     "wrapType",           NULL};
     assert_int_equal(asset_op_fields(OP_ADD), bits_of(add));
     assert_int_equal(asset_op_fields(OP_QUERY), bits_of(query));
     assert_int_equal(asset_op_fields(OP_GET_ONE), bits_of(get_one));
-    assert_int_equal(asset_op_fields(OP_UPDATE_SEL), bits_of(sel));
+    assert_int_equal(asset_op_fields(OP_UPDATE_SEL), bits_of(update_sel));
+    assert_int_equal(asset_op_fields(OP_UPDATE_MATCH), bits_of(match));
     assert_int_equal(asset_op_fields(OP_UPDATE), bits_of(update));
     assert_int_equal(asset_op_fields(OP_REMOVE), bits_of(remove));
     assert_int_equal(asset_op_fields(OP_REMOVE_ONE), bits_of(sel));
@@ -805,11 +812,11 @@ static void test_finish_add_unsupported(void **state)
     const char *field = NULL;
     const char *group = "com.example.group";
 
-    /* isPersistent true + groupId */
+    /* isPersistent true + groupId: the Kit's argument check (INVALID_ARGUMENT) */
     base_add(&r);
     assert_int_equal(set_bool(&r, F_IS_PERSISTENT, true), ASSET_OK);
     assert_int_equal(set_text(&r, F_GROUP_ID, group), ASSET_OK);
-    assert_int_equal(finish(&r, OP_ADD, &field), ASSET_UNSUPPORTED);
+    assert_int_equal(finish(&r, OP_ADD, &field), ASSET_INVALID_ARGUMENT);
     assert_non_null(field);
     asset_req_clear(&r);
     /* isPersistent false + groupId is fine */

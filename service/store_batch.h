@@ -1,0 +1,42 @@
+/* store_batch: the SQL of the batch operations (spec §11). Each statement handles every item of
+ * a batch at once: the items travel as PostgreSQL arrays in binary format (no quoting, no
+ * parsing of hundreds of parameters), are spread into rows with unnest, and each statement
+ * writes the audit rows of what it changed in the same statement (so in the same transaction),
+ * one per item, exactly as the single operations do.
+ *
+ * Callers pass rows already sealed and label columns already computed, as for store.c. Results
+ * are PGresults owned by the caller. */
+#ifndef ASSETD_STORE_BATCH_H
+#define ASSETD_STORE_BATCH_H
+
+#include "store.h"
+
+/* The rows of scope whose alias is one of aliases[0..n), as store_asset_decode() reads them, in
+ * insertion order; for_update locks them until the transaction ends. */
+WUR asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text *aliases,
+                                 int n, bool for_update, PGresult **out);
+
+/* Inserts rows recs[pick[k]] (k < n) into scope, each with its label columns cols[pick[k]] and
+ * the audit row of ev (principal, action, device, owner) with alias hash hashes[pick[k]].
+ * overwrite: an existing alias is replaced (DO UPDATE, as POST /assets with OVERWRITE); else it
+ * is left alone and its item does not come back. *out rows: item index, seq, updateTime in ms,
+ * inserted (boolean) — one per item written. */
+WUR asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
+                                 const asset_record *recs, const store_label_cols *cols,
+                                 const char (*hashes)[65], const int *pick, int n, bool overwrite,
+                                 PGresult **out);
+
+/* Rewrites the mutable columns of rows recs[pick[k]] (by their seq), as store_asset_update does,
+ * refreshing updated_at where touch[pick[k]]; one audit row of ev per row with hashes[pick[k]].
+ * *out rows: seq, updateTime in ms. */
+WUR asset_err store_batch_update(db_conn *c, const audit_event *ev, const asset_record *recs,
+                                 const store_label_cols *cols, const bool *touch,
+                                 const char (*hashes)[65], const int *pick, int n, PGresult **out);
+
+/* Deletes the rows of scope with the aliases given, with one audit row of ev per row deleted;
+ * *removed: how many. */
+WUR asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_event *ev,
+                                 const asset_text *aliases, const char (*hashes)[65], int n,
+                                 long *removed);
+
+#endif
