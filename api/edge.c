@@ -184,8 +184,13 @@ void edge_request_done(struct MHD_Connection *c)
 
 /* ---- framing ---- */
 
+#define KEYS_MAX 128
+
 typedef struct {
     int te, cl, host, auth;
+    const char *auth_value;
+    const char *keys[KEYS_MAX]; /* where each header's name starts */
+    int nkeys;
 } header_counts;
 
 static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
@@ -193,7 +198,10 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
 {
     header_counts *n = cls;
     (void)kind;
-    (void)value;
+    if (n->nkeys < KEYS_MAX)
+        n->keys[n->nkeys++] = key;
+    if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+        n->auth_value = value;
     if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
         n->te++;
     else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
@@ -203,6 +211,22 @@ static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const ch
     else if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
         n->auth++;
     return MHD_YES;
+}
+
+/* libmicrohttpd 0.9.75 keeps a header's value up to its first NUL byte and says nothing of the
+ * rest ("Bearer <token>\0junk" reads as "Bearer <token>"; 1.0 refuses such a line). Its values
+ * and names point into the request's read buffer, where a line's end (CR, LF) is overwritten
+ * with NULs: so the byte after the value's NUL is another NUL, or, with bare-LF line ends, the
+ * first byte of the next header's name. Anything else is what followed a NUL inside the line. */
+static bool value_was_cut(const header_counts *n, const char *value)
+{
+    const char *after = value + strlen(value) + 1;
+    if (*after == 0)
+        return false;
+    for (int i = 0; i < n->nkeys; i++)
+        if (n->keys[i] == after)
+            return false;
+    return n->nkeys < KEYS_MAX; /* past KEYS_MAX headers: not known, not refused */
 }
 
 int edge_check_framing(http_req *rq, const char *version)
@@ -219,6 +243,9 @@ int edge_check_framing(http_req *rq, const char *version)
                 : n.host > 1 ? "Host"
                              : "Authorization";
         detail = "header is given more than once";
+    } else if (n.auth_value && value_was_cut(&n, n.auth_value)) {
+        field = "Authorization";
+        detail = "header holds a NUL byte";
     } else if (!n.host && version && strcmp(version, MHD_HTTP_VERSION_1_1) == 0) {
         field = "Host";
         detail = "header is required in an HTTP/1.1 request";

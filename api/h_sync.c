@@ -83,24 +83,36 @@ void h_backup_get(http_req *rq, const char *raw_id, const char *b)
         http_json(rq, 200, backup_json(&info));
 }
 
-void h_restore_create(http_req *rq, const char *a, const char *b)
+int restore_body_or_reply(http_req *rq, const char **backup_id, const char **target)
 {
     static const char *const keys[] = {"backupId", "targetDeviceId", NULL};
+    return handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
+                   uuid_member(rq, "backupId", backup_id) ||
+                   uuid_member(rq, "targetDeviceId", target) || handler_may_manage(rq, *target)
+               ? -1
+               : 0;
+}
+
+void restore_problem(http_req *rq, asset_err e)
+{
+    http_problem(rq, e, NULL,
+                 e == ASSET_NOT_FOUND           ? "no such backup or target device"
+                 : e == ASSET_PERMISSION_DENIED ? "the devices are not trusted devices of "
+                                                  "one account"
+                                                : NULL);
+}
+
+void h_restore_create(http_req *rq, const char *a, const char *b)
+{
     const char *backup_id, *target;
     restore_info info;
     (void)a;
     (void)b;
-    if (handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
-        uuid_member(rq, "backupId", &backup_id) || uuid_member(rq, "targetDeviceId", &target) ||
-        handler_may_manage(rq, target))
+    if (restore_body_or_reply(rq, &backup_id, &target))
         return;
     asset_err e = sync_restore_create(rq->app->svc, rq->who, backup_id, target, &info);
     if (e != ASSET_OK) {
-        http_problem(rq, e, NULL,
-                     e == ASSET_NOT_FOUND           ? "no such backup or target device"
-                     : e == ASSET_PERMISSION_DENIED ? "the devices are not trusted devices of "
-                                                      "one account"
-                                                    : NULL);
+        restore_problem(rq, e);
         return;
     }
     snprintf(rq->location, sizeof rq->location, "/restores/%s", info.id);

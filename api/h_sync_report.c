@@ -136,22 +136,15 @@ static json_t *preview_json(const char *backup_id, const char *target, const syn
 
 void h_restore_preview(http_req *rq, const char *a, const char *b)
 {
-    static const char *const keys[] = {"backupId", "targetDeviceId", NULL};
     const char *backup_id, *target;
     sync_preview pv;
     (void)a;
     (void)b;
-    if (handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
-        uuid_member(rq, "backupId", &backup_id) || uuid_member(rq, "targetDeviceId", &target) ||
-        handler_may_manage(rq, target))
+    if (restore_body_or_reply(rq, &backup_id, &target))
         return;
     asset_err e = sync_restore_preview(rq->app->svc, backup_id, target, &pv);
     if (e != ASSET_OK) {
-        http_problem(rq, e, NULL,
-                     e == ASSET_NOT_FOUND           ? "no such backup or target device"
-                     : e == ASSET_PERMISSION_DENIED ? "the devices are not trusted devices of "
-                                                      "one account"
-                                                    : NULL);
+        restore_problem(rq, e);
         return;
     }
     http_json(rq, 200, preview_json(backup_id, target, &pv));

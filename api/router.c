@@ -178,7 +178,11 @@ static int authenticate(http_req *rq, unsigned who)
         http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL, "a bearer token is required");
         return -1;
     }
-    asset_err e = svc_authenticate(rq->app->svc, h + 7, strlen(h + 7), rq->who);
+    /* A field value excludes trailing whitespace (RFC 9110 §5.5); libmicrohttpd keeps it. */
+    size_t len = strlen(h + 7);
+    while (len && (h[7 + len - 1] == ' ' || h[7 + len - 1] == '\t'))
+        len--;
+    asset_err e = svc_authenticate(rq->app->svc, h + 7, len, rq->who);
     rq->authed = e == ASSET_OK;
     if (e == ASSET_PERMISSION_DENIED) {
         http_problem_status(rq, 401, e, NULL, "the bearer token is not valid");
@@ -191,7 +195,7 @@ static int authenticate(http_req *rq, unsigned who)
     int retry = 0;
     /* A parked long poll that runs again (rq->wait) was counted on its first run. */
     if (rq->app->cfg->rate_limit > 0 && !rq->wait &&
-        ratelimit_check(h + 7, strlen(h + 7), rq->app->cfg->rate_limit, &retry) != 0) {
+        ratelimit_check(h + 7, len, rq->app->cfg->rate_limit, &retry) != 0) {
         http_problem_status(rq, 429, ASSET_LIMIT_EXCEEDED, NULL,
                             "too many requests for this token; retry later");
         rq->retry_after = retry;

@@ -130,7 +130,8 @@ export BENCH_SECRET=$SECRET BENCH_LUA_DIR=$BENCH/lua BENCH_ALIASES=$RECORDS BENC
 # $12 + $13 utime + stime, $14 + $15 the reaped children's.
 ticks() { cat "$1" 2>/dev/null | awk '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s + 0 }'; }
 pg_ticks() {
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$PG_POSTMASTER" '{
+    # A process may exit between the glob and the read: cat then fails, which is no error here.
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$PG_POSTMASTER" '{
         pid = $1; sub(/^.*\) /, "")
         if ($2 == pm) s += $12 + $13
         if (pid == pm) s += $12 + $13 + $14 + $15

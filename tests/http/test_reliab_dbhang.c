@@ -199,18 +199,6 @@ static void test_no_stale_connection_after_restart(void **st)
 
 /* ---- disk full ---- */
 
-static bool log_has(const tl_proc *p, const char *text)
-{
-    FILE *f = fopen(p->log_path, "r");
-    char line[4096];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 static void test_disk_full_is_503(void **st)
 {
     (void)st;
@@ -275,7 +263,7 @@ static void test_disk_full_is_503(void **st)
     if (!unavailable)
         fail_msg("POST /backups on a full disk: %ld %s (expected 503 SERVICE_UNAVAILABLE)", status,
                  detail);
-    assert_true(log_has(srv->proc, "\"sqlstate\":\"53100\""));
+    assert_true(tl_proc_log_has(srv->proc, "\"sqlstate\":\"53100\""));
 }
 
 int main(void)

@@ -371,6 +371,48 @@ static void test_two_authorization_headers(void **st)
     stop_server();
 }
 
+/* A valid token followed by a NUL and more bytes in the same header line is refused (400), never
+ * taken for the token alone; line ends of any kind around it are not mistaken for one. */
+static void test_authorization_with_nul(void **st)
+{
+    (void)st;
+    tl_server *srv = start(NULL);
+    tl_app a = tl_fresh_app(srv, "com.example.edge.nul", NULL);
+    const char *const shapes[] = {
+        "GET /assets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s@junk\r\n\r\n",
+        "GET /assets HTTP/1.1\r\nAuthorization: Bearer %s@junk\r\nHost: 127.0.0.1\r\n\r\n",
+        "GET /assets HTTP/1.1\nAuthorization: Bearer %s@Host: 127.0.0.1\nAccept: */*\n\n",
+    };
+    char req[512];
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        int n = snprintf(req, sizeof req, shapes[i], a.token);
+        char *at = strchr(req, '@');
+        *at = 0; /* the NUL inside the line */
+        int fd = tl_raw_connect(srv);
+        tl_raw_send(fd, req, (size_t)n);
+        tl_resp *r = tl_raw_read(fd, tl_scaled_ms(10000));
+        if (r->status != 400)
+            fail_msg("shape %zu: %ld %.300s (expected 400 naming Authorization)", i, r->status,
+                     r->body);
+        tl_expect_problem_field(r, 400, "INVALID_ARGUMENT", "Authorization");
+        tl_resp_free(r);
+        close(fd);
+    }
+    /* No NUL: accepted, whether lines end in CRLF or LF alone, wherever the header stands. */
+    const char *const fine[] = {
+        "GET /assets HTTP/1.1\nAuthorization: Bearer %s\nHost: 127.0.0.1\nAccept: */*\n\n",
+        "GET /assets HTTP/1.1\nHost: 127.0.0.1\nAuthorization: Bearer %s\n\n",
+        "GET /assets HTTP/1.1\r\nAuthorization: Bearer %s  \r\nHost: 127.0.0.1\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++) {
+        snprintf(req, sizeof req, fine[i], a.token);
+        tl_resp *r = raw_once(srv, req, NULL);
+        tl_expect_problem(r, 404, "NOT_FOUND"); /* authenticated: the app has no asset */
+        tl_resp_free(r);
+    }
+    stop_server();
+}
+
 /* ---- unsupported Transfer-Encoding ---- */
 
 static void test_unsupported_transfer_encoding(void **st)
@@ -449,6 +491,7 @@ int main(void)
         cmocka_unit_test_teardown(test_oversized_chunked_body, teardown),
         cmocka_unit_test_teardown(test_log_forging, teardown),
         cmocka_unit_test_teardown(test_two_authorization_headers, teardown),
+        cmocka_unit_test_teardown(test_authorization_with_nul, teardown),
         cmocka_unit_test_teardown(test_unsupported_transfer_encoding, teardown),
         cmocka_unit_test_teardown(test_libmicrohttpd_own_answers, teardown),
     };

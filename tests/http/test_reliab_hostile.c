@@ -339,18 +339,6 @@ static void test_client_mistakes_are_400(void **st)
 
 /* ---- signals ---- */
 
-static bool log_has(const tl_proc *p, const char *text)
-{
-    FILE *f = fopen(p->log_path, "r");
-    char line[4096];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 static void test_hup_and_usr_signals_do_not_stop(void **st)
 {
     (void)st;
@@ -367,8 +355,8 @@ static void test_hup_and_usr_signals_do_not_stop(void **st)
     assert_true(tl_proc_running(w));
     tl_req_status(s2, "GET", "/healthz", NULL, NULL, 200);
     tl_req_status(s2, "GET", "/readyz", NULL, NULL, 200);
-    assert_true(log_has(s2->proc, "signal ignored"));
-    assert_true(log_has(w, "signal ignored"));
+    assert_true(tl_proc_log_has(s2->proc, "signal ignored"));
+    assert_true(tl_proc_log_has(w, "signal ignored"));
     assert_int_equal(tl_proc_stop(w), 0);
     assert_int_equal(tl_server_stop(s2), 0);
 }

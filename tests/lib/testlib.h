@@ -124,6 +124,8 @@ int tl_proc_stop(tl_proc *p);
 int tl_proc_kill9(tl_proc *p);
 /* Print the child's log to stderr (the last max_lines lines; 0 = all). */
 void tl_proc_print_log(const tl_proc *p, int max_lines);
+/* Whether a line of the child's log (so far) contains text. */
+bool tl_proc_log_has(const tl_proc *p, const char *text);
 
 /* Call at the end of main with cmocka's result: kills children still running, prints every
  * child's log when something failed, removes the temporary folder when all went well, and
