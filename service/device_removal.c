@@ -19,6 +19,8 @@ typedef struct {
 
 /* Statements in order; $1 is the device id. */
 static const char *const steps[] = {
+    /* In-flight writes of its installations commit first, and are removed below. */
+    "SELECT " SVC_INSTALLATION_LOCK("id") " FROM installations WHERE device_id = $1",
     "DELETE FROM device_keys WHERE device_id = $1",
     "DELETE FROM assets WHERE device_id = $1",
     "DELETE FROM challenges WHERE installation_id IN "

@@ -34,14 +34,18 @@ static const db_stmt st_install = {
     "FROM devices d WHERE d.id = $1 "
     "ON CONFLICT (device_id, app_id) DO NOTHING RETURNING id, "
     "(SELECT count(*) FROM devices WHERE id = $1)"};
-/* Uninstall is two statements in one transaction. The first deletes the installation: it waits
- * for any write still holding it (svc_installation_hold) to commit, and from then on no write
- * of that installation can start. The second, with a snapshot taken after that, removes the
- * assets, those just written included. Group assets go when no installation left on the device
- * belongs to the group. */
+/* Uninstall is two statements in one transaction. The first takes the installation's lock
+ * (SVC_INSTALLATION_LOCK): it waits for any write still holding it (svc_installation_hold) to
+ * commit, and from then on no write of that installation can start; then it deletes it. The second,
+ * with a snapshot taken after that, removes the assets, those just written included. Group assets
+ * go when no installation left on the device belongs to the group. */
 static const db_stmt st_uninstall = {
     STMT_APP_UNINSTALL, "app_uninstall",
-    "DELETE FROM installations WHERE device_id = $1 AND app_id = $2 RETURNING groups"};
+    "WITH l AS (SELECT " SVC_INSTALLATION_LOCK(
+        "id") " FROM installations "
+              "  WHERE device_id = $1 AND app_id = $2) "
+              "DELETE FROM installations WHERE device_id = $1 AND app_id = $2 "
+              "  AND (SELECT count(*) FROM l) >= 0 RETURNING groups"};
 static const db_stmt st_uninstall_assets = {
     STMT_APP_UNINSTALL_ASSETS, "app_uninstall_assets",
     "WITH own AS (DELETE FROM assets WHERE device_id = $1 AND owner_kind = 0 AND owner = $2 "
@@ -57,10 +61,14 @@ static const db_stmt st_rotate = {STMT_DEVICE_ROTATE, "device_rotate",
 /* One statement: the new token and the end of the installation's live challenges together. */
 static const db_stmt st_rotate_app = {
     STMT_APP_ROTATE, "app_rotate",
-    "WITH i AS (UPDATE installations SET token_hash = $3 WHERE device_id = $1 AND app_id = $2 "
-    "  RETURNING id), "
-    "c AS (DELETE FROM challenges WHERE installation_id IN (SELECT id FROM i) RETURNING 1) "
-    "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM c)"};
+    "WITH l AS (SELECT " SVC_INSTALLATION_LOCK(
+        "id") " FROM installations "
+              "  WHERE device_id = $1 AND app_id = $2), "
+              "i AS (UPDATE installations SET token_hash = $3 WHERE device_id = $1 AND app_id = $2 "
+              "  AND (SELECT count(*) FROM l) >= 0 RETURNING id), "
+              "c AS (DELETE FROM challenges WHERE installation_id IN (SELECT id FROM i) RETURNING "
+              "1) "
+              "SELECT (SELECT count(*) FROM i), (SELECT count(*) FROM c)"};
 
 bool devices_valid_name(const char *p, size_t n)
 {

@@ -23,11 +23,8 @@ static const db_stmt st_auth = {
     "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
     "WHERE d.token_hash = $1"};
 
-/* FOR SHARE conflicts with the uninstall's DELETE and the rotation's UPDATE; after waiting for
- * either, the row is checked again, so a deleted or re-keyed installation is not found. */
-static const db_stmt st_installation_hold = {
-    STMT_INSTALLATION_HOLD, "installation_hold",
-    "SELECT 1 FROM installations WHERE id = $1 AND token_hash = $2 FOR SHARE"};
+static const db_stmt st_installation_hold = {STMT_INSTALLATION_HOLD, "installation_hold",
+                                             "SELECT assetd_installation_hold($1, $2)"};
 
 static const db_stmt st_device_key = {
     STMT_DEVICE_KEY, "device_key",
@@ -213,7 +210,7 @@ asset_err svc_installation_hold(db_conn *c, const principal *p)
     const char *vals[] = {id, (const char *)p->token_hash};
     const int lens[] = {0, SEAL_TOKEN_HASH_LEN}, fmts[] = {0, 1};
     asset_err e = db_exec_stmt(c, &st_installation_hold, 2, vals, lens, fmts, &r);
-    if (e == ASSET_OK && PQntuples(r) != 1)
+    if (e == ASSET_OK && !db_bool(r, 0, 0))
         e = ASSET_UNAUTHENTICATED;
     PQclear(r);
     return e;

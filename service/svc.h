@@ -57,11 +57,16 @@ WUR asset_err svc_authenticate(svc *s, const char *token, size_t len, principal 
 void principal_clear(principal *p);
 
 /* Inside a transaction on c: holds the caller's installation, as authenticated, until the
- * transaction ends, so that an uninstall, a token rotation or a device removal either waits for
- * this write to commit (and then sees it) or has committed before it (and then this returns
+ * transaction ends (a shared advisory lock, migration 0010), so that an uninstall, a token
+ * rotation or a device removal either waits for this write to commit (and then sees it) or has
+ * committed before it (and then this returns
  * UNAUTHENTICATED: the token is no longer valid). The token check and the write are thus one
  * atomic step. Other principals: nothing to hold. */
 WUR asset_err svc_installation_hold(db_conn *c, const principal *p);
+/* SQL: the exclusive side of that hold, for installation id (an SQL expression), held until the
+ * transaction ends; taken before an installation is deleted or its token changed. The key is
+ * the one migration 0010's assetd_installation_hold() takes shared. */
+#define SVC_INSTALLATION_LOCK(id) "pg_advisory_xact_lock(7263540, ((" id ") % 2147483647)::int)"
 
 /* Whether p may manage device `device_id` (admin, or that device itself). */
 bool principal_may_manage(const principal *p, const char *device_id);
