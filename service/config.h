@@ -21,6 +21,7 @@ typedef struct {
     int sync_workers;
     size_t body_limit;
     int db_timeout_ms;
+    int db_connect_timeout_s; /* how long start-up waits for the database (db_wait.h) */
     int max_connections;
     int per_ip_connections;
     int connection_timeout; /* seconds an idle connection is kept */
