@@ -30,6 +30,9 @@ build/$(1)/%.o: %.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) $$(PKG_CFLAGS) -MMD -MP -c $$< -o $$@
 
+# The contract is embedded (.incbin) in this object: rebuild it when openapi.yaml changes.
+build/$(1)/api/openapi_doc.o: openapi.yaml
+
 build/$(1)/assetd: $(call objs,$(1),$(SERVICE_SRC) $(API_SRC) $(CMD_SRC))
 	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -o $$@
 
