@@ -64,6 +64,7 @@ static int run(int serve_http, int workers)
     }
     if (workers < 0)
         workers = cfg.sync_workers;
+    db_set_transaction_pooler(cfg.db_transaction_pooler);
     int waited = db_wait_ready(cfg.database_url, cfg.db_connect_timeout_s);
     if (waited != 0) {
         rc = waited > 0 ? 0 : 1; /* stopped by a signal while waiting: a clean stop */
@@ -110,6 +111,7 @@ static int migrate_only(void)
         fprintf(stderr, "assetd: %s\n", err);
         return 2;
     }
+    db_set_transaction_pooler(cfg.db_transaction_pooler);
     int latest = db_wait_ready(cfg.database_url, cfg.db_connect_timeout_s) == 0
                      ? db_migrate(cfg.database_url, cfg.migrations_dir)
                      : -1;

@@ -104,6 +104,13 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
     c->body_limit = (size_t)body;
     c->max_assets = max_assets;
 
+    s = getenv("ASSETD_DB_POOLER");
+    if (s && *s && strcmp(s, "none") != 0 && strcmp(s, "transaction") != 0) {
+        snprintf(err, err_len, "ASSETD_DB_POOLER must be none or transaction (got \"%.40s\")", s);
+        goto fail;
+    }
+    c->db_transaction_pooler = s && strcmp(s, "transaction") == 0;
+
     s = getenv("DATABASE_URL");
     if (!s || !*s) {
         snprintf(err, err_len, "DATABASE_URL is not set (a libpq connection URI)");
