@@ -51,7 +51,8 @@ static const db_stmt st_update = {
     STMT_ASSET_UPDATE, "asset_update",
     "UPDATE assets SET n1 = $2, n2 = $3, n3 = $4, n4 = $5, l1 = $6, l2 = $7, l3 = $8, l4 = $9, "
     "labels_sealed = $10, sealed = $11, "
-    "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END WHERE seq = $1 "
+    "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END "
+    "WHERE device_id = $13 AND seq = $1 "
     "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint"};
 static const db_stmt st_count = {STMT_ASSET_COUNT, "asset_count",
                                  "SELECT count(*) FROM assets WHERE device_id = $1 AND "
@@ -268,11 +269,11 @@ asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_reco
     return ASSET_OK;
 }
 
-asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
+asset_err store_asset_update(db_conn *c, const char *device_id, int64_t seq, const asset_record *r,
                              const store_label_cols *cols, bool touch_time, int64_t *update_ms)
 {
-    const char *vals[12];
-    int lens[12] = {0}, fmts[12] = {0};
+    const char *vals[13];
+    int lens[13] = {0}, fmts[13] = {0};
     char s[24];
     PGresult *res = NULL;
     snprintf(s, sizeof s, "%" PRId64, seq);
@@ -289,7 +290,8 @@ asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
     lens[10] = (int)r->sealed_len;
     fmts[10] = 1;
     vals[11] = touch_time ? "t" : "f";
-    asset_err e = db_exec_stmt(c, &st_update, 12, vals, lens, fmts, &res);
+    vals[12] = device_id;
+    asset_err e = db_exec_stmt(c, &st_update, 13, vals, lens, fmts, &res);
     if (e == ASSET_OK) {
         if (PQntuples(res) == 1)
             *update_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -55,10 +55,12 @@ WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_
 /* Delete the rows matching q in scope; *out lists their aliases. */
 WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
                                  const store_label_cols *filter, PGresult **out);
-/* Rewrite the mutable columns of row seq: normal and local label columns, labels_sealed,
+/* Rewrite the mutable columns of row seq of device_id (the device too, so the statement is
+ * routable by device: deploy/README.md, Citus): normal and local label columns, labels_sealed,
  * sealed; touch_time refreshes updated_at. */
-WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
-                                 const store_label_cols *cols, bool touch_time, int64_t *update_ms);
+WUR asset_err store_asset_update(db_conn *c, const char *device_id, int64_t seq,
+                                 const asset_record *r, const store_label_cols *cols,
+                                 bool touch_time, int64_t *update_ms);
 /* Number of assets of a scope (for the per-owner limit). */
 WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 
