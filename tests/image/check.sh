@@ -186,7 +186,8 @@ phase "README curl session against the container: add, query, get with secret, u
 
 SDK_SERVER_URL=$url ASSETD_ADMIN_TOKEN=$A TEST_RESPONSE_LOG="" bash tests/sdk/run-flow.sh >"$tmp/sdk.log" 2>&1 ||
     { tail -n 60 "$tmp/sdk.log"; fail "the SDK flow against the container"; }
-grep -E '^. (tests|pass|fail) ' "$tmp/sdk.log" | tr '\n' ' ' | sed 's/^/image-check: SDK flow: /;s/$/\n/'
+summary=$(grep -aE '^[^ ]+ (tests|pass|fail) [0-9]+' "$tmp/sdk.log" | sed 's/^[^ ]* //' | tr '\n' ' ' || true)
+echo "image-check: SDK flow: ${summary:-see tests/sdk}"
 phase "SDK flow (tests/sdk) against the container"
 
 compose stop -t 30 assetd >/dev/null 2>&1
