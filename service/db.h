@@ -66,7 +66,8 @@ WUR asset_err db_acquire(db_pool *p, db_conn **out);
 /* Give it back; a connection left in a transaction or failed is reset. NULL-safe. */
 void db_release(db_pool *p, db_conn *c);
 
-/* Runs a prepared statement (text parameters; lens/fmts may be NULL for all-text). *out is a
+/* Runs a prepared statement (unnamed, parsed on every call, under db_transaction_pooler()),
+ * with text parameters (lens/fmts may be NULL for all-text). *out is a
  * result with status TUPLES_OK or COMMAND_OK, owned by the caller (PQclear); on failure *out is
  * NULL and the error is classified: connection loss, timeouts and shutdowns are
  * SERVICE_UNAVAILABLE, unique violations DUPLICATED, anything else DATABASE_ERROR. */
