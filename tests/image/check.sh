@@ -24,7 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 export CONTAINERS_CONF=$root/tests/image/containers.conf
-project=assetdcheck
+# Names of this run: two checks at once (two worktrees) must not share containers or tags.
+project=assetdcheck$$
+tag=check-$$
 t0=$SECONDS
 phase_t=$SECONDS
 phase() { echo "image-check: [$((SECONDS - phase_t))s] $*"; phase_t=$SECONDS; }
@@ -65,7 +67,9 @@ cleanup() {
         kill "$svc_pid" 2>/dev/null || true
     fi
     [ -n "$health_pid" ] && kill "$health_pid" 2>/dev/null
-    podman rm -f -t 0 assetd-check-probe >/dev/null 2>&1 || true
+    podman rm -f -t 0 "assetd-check-probe-$$" >/dev/null 2>&1 || true
+    podman untag "localhost/assetd:$tag" "localhost/assetd:$tag" >/dev/null 2>&1 || true
+    podman untag "localhost/assetd-build:$tag" "localhost/assetd-build:$tag" >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"
 }
@@ -73,7 +77,7 @@ trap cleanup EXIT
 
 # ---- 2. base images ----
 tests/image/bases.sh | sed 's/^/image-check: /' || skip "cannot build the debian:12 base images (debootstrap from the apt mirror failed)"
-if ! podman run --rm --name assetd-check-probe docker.io/library/debian:12-slim true 2>"$tmp/probe.err"; then
+if ! podman run --rm --name "assetd-check-probe-$$" docker.io/library/debian:12-slim true 2>"$tmp/probe.err"; then
     skip "podman cannot run a container here: $(tail -n 1 "$tmp/probe.err")"
 fi
 # The postgres:15 stand-in builds while the assetd image does (both mostly wait on the mirror).
@@ -93,22 +97,22 @@ mkdir -p "$tmp/ctx/deploy/secrets" "$tmp/ctx/.data"
 for f in deploy/secrets/master_key deploy/secrets/admin_token .data/master_key .data/canary; do
     echo "$canary" >"$tmp/ctx/$f"
 done
-podman build -q --layers -f deploy/Dockerfile -t localhost/assetd:check "$tmp/ctx" >"$tmp/build.log" 2>&1 ||
+podman build -q --layers -f deploy/Dockerfile -t "localhost/assetd:$tag" "$tmp/ctx" >"$tmp/build.log" 2>&1 ||
     { tail -n 40 "$tmp/build.log"; echo "image-check: FAILED: podman build"; exit 1; }
-podman build -q --layers --target build -f deploy/Dockerfile -t localhost/assetd-build:check "$tmp/ctx" >>"$tmp/build.log" 2>&1 ||
+podman build -q --layers --target build -f deploy/Dockerfile -t "localhost/assetd-build:$tag" "$tmp/ctx" >>"$tmp/build.log" 2>&1 ||
     { tail -n 40 "$tmp/build.log"; echo "image-check: FAILED: podman build --target build"; exit 1; }
-size=$(podman image inspect --format '{{.Size}}' localhost/assetd:check)
+size=$(podman image inspect --format '{{.Size}}' "localhost/assetd:$tag")
 if [ -n "$pg_build" ] && ! wait "$pg_build"; then
     tail -n 30 "$tmp/pg-build.log"; echo "image-check: FAILED: the postgres:15 stand-in did not build"; exit 1
 fi
-phase "built deploy/Dockerfile: localhost/assetd:check, $((size / 1000000)) MB (and postgres:15)"
+phase "built deploy/Dockerfile: localhost/assetd:$tag, $((size / 1000000)) MB (and postgres:15)"
 
 fail() { echo "image-check: FAILED: $*"; exit 1; }
-user=$(podman image inspect --format '{{.Config.User}}' localhost/assetd:check)
+user=$(podman image inspect --format '{{.Config.User}}' "localhost/assetd:$tag")
 [ "$user" = "10001:10001" ] || fail "the image's USER is '$user', not 10001:10001"
 # docker-archive layers are plain tars: names from their listings, contents by one grep.
 for img in assetd assetd-build; do
-    podman save -q --format docker-archive -o "$tmp/$img.tar" "localhost/$img:check"
+    podman save -q --format docker-archive -o "$tmp/$img.tar" "localhost/$img:$tag"
     mkdir -p "$tmp/save-$img"
     tar -xf "$tmp/$img.tar" -C "$tmp/save-$img"
     while IFS= read -r -d '' layer; do
@@ -119,7 +123,7 @@ for img in assetd assetd-build; do
     if grep -rlaF "$canary" "$tmp/save-$img" >/dev/null; then
         fail "a layer of $img holds the content of a canary file of deploy/secrets/ or .data/"
     fi
-    layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "localhost/$img:check")
+    layers=$(podman image inspect --format '{{len .RootFS.Layers}}' "localhost/$img:$tag")
     echo "image-check: $img image: none of its $layers layers holds deploy/secrets/ or .data/ (by name or content)"
     rm -rf "$tmp/save-$img" "$tmp/$img.tar"
 done
@@ -138,7 +142,7 @@ sed "s/- \"8080:8080\"/- \"127.0.0.1:$port:8080\"/" deploy/compose.yaml >"$tmp/d
 grep -q "127.0.0.1:$port:8080" "$tmp/deploy/compose.yaml" || fail "compose.yaml no longer publishes \"8080:8080\""
 cp deploy/secrets-init.sh "$tmp/deploy/"
 "$tmp/deploy/secrets-init.sh" >/dev/null
-podman tag localhost/assetd:check docker.io/library/assetd:local localhost/assetd:local
+podman tag "localhost/assetd:$tag" docker.io/library/assetd:local localhost/assetd:local
 podman system service --time=0 "unix://$tmp/podman.sock" >"$tmp/service.log" 2>&1 &
 svc_pid=$!
 for _ in $(seq 1 100); do [ -S "$tmp/podman.sock" ] && break; sleep 0.1; done
@@ -202,4 +206,4 @@ st=$(podman inspect --format '{{.State.ExitCode}}' "$api")
 podman logs "$api" 2>&1 | grep -q '"msg":"shutting down","signal":15' || fail "assetd did not log its SIGTERM shutdown"
 phase "docker-compose stop: SIGTERM, assetd exited 0"
 compose down -v --timeout 10 >/dev/null 2>&1
-echo "image-check: passed in $((SECONDS - t0))s; image localhost/assetd:check is $((size / 1000000)) MB"
+echo "image-check: passed in $((SECONDS - t0))s; image localhost/assetd:$tag is $((size / 1000000)) MB"
