@@ -70,6 +70,8 @@ cleanup() {
     podman rm -f -t 0 "assetd-check-probe-$$" >/dev/null 2>&1 || true
     podman untag "localhost/assetd:$tag" "localhost/assetd:$tag" >/dev/null 2>&1 || true
     podman untag "localhost/assetd-build:$tag" "localhost/assetd-build:$tag" >/dev/null 2>&1 || true
+    # Build cache: keep a day's worth of untagged layers, no more.
+    podman image prune -f --filter until=24h >/dev/null 2>&1 || true
     rm -rf "$tmp"
     exit "$rc"
 }
