@@ -70,6 +70,8 @@ static int run(int serve_http, int workers)
         rc = waited > 0 ? 0 : 1; /* stopped by a signal while waiting: a clean stop */
         goto out_cfg;
     }
+    if (cfg.db_transaction_pooler)
+        db_warn_no_statement_timeout(cfg.database_url);
     if (db_migrate(cfg.database_url, cfg.migrations_dir) < 0)
         goto out_cfg;
     if (svc_open(&s, &cfg, &why) != 0) {

@@ -69,6 +69,21 @@ static int sleep_or_signal(long long ms)
     }
 }
 
+void db_warn_no_statement_timeout(const char *url)
+{
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+    const char *vals[] = {url, "5", "assetd", NULL};
+    PGconn *pg = PQconnectdbParams(keys, vals, 1);
+    PGresult *r = pg && PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "SHOW statement_timeout") : NULL;
+    if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+        strcmp(PQgetvalue(r, 0, 0), "0") == 0)
+        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"statement_timeout is 0 behind the "
+                        "transaction pooler: set it on the role or in the pooler (see "
+                        "deploy/README.md, PgBouncer)\"}\n");
+    PQclear(r);
+    PQfinish(pg);
+}
+
 int db_wait_ready(const char *url, int timeout_s)
 {
     char *err = NULL, reason[256];

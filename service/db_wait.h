@@ -12,4 +12,9 @@
  * URL cannot be parsed, 1 when a signal asked to stop. */
 __attribute__((warn_unused_result)) int db_wait_ready(const char *url, int timeout_s);
 
+/* Behind a transaction pooler assetd cannot set statement_timeout itself (db.h,
+ * db_set_transaction_pooler): logs one warning line when the server's value for this role is
+ * 0 (no timeout), naming where to set it. Best effort: silent when it cannot ask. */
+void db_warn_no_statement_timeout(const char *url);
+
 #endif

@@ -3,7 +3,8 @@
  * as a JSON line; once PostgreSQL starts, migrate exits 0, the worker starts and the server
  * answers requests that need the database. With a short timeout, migrate gives up (exit 1,
  * "giving up" logged); SIGTERM while waiting stops a server at once with status 0; a malformed
- * value stops the process with one line naming the variable.
+ * value stops the process with one line naming the variable. With ASSETD_DB_POOLER=transaction
+ * and no statement_timeout on the server side, serve warns once.
  * Stops and starts the run's shared cluster (like test_reliab_dbfault; binaries run one at a
  * time, and the teardown starts it again whatever happened). */
 #include <arpa/inet.h>
@@ -213,11 +214,38 @@ static void test_bad_value(void **st)
     }
 }
 
+/* ASSETD_DB_POOLER=transaction: assetd cannot send statement_timeout itself, so a server whose
+ * role has none gets one warning line at start; with a timeout in place (here through libpq's
+ * PGOPTIONS, as a role setting or the pooler's connect_query would give it), none. The server
+ * works in that mode directly against PostgreSQL too (unnamed statements). */
+static void test_pooler_warns_without_statement_timeout(void **st)
+{
+    (void)st;
+    static const char *const warn = "statement_timeout is 0 behind the transaction pooler";
+    const char *bare[] = {"ASSETD_DB_POOLER=transaction", NULL};
+    const char *timed[] = {"ASSETD_DB_POOLER=transaction", "PGOPTIONS=-c statement_timeout=5000",
+                           NULL};
+    tl_server *a = tl_server_start(bare);
+    tl_server *b = tl_server_start(timed);
+    int warned_a = log_count(a->proc, warn), warned_b = log_count(b->proc, warn);
+    tl_device d = tl_device_create(a, "pooler-mode", NULL);
+    tl_app app = tl_app_install(a, d.id, "com.example.pooler", NULL, false);
+    json_decref(tl_asset_add(b, app.token, "{\"alias\":\"p\",\"secret\":\"cG9vbGVy\"}"));
+    char secret[64];
+    tl_get_secret(a, app.token, "p", NULL, secret, sizeof secret);
+    assert_string_equal(secret, "pooler");
+    assert_int_equal(tl_server_stop(a), 0);
+    assert_int_equal(tl_server_stop(b), 0);
+    assert_int_equal(warned_a, 1);
+    assert_int_equal(warned_b, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_value),
         cmocka_unit_test(test_waits_for_postgres),
+        cmocka_unit_test(test_pooler_warns_without_statement_timeout),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
