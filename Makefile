@@ -30,6 +30,9 @@ build/$(1)/%.o: %.c
 	@mkdir -p $$(@D)
 	$$(CC) $$(BASE_CFLAGS) $$($(1)_CFLAGS) $$(PKG_CFLAGS) -MMD -MP -c $$< -o $$@
 
+# The contract is embedded (.incbin) in this object: rebuild it when openapi.yaml changes.
+build/$(1)/api/openapi_doc.o: openapi.yaml
+
 build/$(1)/assetd: $(call objs,$(1),$(SERVICE_SRC) $(API_SRC) $(CMD_SRC))
 	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -o $$@
 
@@ -49,7 +52,7 @@ $(foreach m,release asan,$(eval $(call MODE_RULES,$(m))))
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
-.PHONY: assetd deps run test test-release test-asan unit bench fuzz lint clean format deploy-check sdk-test
+.PHONY: assetd deps run test test-release test-asan unit bench fuzz lint clean format deploy-check image-check sdk-test
 
 assetd: deps-build
 	@$(MAKE) --no-print-directory build/release/assetd
@@ -59,7 +62,7 @@ deps-build:
 	@scripts/deps.sh build
 
 # Serve on :8080 with a private PostgreSQL in ./.data (unless DATABASE_URL is set), a dev master
-# key and admin token generated once into ./.data.
+# key and admin token generated once into ./.data. Ctrl-C stops assetd and that PostgreSQL.
 run:
 	@scripts/deps.sh run
 	@$(MAKE) --no-print-directory assetd
@@ -67,7 +70,7 @@ run:
 
 # Everything, against a throw-away PostgreSQL: unit, integration and HTTP tests on the release
 # build and again under ASan+UBSan, the fuzz smoke, the OpenAPI lint and contract checks, the
-# SDK flow and the deploy checks.
+# SDK flow, the deploy checks, pgbouncer in front and the container image (run.d/80-image.sh).
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory -j2 release-tests asan-tests
@@ -90,6 +93,11 @@ fuzz:
 
 deploy-check: assetd
 	@deploy/validate.sh
+
+# The image built and run for real with podman (as root; installs podman, builds the Debian base
+# images from the apt mirror): see tests/image/check.sh and deploy/README.md.
+image-check:
+	@tests/image/check.sh
 
 format:
 	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h api/*.h cmd/*.h tests/*/*.c tests/lib/*.h

@@ -9,7 +9,7 @@
 
 typedef void handler_fn(http_req *rq, const char *seg1, const char *seg2);
 
-handler_fn h_healthz, h_readyz, h_metrics;
+handler_fn h_healthz, h_readyz, h_metrics, h_openapi;
 handler_fn h_assets_add, h_assets_query, h_assets_remove, h_asset_get, h_asset_update,
     h_asset_remove;
 handler_fn h_pre_query, h_auth_query, h_post_query;

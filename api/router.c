@@ -44,6 +44,8 @@ static const route routes[] = {
      AUDIT_NONE},
     {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics",
      AUDIT_NONE},
+    {ROUTE_OPENAPI, "GET", "/openapi.yaml", "/openapi.yaml", WHO_PUBLIC, BODY_NONE, h_openapi,
+     "getOpenApi", AUDIT_NONE},
     {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP | IDEMPOTENT, BODY_JSON, h_assets_add,
      "addAsset", AUDIT_CHANGE},
     {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets",

@@ -13,6 +13,7 @@
 #include "../api/server.h"
 #include "../service/config.h"
 #include "../service/db.h"
+#include "../service/db_wait.h"
 #include "../service/sync.h"
 #include "../service/svc.h"
 #include "tools.h"
@@ -89,6 +90,14 @@ static int run(int serve_http, int workers)
     }
     if (workers < 0)
         workers = cfg.sync_workers;
+    db_set_transaction_pooler(cfg.db_transaction_pooler);
+    int waited = db_wait_ready(cfg.database_url, cfg.db_connect_timeout_s);
+    if (waited != 0) {
+        rc = waited > 0 ? 0 : 1; /* stopped by a signal while waiting: a clean stop */
+        goto out_cfg;
+    }
+    if (cfg.db_transaction_pooler)
+        db_warn_no_statement_timeout(cfg.database_url);
     if (db_migrate(cfg.database_url, cfg.migrations_dir) < 0)
         goto out_cfg;
     if (svc_open(&s, &cfg, &why) != 0) {
@@ -130,7 +139,10 @@ static int migrate_only(void)
         fprintf(stderr, "assetd: %s\n", err);
         return 2;
     }
-    int latest = db_migrate(cfg.database_url, cfg.migrations_dir);
+    db_set_transaction_pooler(cfg.db_transaction_pooler);
+    int latest = db_wait_ready(cfg.database_url, cfg.db_connect_timeout_s) == 0
+                     ? db_migrate(cfg.database_url, cfg.migrations_dir)
+                     : -1;
     config_free(&cfg);
     return latest < 0 ? 1 : 0;
 }

@@ -17,6 +17,7 @@ int tool_rotate_key(void)
         return 2;
     }
     int rc = 1;
+    db_set_transaction_pooler(cfg.db_transaction_pooler);
     if (db_migrate(cfg.database_url, cfg.migrations_dir) >= 0) {
         long n = rotate_rewrap_all(&cfg);
         if (n >= 0) {

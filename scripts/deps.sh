@@ -8,7 +8,7 @@ build_pkgs="gcc make pkg-config libmicrohttpd-dev libjansson-dev libpq-dev libso
 case "${1:-build}" in
 build) pkgs="$build_pkgs" ;;
 run) pkgs="$build_pkgs postgresql" ;;
-test) pkgs="$build_pkgs postgresql libcmocka-dev libcurl4-openssl-dev curl clang libclang-rt-14-dev" ;;
+test) pkgs="$build_pkgs postgresql libcmocka-dev libcurl4-openssl-dev curl clang libclang-rt-14-dev pgbouncer" ;;
 bench) pkgs="$build_pkgs postgresql libcurl4-openssl-dev curl wrk" ;;
 *) echo "deps.sh: unknown set '$1'" >&2; exit 2 ;;
 esac

@@ -397,7 +397,8 @@ static asset_err update_tx(db_conn *c, void *arg)
     audit_event ev;
     audit_event_init(&ev, u->s, p, "updateAsset", u->sel->group.p, u->sel->group.n, u->sel->alias.p,
                      u->sel->alias.n);
-    if ((e = store_asset_update(c, r->seq, r, &cols, touch, &ms, &version)) != ASSET_OK ||
+    if ((e = store_asset_update(c, p->device_id, r->seq, r, &cols, touch, &ms, &version)) !=
+            ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK)
         return e;
     r->update_ms = ms;

@@ -143,8 +143,12 @@ static void connect_writer(struct audit_writer *w)
     w->pg = NULL;
     if (db_connect(w->s->cfg->database_url, w->s->cfg->db_timeout_ms, &w->pg) != ASSET_OK)
         return;
-    PGresult *r = PQexec(w->pg, "SET synchronous_commit TO off");
-    PQclear(r);
+    /* Through a transaction pooler a session setting would stay on a shared server connection
+     * and make other clients' commits asynchronous too: there the audit commits synchronously. */
+    if (!db_transaction_pooler()) {
+        PGresult *r = PQexec(w->pg, "SET synchronous_commit TO off");
+        PQclear(r);
+    }
 }
 
 /* Writes a batch; when the database refuses it while the connection is fine (a value it will

@@ -94,6 +94,8 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         env_int("ASSETD_BODY_LIMIT", 65536, 1024, 16 << 20, &body, err, err_len) ||
         env_int("ASSETD_BATCH_BODY_LIMIT", 1 << 20, 1024, 64 << 20, &batch_body, err, err_len) ||
         env_int("ASSETD_DB_TIMEOUT_MS", 5000, 100, 600000, &c->db_timeout_ms, err, err_len) ||
+        env_int("ASSETD_DB_CONNECT_TIMEOUT_S", 30, 0, 3600, &c->db_connect_timeout_s, err,
+                err_len) ||
         env_int("ASSETD_MAX_CONNECTIONS", 4096, 16, 1000000, &c->max_connections, err, err_len) ||
         env_int("ASSETD_PER_IP_CONNECTIONS", 0, 0, 1000000, &c->per_ip_connections, err, err_len) ||
         env_int("ASSETD_RATE_LIMIT", 0, 0, 1000000, &c->rate_limit, err, err_len) ||
@@ -105,6 +107,13 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
     c->body_limit = (size_t)body;
     c->batch_body_limit = (size_t)batch_body;
     c->max_assets = max_assets;
+
+    s = getenv("ASSETD_DB_POOLER");
+    if (s && *s && strcmp(s, "none") != 0 && strcmp(s, "transaction") != 0) {
+        snprintf(err, err_len, "ASSETD_DB_POOLER must be none or transaction (got \"%.40s\")", s);
+        goto fail;
+    }
+    c->db_transaction_pooler = s && strcmp(s, "transaction") == 0;
 
     s = getenv("DATABASE_URL");
     if (!s || !*s) {

@@ -22,6 +22,8 @@ typedef struct {
     size_t body_limit;
     size_t batch_body_limit; /* the batch routes (spec §11): 100 items need more */
     int db_timeout_ms;
+    int db_connect_timeout_s;   /* how long start-up waits for the database (db_wait.h) */
+    bool db_transaction_pooler; /* ASSETD_DB_POOLER=transaction: see db_set_transaction_pooler */
     int max_connections;
     int per_ip_connections;
     int connection_timeout;    /* seconds an idle connection is kept */

@@ -27,6 +27,18 @@ struct db_pool {
     int backoff_ms;
 };
 
+static bool g_transaction_pooler;
+
+void db_set_transaction_pooler(bool on)
+{
+    g_transaction_pooler = on;
+}
+
+bool db_transaction_pooler(void)
+{
+    return g_transaction_pooler;
+}
+
 /* Server notices (e.g. "already exists, skipping") are not errors: keep them off stderr. */
 static void ignore_notice(void *arg, const char *message)
 {
@@ -40,12 +52,13 @@ asset_err db_connect(const char *url, int timeout_ms, PGconn **out)
     snprintf(timeout_s, sizeof timeout_s, "%d", (timeout_ms + 999) / 1000);
     /* statement_timeout bounds every query on the server's side. The isolation level is
      * assetd's to choose, not the database's default (a DBA may make that serializable):
-     * transactions that need more say so (db_tx). */
+     * transactions that need more say so (db_tx). Behind a transaction pooler no startup
+     * options can be sent (pgbouncer refuses them): the role's settings must do (README). */
     snprintf(options, sizeof options,
              "-c statement_timeout=%d -c default_transaction_isolation=read\\ committed",
              timeout_ms);
-    const char *keys[] = {"dbname", "connect_timeout", "options", "application_name", NULL};
-    const char *vals[] = {url, timeout_s, options, "assetd", NULL};
+    const char *keys[] = {"dbname", "connect_timeout", "application_name", "options", NULL};
+    const char *vals[] = {url, timeout_s, "assetd", g_transaction_pooler ? NULL : options, NULL};
     PGconn *pg = PQconnectdbParams(keys, vals, 1);
     *out = NULL;
     if (!pg)
@@ -402,6 +415,8 @@ asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *
                        const int *lens, const int *fmts, PGresult **out)
 {
     *out = NULL;
+    if (g_transaction_pooler) /* no session to keep a prepared statement in */
+        return db_exec(c, st->sql, n, vals, lens, fmts, out);
     if (!(c->prepared & (1ULL << st->id))) {
         PGresult *r = NULL;
         if (!PQsendPrepare(c->pg, st->name, st->sql, 0, NULL))
@@ -670,6 +685,9 @@ static int run_sql(PGconn *pg, const char *sql, const char *what)
     return ok ? 0 : -1;
 }
 
+/* One migration in one transaction. The transaction-scoped advisory lock serialises instances
+ * that start together (each re-checks what is applied after taking it); a session lock would
+ * not hold through a transaction pooler, where each transaction may get another session. */
 static int apply_one(PGconn *pg, const char *dir, const char *name)
 {
     char path[4096], ver[16];
@@ -677,21 +695,30 @@ static int apply_one(PGconn *pg, const char *dir, const char *name)
     snprintf(path, sizeof path, "%s/%s", dir, name);
     snprintf(ver, sizeof ver, "%d", num);
     const char *params[] = {ver};
+    if (run_sql(pg, "BEGIN", name) != 0)
+        return -1;
+    if (run_sql(pg, "SELECT pg_advisory_xact_lock(7263540101)", "lock") != 0 ||
+        run_sql(pg,
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+                "table") != 0) {
+        run_sql(pg, "ROLLBACK", name);
+        return -1;
+    }
     PGresult *r = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
                                params, NULL, NULL, 0);
     int applied = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
     int failed = PQresultStatus(r) != PGRES_TUPLES_OK;
     PQclear(r);
     if (failed || applied)
-        return failed ? -1 : 0;
+        return failed ? (run_sql(pg, "ROLLBACK", name), -1) : run_sql(pg, "COMMIT", name);
     char *sql = read_file(path);
     if (!sql) {
         fprintf(stderr, "assetd: cannot read migration %s\n", path);
+        run_sql(pg, "ROLLBACK", name);
         return -1;
     }
-    int rc = run_sql(pg, "BEGIN", name);
-    if (rc == 0)
-        rc = run_sql(pg, sql, name);
+    int rc = run_sql(pg, sql, name);
     free(sql);
     if (rc == 0) {
         const char *p2[] = {ver, name};
@@ -722,21 +749,11 @@ int db_migrate(const char *url, const char *dir)
         free_names(names, n);
         return -1;
     }
-    /* The advisory lock serialises instances that start together; each re-checks what is
-     * applied after taking it. */
-    if (run_sql(pg, "SELECT pg_advisory_lock(7263540101)", "lock") != 0 ||
-        run_sql(pg,
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
-                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
-                "table") != 0)
-        goto done;
     for (int i = 0; i < n; i++)
         if (apply_one(pg, dir, names[i]) != 0)
             goto done;
     latest = migration_number(names[n - 1]);
 done:
-    if (run_sql(pg, "SELECT pg_advisory_unlock(7263540101)", "unlock") != 0)
-        latest = -1;
     PQfinish(pg);
     free_names(names, n);
     return latest;

@@ -79,7 +79,8 @@ WUR asset_err db_acquire(db_pool *p, db_conn **out);
 /* Give it back; a connection left in a transaction or failed is reset. NULL-safe. */
 void db_release(db_pool *p, db_conn *c);
 
-/* Runs a prepared statement (text parameters; lens/fmts may be NULL for all-text). *out is a
+/* Runs a prepared statement (unnamed, parsed on every call, under db_transaction_pooler()),
+ * with text parameters (lens/fmts may be NULL for all-text). *out is a
  * result with status TUPLES_OK or COMMAND_OK, owned by the caller (PQclear); on failure *out is
  * NULL and the error is classified: connection loss, timeouts and shutdowns are
  * SERVICE_UNAVAILABLE, unique violations DUPLICATED, anything else DATABASE_ERROR. */
@@ -111,10 +112,21 @@ WUR asset_err db_tx(db_pool *p, db_isolation iso, db_tx_fn *fn, void *ctx);
  * single-statement writes. */
 WUR asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx);
 
+/* Behind a transaction-pooling proxy (pgbouncer pool_mode=transaction), consecutive
+ * transactions of one client connection may run on different server connections, so nothing
+ * may live in a session: when on, statements run unnamed (PQexecParams: parsed on every call)
+ * instead of prepared once per connection, connections send no `options` startup parameter
+ * (pgbouncer 1.18 refuses it; statement_timeout must then be set on the role or by the pooler),
+ * and callers skip session state (the audit writer's synchronous_commit, the sync workers'
+ * LISTEN). Set once at start-up, before any thread; off by default. */
+void db_set_transaction_pooler(bool on);
+bool db_transaction_pooler(void);
+
 /* Connects one connection outside any pool (migrations, LISTEN). */
 WUR asset_err db_connect(const char *url, int timeout_ms, PGconn **out);
 
-/* Applies migrations/NNNN_*.sql in order, each once, under an advisory lock. Returns the
+/* Applies migrations/NNNN_*.sql in order, each once, each in its own transaction under a
+ * transaction-scoped advisory lock (so it works through a transaction pooler too). Returns the
  * number of the last migration or -1, printing the reason on stderr. */
 WUR int db_migrate(const char *url, const char *dir);
 /* Highest migration number found in dir (-1 if none or unreadable). */

@@ -46,8 +46,9 @@ static const db_stmt st_upsert = {
         "key_version = EXCLUDED.key_version, updated_at = now() "
         "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0), version")};
 /* The alias key of migration 0007 from parameters (device, owner kind, owner, store, alias):
- * WHERE alias_key = this, and nothing else, is the one way to find an asset by its alias, so the
- * plan cannot flip to another index whatever the statistics say. */
+ * WHERE alias_key = this, and nothing else but the device (which makes the statement routable
+ * by device, deploy/README.md), is the one way to find an asset by its alias, so the plan cannot
+ * flip to another index whatever the statistics say: no other index has all its columns given. */
 #define ALIAS_KEY_SQL(d, k, o, e, a)                                                               \
     "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e         \
     "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a              \
@@ -55,12 +56,13 @@ static const db_stmt st_upsert = {
 
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
                                "SELECT " ASSET_COLS " FROM assets WHERE alias_key = " ALIAS_KEY_SQL(
-                                   "$1", "$2", "$3", "$4", "$5")};
+                                   "$1", "$2", "$3", "$4", "$5") " AND device_id = $1"};
 static const db_stmt st_update = {
     STMT_ASSET_UPDATE, "asset_update",
     "UPDATE assets SET n1 = $2, n2 = $3, n3 = $4, n4 = $5, l1 = $6, l2 = $7, l3 = $8, l4 = $9, "
     "labels_sealed = $10, sealed = $11, "
-    "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END WHERE seq = $1 "
+    "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END "
+    "WHERE device_id = $13 AND seq = $1 "
     "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint, version"};
 static const db_stmt st_count = {STMT_ASSET_COUNT, "asset_count",
                                  "SELECT count(*) FROM assets WHERE device_id = $1 AND "
@@ -89,7 +91,9 @@ static void key_where(sqlbuf *b, const store_scope *sc, const asset_req *q)
     int d = sqlbuf_cstr(b, sc->device_id), k = sqlbuf_int(b, sc->owner_kind),
         o = sqlbuf_text(b, sc->owner.p, sc->owner.n), e = sqlbuf_bool(b, sc->attr_enc),
         a = sqlbuf_text(b, q->alias.p, q->alias.n);
-    sqlbuf_add(b, " WHERE alias_key = " ALIAS_KEY_SQL("$%1$d", "$%2$d", "$%3$d", "$%4$d", "$%5$d"),
+    sqlbuf_add(b,
+               " WHERE alias_key = " ALIAS_KEY_SQL("$%1$d", "$%2$d", "$%3$d", "$%4$d",
+                                                   "$%5$d") " AND device_id = $%1$d::uuid",
                d, k, o, e, a);
 }
 
@@ -295,12 +299,12 @@ asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_reco
     return ASSET_OK;
 }
 
-asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
+asset_err store_asset_update(db_conn *c, const char *device_id, int64_t seq, const asset_record *r,
                              const store_label_cols *cols, bool touch_time, int64_t *update_ms,
                              int64_t *version)
 {
-    const char *vals[12];
-    int lens[12] = {0}, fmts[12] = {0};
+    const char *vals[13];
+    int lens[13] = {0}, fmts[13] = {0};
     char s[24];
     PGresult *res = NULL;
     snprintf(s, sizeof s, "%" PRId64, seq);
@@ -317,7 +321,8 @@ asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
     lens[10] = (int)r->sealed_len;
     fmts[10] = 1;
     vals[11] = touch_time ? "t" : "f";
-    asset_err e = db_exec_stmt(c, &st_update, 12, vals, lens, fmts, &res);
+    vals[12] = device_id;
+    asset_err e = db_exec_stmt(c, &st_update, 13, vals, lens, fmts, &res);
     if (e == ASSET_OK) {
         if (PQntuples(res) == 1) {
             *update_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -60,11 +60,12 @@ WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_
 WUR asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req *q,
                                  const store_label_cols *filter, const char *only_versions,
                                  PGresult **out);
-/* Rewrite the mutable columns of row seq: normal and local label columns, labels_sealed,
+/* Rewrite the mutable columns of row seq of device_id (the device too, so the statement is
+ * routable by device: deploy/README.md, Citus): normal and local label columns, labels_sealed,
  * sealed; touch_time refreshes updated_at. *version: the row's new version. */
-WUR asset_err store_asset_update(db_conn *c, int64_t seq, const asset_record *r,
-                                 const store_label_cols *cols, bool touch_time, int64_t *update_ms,
-                                 int64_t *version);
+WUR asset_err store_asset_update(db_conn *c, const char *device_id, int64_t seq,
+                                 const asset_record *r, const store_label_cols *cols,
+                                 bool touch_time, int64_t *update_ms, int64_t *version);
 /* Locks the scope until the transaction ends (an advisory lock): counting and inserting under it
  * keeps concurrent adds from passing the per-owner limit. */
 WUR asset_err store_scope_lock(db_conn *c, const store_scope *sc);

@@ -497,6 +497,10 @@ static int connect_worker(worker *wk)
     wk->c.broken = false;
     wk->c.prepared = 0;
     wk->c.timeout_ms = wk->w->s->cfg->db_timeout_ms;
+    /* Through a transaction pooler a LISTEN stays on whichever server connection ran it: there
+     * workers only poll (wait_for_work's timeout). */
+    if (db_transaction_pooler())
+        return 0;
     if (exec1(&wk->c, "LISTEN assetd_restores", 0, NULL, &r) != ASSET_OK) {
         PQfinish(wk->c.pg);
         wk->c.pg = NULL;

@@ -15,7 +15,9 @@
 #   ASAN_OPTIONS, UBSAN_OPTIONS
 # Then runs each extra suite tests/run.d/*.sh (sorted) once, with the same variables for the
 # first mode of TEST_MODES and a fresh database assetd_suites; each script counts as one test.
-# Prints "N passed, N failed" last; exits non-zero if anything failed.
+# A suite that cannot run on this host (e.g. no containers) exits 77 after writing the reason
+# into $TEST_SKIP_FILE: it is reported as skipped, with the reason, in the summary.
+# Prints "N passed, N failed[, N skipped: ...]" last; exits non-zero if anything failed.
 #
 # Knobs: TEST_MODES, TEST_TIMEOUT (seconds per binary, default 300), TEST_SUITE_TIMEOUT (seconds
 # per run.d script, default 900), TEST_FILTER (run only binaries/scripts whose name contains it),
@@ -33,6 +35,7 @@ export LC_ALL=C
 passed=0
 failed=0
 failures=()
+skipped=()
 
 tmp=$(mktemp -d /tmp/assetd-tests.XXXXXX) || { echo "run.sh: mktemp failed" >&2; exit 2; }
 # As root, pg.sh runs PostgreSQL as the "postgres" user, which must reach its folder.
@@ -56,11 +59,19 @@ summary() {
         echo "Failed:"
         printf '  %s\n' "${failures[@]}"
     fi
-    echo "$passed passed, $failed failed"
+    if [ "${#skipped[@]}" -gt 0 ]; then
+        echo
+        echo "Skipped:"
+        printf '  %s\n' "${skipped[@]}"
+    fi
+    echo "$passed passed, $failed failed${skipped:+, ${#skipped[@]} skipped: ${skipped[*]}}"
 }
 
-record() { # name rc seconds
-    if [ "$2" -eq 0 ]; then
+record() { # name rc seconds [skip reason]
+    if [ "$2" -eq 77 ] && [ -n "${4:-}" ]; then
+        skipped+=("$1 ($4)")
+        echo "=== SKIP $1 ($4, ${3}s)"
+    elif [ "$2" -eq 0 ]; then
         passed=$((passed + 1))
         echo "=== PASS $1 (${3}s)"
     else
@@ -172,13 +183,16 @@ if [ "${#suites[@]}" -gt 0 ]; then
             echo
             echo "=== RUN  run.d/$name"
             start=$SECONDS
+            export TEST_SKIP_FILE=$tmp/skip-$name
+            rm -f "$TEST_SKIP_FILE"
             if [ -x "$suite" ]; then
                 run_timed "$suite_timeout_s" "$suite"
             else
                 run_timed "$suite_timeout_s" bash "$suite"
             fi
             rc=$?
-            record "run.d/$name" "$rc" $((SECONDS - start))
+            reason=$(head -c 300 "$TEST_SKIP_FILE" 2>/dev/null | head -n 1)
+            record "run.d/$name" "$rc" $((SECONDS - start)) "$reason"
         done
     fi
 fi

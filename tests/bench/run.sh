@@ -226,23 +226,27 @@ psql_q -d assetd_floor -v dev="$FLOOR_DEV" -f "$BENCH/pgbench/floor_setup.sql" >
 # ---- assetd ----
 log "starting assetd: $HTTP_THREADS HTTP threads, $WORKERS request workers, $SYNC_WORKERS sync workers"
 ADMIN=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
-env -u ASSETD_MASTER_KEY_FILE -u ASSETD_ADMIN_TOKEN_FILE DATABASE_URL="$DATABASE_URL" \
-    ASSETD_LISTEN_ADDR=127.0.0.1 ASSETD_PORT="$PORT" \
-    ASSETD_MASTER_KEY="$(head -c 32 /dev/urandom | base64 -w0)" ASSETD_ADMIN_TOKEN="$ADMIN" \
-    ASSETD_HTTP_THREADS="$HTTP_THREADS" ASSETD_REQUEST_WORKERS="$WORKERS" \
-    ASSETD_SYNC_WORKERS="$SYNC_WORKERS" ASSETD_MIGRATIONS_DIR="$ROOT/migrations" \
-    ./assetd serve 2>"$TMP/assetd.log" &
-ASSETD_PID=$!
-ready=""
-for _ in $(seq 1 150); do
-    kill -0 "$ASSETD_PID" 2>/dev/null || { tail -n 20 "$TMP/assetd.log" >&2; die "assetd exited"; }
-    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/readyz")" = 200 ]; then
-        ready=1
-        break
-    fi
-    sleep 0.2
-done
-[ -n "$ready" ] || die "assetd did not become ready in 30 s"
+MASTER=$(head -c 32 /dev/urandom | base64 -w0)
+start_assetd() { # [NAME=value...]: extra settings
+    env -u ASSETD_MASTER_KEY_FILE -u ASSETD_ADMIN_TOKEN_FILE DATABASE_URL="$DATABASE_URL" \
+        ASSETD_LISTEN_ADDR=127.0.0.1 ASSETD_PORT="$PORT" \
+        ASSETD_MASTER_KEY="$MASTER" ASSETD_ADMIN_TOKEN="$ADMIN" \
+        ASSETD_HTTP_THREADS="$HTTP_THREADS" ASSETD_REQUEST_WORKERS="$WORKERS" \
+        ASSETD_SYNC_WORKERS="$SYNC_WORKERS" ASSETD_MIGRATIONS_DIR="$ROOT/migrations" "$@" \
+        ./assetd serve 2>>"$TMP/assetd.log" &
+    ASSETD_PID=$!
+    local ready=""
+    for _ in $(seq 1 150); do
+        kill -0 "$ASSETD_PID" 2>/dev/null || { tail -n 20 "$TMP/assetd.log" >&2; die "assetd exited"; }
+        if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$BASE/readyz")" = 200 ]; then
+            ready=1
+            break
+        fi
+        sleep 0.2
+    done
+    [ -n "$ready" ] || die "assetd did not become ready in 30 s"
+}
+start_assetd
 
 # api METHOD PATH TOKEN [BODY] -> body in $A, status in $S
 api() {
@@ -451,6 +455,16 @@ FOREIGN_PCT=$(calc %.0f "(($BUSY1 - $BUSY0) - $OURS) * 100 / ($ELAPSED * $HZ * $
 FOREIGN_PCT=$(( FOREIGN_PCT < 0 ? 0 : FOREIGN_PCT ))
 log "other processes used about $FOREIGN_PCT% of the machine's CPU during the run"
 
+# ---- the cost of ASSETD_DB_POOLER=transaction (unnamed statements, as behind pgbouncer in
+# transaction mode), measured directly against PostgreSQL so that only that cost shows ----
+log "GET /assets/{alias}?returnType=ALL with ASSETD_DB_POOLER=transaction: $CONNS connections, ${DUR}s"
+kill -TERM "$ASSETD_PID"
+wait "$ASSETD_PID" 2>/dev/null || true
+start_assetd ASSETD_DB_POOLER=transaction
+note_load getUnnamed
+BENCH_TOKEN=$T_OLD run_assetd_wrk get_alias_unnamed "$CONNS" "$DUR" get_alias.lua "$BASE"
+GETU_RPS=$RPS GETU_P99=$(field "$W" lat_p99_ms) GETU_CPU_A=$CPU_A GETU_CPU_P=$CPU_P
+
 # ---- report ----
 RATIO_POST=$(fdiv "$POST_RPS" "$FLOOR_B")
 RATIO_GET=$(fdiv "$GET_RPS" "$FLOOR_C")
@@ -480,6 +494,7 @@ floor C: pgbench PK SELECT asset row, c=$WORKERS|$FLOOR_C|tx/s|-|-|-|-|-
 POST /assets (1 KiB secret), c=$CONNS|$POST_RPS|req/s|B|$FLOOR_B|$RATIO_POST|>= 0.8 x B|$H_POST
 batch-add 100 x 1 KiB, c=$CONNS|$BATCH_RPS|assets/s|POST|$POST_RPS|$RATIO_BATCH|>= 10 x POST|$H_BATCH
 GET /assets/{alias} returnType=ALL, c=$CONNS|$GET_RPS|req/s|C|$FLOOR_C|$RATIO_GET|>= 0.6 x C|$H_GET
+GET alias+secret, ASSETD_DB_POOLER=transaction|$GETU_RPS|req/s|C|$FLOOR_C|$(fdiv "$GETU_RPS" "$FLOOR_C")|-|-
 GET /assets label filter, 100/page, c=$CONNS|$LABEL_RPS|req/s|C|$FLOOR_C|$RATIO_LABEL|-|-
 restore 100,000 records, $SYNC_WORKERS workers|$RESTORE_RPS|records/s|-|-|-|>= 20000|$H_RESTORE
 preview of that backup (vs restore's ms)|$PREVIEW_MS|ms|R|$RESTORE_MS|$PREVIEW_RATIO|<= 0.05 x R|$H_PREVIEW
@@ -505,6 +520,7 @@ TXT
     echo "  POST /assets      assetd $POST_CPU_A + PostgreSQL $POST_CPU_P   (floor B: PostgreSQL $FLOOR_B_CPU_P per INSERT)"
     echo "  batch-add, /asset assetd $BATCH_CPU_A + PostgreSQL $BATCH_CPU_P   (100 assets per request)"
     echo "  GET alias+secret  assetd $GET_CPU_A + PostgreSQL $GET_CPU_P   (floor C: PostgreSQL $FLOOR_C_CPU_P per SELECT)"
+    echo "  GET, unnamed      assetd $GETU_CPU_A + PostgreSQL $GETU_CPU_P   (ASSETD_DB_POOLER=transaction: parsed and planned per call)"
     echo "  GET label page    assetd $LABEL_CPU_A + PostgreSQL $LABEL_CPU_P"
     echo "  restore, /record  assetd $RESTORE_CPU_A + PostgreSQL $RESTORE_CPU_P   (backup of $RECORDS records took ${BACKUP_S}s)"
     echo
@@ -536,6 +552,8 @@ pace_json() {
         "$BATCH_RPS" "$BATCH_P99" "$BATCH_CPU_A" "$BATCH_CPU_P" "$RATIO_BATCH" "$(jb "$H_BATCH")"
     printf '    "getAssetWithSecret": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "C", "ratio": %s, "target": 0.6, "holds": %s},\n' \
         "$GET_RPS" "$GET_P99" "$GET_CPU_A" "$GET_CPU_P" "$RATIO_GET" "$(jb "$H_GET")"
+    printf '    "getAssetWithSecretUnnamed": {"setting": "ASSETD_DB_POOLER=transaction", "rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "ratioToPrepared": %s},\n' \
+        "$GETU_RPS" "$GETU_P99" "$GETU_CPU_A" "$GETU_CPU_P" "$(fdiv "$GETU_RPS" "$GET_RPS")"
     printf '    "getAssetsByLabel": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "C", "ratio": %s},\n' \
         "$LABEL_RPS" "$LABEL_P99" "$LABEL_CPU_A" "$LABEL_CPU_P" "$RATIO_LABEL"
     printf '    "restore": {"records": %s, "workers": %s, "ms": %s, "recordsPerSecond": %s, "clientSeconds": %s, "backupSeconds": %s, "cpuUsAssetdPerRecord": %s, "cpuUsPostgresPerRecord": %s, "checkpoints": %s, "autovacuumRuns": %s, "target": 20000, "holds": %s},\n' \

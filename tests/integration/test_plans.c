@@ -136,7 +136,8 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     rec.sealed_len = 2;
     rec.key_version = 1;
     int64_t ms = 0, version = 0;
-    assert_int_equal(store_asset_update(&c, seq, &rec, &none, true, &ms, &version), ASSET_OK);
+    assert_int_equal(store_asset_update(&c, DEVICE, seq, &rec, &none, true, &ms, &version),
+                     ASSET_OK);
     expect_plans_clean("update by seq");
 
     asset_req page;

@@ -74,7 +74,8 @@ typedef struct tl_server {
 } tl_server;
 
 /* Start `$ASSETD_BIN serve` with a fresh environment: the current one without any ASSETD_* or
- * DATABASE_URL variable (except ASSETD_MIGRATIONS_DIR and ASSETD_LOG_REQUESTS), plus
+ * DATABASE_URL variable (except ASSETD_MIGRATIONS_DIR, ASSETD_LOG_REQUESTS and
+ * ASSETD_DB_POOLER), plus
  *   DATABASE_URL=$TEST_DATABASE_URL, ASSETD_PORT=<free port>, ASSETD_LISTEN_ADDR=127.0.0.1,
  *   ASSETD_MASTER_KEY=$TEST_MASTER_KEY (or the process's random key),
  *   ASSETD_ADMIN_TOKEN=<random>, ASSETD_SYNC_WORKERS=0, ASSETD_MIGRATIONS_DIR,

@@ -153,8 +153,10 @@ static bool keep_inherited(const char *kv)
         return false;
     if (strncmp(kv, "ASSETD_", 7) != 0)
         return true;
+    /* ASSETD_DB_POOLER: run.d/70-pgbouncer.sh runs every suite through a transaction pooler. */
     return strncmp(kv, "ASSETD_MIGRATIONS_DIR=", 22) == 0 ||
-           strncmp(kv, "ASSETD_LOG_REQUESTS=", 20) == 0 || strncmp(kv, "ASSETD_BIN=", 11) == 0;
+           strncmp(kv, "ASSETD_LOG_REQUESTS=", 20) == 0 || strncmp(kv, "ASSETD_BIN=", 11) == 0 ||
+           strncmp(kv, "ASSETD_DB_POOLER=", 17) == 0;
 }
 
 static const char *master_key(void)

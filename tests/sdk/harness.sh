@@ -9,6 +9,8 @@
 #   - ASSETD_BIN (default ./assetd at the repository root, built with `make assetd` if missing);
 #   - ASSETD_MIGRATIONS_DIR (default migrations/ at the repository root);
 #   exports ASSETD_URL and ASSETD_ADMIN_TOKEN for the flow; everything is undone on exit.
+#   SDK_SERVER_URL set: no server is started; the flow runs against that one (ASSETD_ADMIN_TOKEN
+#   must be set too).
 # sdk_is_asan              true when ASSETD_BIN is the ASan build (the contract suites skip it).
 
 SDK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -99,6 +101,15 @@ _sdk_status() {
 sdk_start_server() {
     trap sdk_cleanup EXIT
     trap 'exit 130' INT TERM
+    # A server that runs elsewhere (make image-check: the container): SDK_SERVER_URL, with
+    # ASSETD_ADMIN_TOKEN set by the caller.
+    if [ -n "${SDK_SERVER_URL:-}" ]; then
+        : "${ASSETD_ADMIN_TOKEN:?SDK_SERVER_URL needs ASSETD_ADMIN_TOKEN}"
+        export ASSETD_URL="$SDK_SERVER_URL" ASSETD_ADMIN_TOKEN
+        [ "$(_sdk_status "$ASSETD_URL/readyz")" = 200 ] || { echo "$ASSETD_URL/readyz is not 200" >&2; return 1; }
+        sdk_log "using the running assetd at $ASSETD_URL"
+        return 0
+    fi
     _sdk_tmp=$(mktemp -d)
     chmod 755 "$_sdk_tmp" # the private cluster runs as the postgres user when we are root
 
