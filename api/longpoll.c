@@ -26,6 +26,7 @@ struct longpoll {
     char *url;
     int timeout_ms;
     PGconn *pg;
+    unsigned long rounds; /* of 200 ms, behind a transaction pooler */
 };
 
 static double now_ms(void)
@@ -104,6 +105,19 @@ static void *listen_main(void *arg)
         pthread_mutex_unlock(&lp->mu);
         if (stop)
             break;
+        if (db_transaction_pooler()) {
+            /* Behind a transaction pooler a LISTEN does not stay with this client: every waiter
+             * rechecks its job once a second instead. */
+            usleep(200 * 1000);
+            pthread_mutex_lock(&lp->mu);
+            if (++lp->rounds % 5 == 0) {
+                lp->gen++;
+                wake_locked(lp, NULL, true);
+            }
+            wake_locked(lp, NULL, false); /* the expired ones */
+            pthread_mutex_unlock(&lp->mu);
+            continue;
+        }
         if (!lp->pg) {
             if (listen_connect(lp) == 0) {
                 /* Notifications may have been missed while disconnected: everyone rechecks. */

@@ -23,8 +23,11 @@ static const db_stmt st_auth = {
     "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
     "WHERE d.token_hash = $1"};
 
-static const db_stmt st_installation_hold = {STMT_INSTALLATION_HOLD, "installation_hold",
-                                             "SELECT assetd_installation_hold($1, $2)"};
+/* The row read here (with the statement's snapshot) only makes the statement routable by
+ * device; the function decides, with a snapshot taken after its lock. */
+static const db_stmt st_installation_hold = {
+    STMT_INSTALLATION_HOLD, "installation_hold",
+    "SELECT assetd_installation_hold(id, $2) FROM installations WHERE device_id = $3 AND id = $1"};
 
 static const db_stmt st_device_key = {
     STMT_DEVICE_KEY, "device_key",
@@ -207,10 +210,10 @@ asset_err svc_installation_hold(db_conn *c, const principal *p)
     if (p->kind != PRINCIPAL_INSTALLATION)
         return ASSET_OK;
     snprintf(id, sizeof id, "%lld", (long long)p->installation_id);
-    const char *vals[] = {id, (const char *)p->token_hash};
-    const int lens[] = {0, SEAL_TOKEN_HASH_LEN}, fmts[] = {0, 1};
-    asset_err e = db_exec_stmt(c, &st_installation_hold, 2, vals, lens, fmts, &r);
-    if (e == ASSET_OK && !db_bool(r, 0, 0))
+    const char *vals[] = {id, (const char *)p->token_hash, p->device_id};
+    const int lens[] = {0, SEAL_TOKEN_HASH_LEN, 0}, fmts[] = {0, 1, 0};
+    asset_err e = db_exec_stmt(c, &st_installation_hold, 3, vals, lens, fmts, &r);
+    if (e == ASSET_OK && (PQntuples(r) != 1 || !db_bool(r, 0, 0)))
         e = ASSET_UNAUTHENTICATED;
     PQclear(r);
     return e;

@@ -11,7 +11,10 @@
 # Left out: test_reliab_dbfault and test_startup_retry (they stop the shared PostgreSQL under
 # the other lanes and time statement timeouts set per server), test_reliab_rest (reads the
 # cluster's files and runs pg_dump, which needs a session), test_sync_crash (a long restore run
-# twice: minutes, and it proves nothing more here than test_sync and test_scaleout).
+# twice: minutes, and it proves nothing more here than test_sync and test_scaleout),
+# test_reliab_dbhang and test_reliab_edge (they freeze or restart the shared PostgreSQL and use
+# its folder), test_reliab_ops (its own login roles and connection limits, which a pooler
+# in front would measure instead of assetd).
 # Prints the peak of client and server connections pgbouncer had, and each lane's binaries.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,7 +29,7 @@ mode_dir=$(dirname "$ASSETD_BIN")
 query=${TEST_DATABASE_URL#*\?}          # host=<pg socket dir>&user=assetd
 pg_sock=$(sed 's/.*host=\([^&]*\).*/\1/' <<<"$query")
 admin_url="postgresql:///postgres?$query"
-exclude=" test_reliab_dbfault test_startup_retry test_reliab_rest test_sync_crash "
+exclude=" test_reliab_dbfault test_startup_retry test_reliab_rest test_sync_crash test_reliab_dbhang test_reliab_edge test_reliab_ops "
 lanes=3
 port=6432
 
