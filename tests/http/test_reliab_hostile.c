@@ -267,27 +267,9 @@ static void test_uppercase_ids_are_the_same_ids(void **st)
 
     /* A same-device restore named in uppercase is a same-device restore: THIS_DEVICE records
      * take part. */
-    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_up,
-             dev_up);
-    r = tl_http(srv, "POST", "/restores", srv->admin_token, body);
-    tl_expect_status(r, 202);
     char id[64];
-    snprintf(id, sizeof id, "%s", tl_jstr(r->json, "id"));
-    assert_string_equal(tl_jstr(r->json, "targetDeviceId"), d.id);
-    tl_resp_free(r);
-    json_t *done = NULL;
-    for (double until = tl_now_ms() + tl_scaled_ms(20000); tl_now_ms() < until;) {
-        r = tl_httpf(srv, "GET", srv->admin_token, NULL, "/restores/%s", id);
-        tl_expect_status(r, 200);
-        const char *status = tl_jstr(r->json, "status");
-        if (status && (strcmp(status, "done") == 0 || strcmp(status, "failed") == 0)) {
-            done = json_incref(r->json);
-            tl_resp_free(r);
-            break;
-        }
-        tl_resp_free(r);
-        tl_sleep_ms(50);
-    }
+    tl_restore_create(srv, srv->admin_token, backup_up, dev_up, id);
+    json_t *done = tl_restore_wait(srv, srv->admin_token, id, 20000);
     assert_non_null(done);
     assert_string_equal(tl_jstr(done, "status"), "done");
     assert_int_equal(tl_jint(done, "total"), 1);
@@ -355,8 +337,8 @@ static void test_hup_and_usr_signals_do_not_stop(void **st)
     assert_true(tl_proc_running(w));
     tl_req_status(s2, "GET", "/healthz", NULL, NULL, 200);
     tl_req_status(s2, "GET", "/readyz", NULL, NULL, 200);
-    assert_true(tl_proc_log_has(s2->proc, "signal ignored"));
-    assert_true(tl_proc_log_has(w, "signal ignored"));
+    assert_true(tl_proc_log_count(s2->proc, "signal ignored") > 0);
+    assert_true(tl_proc_log_count(w, "signal ignored") > 0);
     assert_int_equal(tl_proc_stop(w), 0);
     assert_int_equal(tl_server_stop(s2), 0);
 }

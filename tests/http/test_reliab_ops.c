@@ -272,18 +272,9 @@ static void test_rolling_rotation_never_fails_a_restore(void **st)
     tl_expect_status(r, 200);
     tl_resp_free(r);
 
-    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", old_dev.id);
-    r = tl_http(srv, "POST", "/backups", srv->admin_token, body);
-    tl_expect_status(r, 201);
     char backup[64], restore[64];
-    snprintf(backup, sizeof backup, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
-    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup,
-             new_dev.id);
-    r = tl_http(fresh, "POST", "/restores", srv->admin_token, body);
-    tl_expect_status(r, 202);
-    snprintf(restore, sizeof restore, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
+    tl_backup_create(srv, srv->admin_token, old_dev.id, backup);
+    tl_restore_create(fresh, srv->admin_token, backup, new_dev.id, restore);
 
     /* Only the old worker runs: it must leave the job alone, not fail it. */
     tl_sleep_ms(tl_scaled_ms(1500));
@@ -295,16 +286,7 @@ static void test_rolling_rotation_never_fails_a_restore(void **st)
     /* A worker that holds version 2 finishes it. */
     const char *new_worker_env[] = {both_env, "ASSETD_SYNC_WORKERS=1", NULL};
     tl_proc *new_worker = tl_worker_start(fresh, new_worker_env);
-    const char *status = NULL;
-    for (double until = tl_now_ms() + tl_scaled_ms(20000); tl_now_ms() < until;) {
-        j = restore_status(fresh, restore);
-        status = tl_jstr(j, "status");
-        if (status && (strcmp(status, "done") == 0 || strcmp(status, "failed") == 0))
-            break;
-        json_decref(j);
-        j = NULL;
-        tl_sleep_ms(100);
-    }
+    j = tl_restore_wait(fresh, srv->admin_token, restore, 20000);
     assert_non_null(j);
     assert_string_equal(tl_jstr(j, "status"), "done");
     assert_int_equal(tl_jint(j, "accepted"), 5);

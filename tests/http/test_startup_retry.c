@@ -18,62 +18,18 @@
 
 #include "../lib/testlib.h"
 
-static char g_dir[512], g_pg_sh[1024];
-
-/* The cluster folder (parent of host=<dir>/sock) and scripts/pg.sh of this checkout. */
-static void find_cluster(void)
-{
-    const char *url = getenv("TEST_DATABASE_URL");
-    const char *h = url ? strstr(url, "host=") : NULL;
-    if (!h)
-        fail_msg("TEST_DATABASE_URL has no host= (run the tests with tests/run.sh)");
-    h += 5;
-    size_t len = strcspn(h, "&");
-    if (len < 6 || len >= sizeof g_dir || strncmp(h + len - 5, "/sock", 5) != 0)
-        fail_msg("TEST_DATABASE_URL's host is not <dir>/sock: %s", url);
-    memcpy(g_dir, h, len - 5);
-    g_dir[len - 5] = 0;
-    const char *mig = getenv("ASSETD_MIGRATIONS_DIR");
-    char root[768] = ".";
-    if (mig && strlen(mig) > 11 && strcmp(mig + strlen(mig) - 11, "/migrations") == 0)
-        snprintf(root, sizeof root, "%.*s", (int)(strlen(mig) - 11), mig);
-    snprintf(g_pg_sh, sizeof g_pg_sh, "%s/scripts/pg.sh", root);
-    if (access(g_pg_sh, X_OK) != 0)
-        fail_msg("%s is not executable", g_pg_sh);
-}
-
-static int pg(const char *cmd)
-{
-    char line[2048];
-    snprintf(line, sizeof line, "'%s' %s '%s' >/dev/null 2>&1", g_pg_sh, cmd, g_dir);
-    return system(line);
-}
-
 static int setup(void **st)
 {
     (void)st;
-    find_cluster();
+    tl_pg_dir();
     return 0;
 }
 
 static int teardown(void **st)
 {
     (void)st;
-    pg("start");
+    tl_pg_ctl("start");
     return 0;
-}
-
-/* How many lines of the child's log contain text. */
-static int log_count(const tl_proc *p, const char *text)
-{
-    FILE *f = fopen(p->log_path, "r");
-    char line[4096];
-    int n = 0;
-    while (f && fgets(line, sizeof line, f))
-        n += strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return n;
 }
 
 /* Waits (bounded) until the log has at least n lines with text. */
@@ -81,11 +37,11 @@ static bool wait_log(const tl_proc *p, const char *text, int n, int timeout_ms)
 {
     double end = tl_now_ms() + tl_scaled_ms(timeout_ms);
     while (tl_now_ms() < end) {
-        if (log_count(p, text) >= n)
+        if (tl_proc_log_count(p, text) >= n)
             return true;
         tl_sleep_ms(50);
     }
-    return log_count(p, text) >= n;
+    return tl_proc_log_count(p, text) >= n;
 }
 
 static int free_port(void)
@@ -126,7 +82,7 @@ static void test_waits_for_postgres(void **st)
     const char *quit_env[] = {"ASSETD_DB_CONNECT_TIMEOUT_S=120", port_kv[1], NULL};
     const char *short_env[] = {"ASSETD_DB_CONNECT_TIMEOUT_S=1", NULL};
 
-    assert_int_equal(pg("stop"), 0);
+    assert_int_equal(tl_pg_ctl("stop"), 0);
     tl_proc *mig = tl_assetd_spawn(NULL, migrate, patient);
     tl_proc *wk = tl_assetd_spawn(NULL, worker, patient);
     srv.proc = tl_assetd_spawn(NULL, serve, serve_env);
@@ -135,8 +91,9 @@ static void test_waits_for_postgres(void **st)
     /* A short timeout gives up: exit 1, with the attempts and the end logged. */
     tl_proc *gives_up = tl_assetd_spawn(NULL, migrate, short_env);
     int gave_up = tl_proc_wait(gives_up, tl_scaled_ms(15000));
-    bool gave_up_logged = log_count(gives_up, "\"msg\":\"database not reachable, giving up\"") == 1;
-    bool gave_up_retried = log_count(gives_up, RETRYING) >= 2;
+    bool gave_up_logged =
+        tl_proc_log_count(gives_up, "\"msg\":\"database not reachable, giving up\"") == 1;
+    bool gave_up_retried = tl_proc_log_count(gives_up, RETRYING) >= 2;
     if (gave_up != 1)
         tl_proc_print_log(gives_up, 20);
 
@@ -154,9 +111,10 @@ static void test_waits_for_postgres(void **st)
     /* SIGTERM while waiting: a prompt, clean stop. */
     tl_proc_signal(quitter.proc, SIGTERM);
     int quit_status = tl_proc_wait(quitter.proc, tl_scaled_ms(5000));
-    bool quit_logged = log_count(quitter.proc, "stopped while waiting for the database") == 1;
+    bool quit_logged =
+        tl_proc_log_count(quitter.proc, "stopped while waiting for the database") == 1;
 
-    int started = pg("start");
+    int started = tl_pg_ctl("start");
     int mig_status = tl_proc_wait(mig, tl_scaled_ms(30000));
     long health = 0;
     for (double end = tl_now_ms() + tl_scaled_ms(30000); health != 200 && tl_now_ms() < end;) {
@@ -167,7 +125,7 @@ static void test_waits_for_postgres(void **st)
             tl_sleep_ms(100);
     }
     bool worker_started = wait_log(wk, "\"msg\":\"assetd started\"", 1, 30000);
-    bool reachable_logged = log_count(srv.proc, "\"msg\":\"database reachable\"") == 1;
+    bool reachable_logged = tl_proc_log_count(srv.proc, "\"msg\":\"database reachable\"") == 1;
 
     assert_int_equal(gave_up, 1);
     assert_true(gave_up_logged);
@@ -227,7 +185,7 @@ static void test_pooler_warns_without_statement_timeout(void **st)
                            NULL};
     tl_server *a = tl_server_start(bare);
     tl_server *b = tl_server_start(timed);
-    int warned_a = log_count(a->proc, warn), warned_b = log_count(b->proc, warn);
+    int warned_a = tl_proc_log_count(a->proc, warn), warned_b = tl_proc_log_count(b->proc, warn);
     tl_device d = tl_device_create(a, "pooler-mode", NULL);
     tl_app app = tl_app_install(a, d.id, "com.example.pooler", NULL, false);
     json_decref(tl_asset_add(b, app.token, "{\"alias\":\"p\",\"secret\":\"cG9vbGVy\"}"));

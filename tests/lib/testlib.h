@@ -125,8 +125,8 @@ int tl_proc_stop(tl_proc *p);
 int tl_proc_kill9(tl_proc *p);
 /* Print the child's log to stderr (the last max_lines lines; 0 = all). */
 void tl_proc_print_log(const tl_proc *p, int max_lines);
-/* Whether a line of the child's log (so far) contains text. */
-bool tl_proc_log_has(const tl_proc *p, const char *text);
+/* How many lines of the child's log (so far) contain text. */
+int tl_proc_log_count(const tl_proc *p, const char *text);
 
 /* Call at the end of main with cmocka's result: kills children still running, prints every
  * child's log when something failed, removes the temporary folder when all went well, and
@@ -298,6 +298,15 @@ char *tl_list(const tl_server *s, const char *token, const char *query, char *ou
  * and writes the decoded secret (NUL-terminated) into out. Returns out. */
 char *tl_get_secret(const tl_server *s, const char *token, const char *alias,
                     const char *extra_query, char *out, size_t n);
+
+/* POST /backups {"deviceId"} as token: expects 201; writes the backup's id into id (64). */
+char *tl_backup_create(const tl_server *s, const char *token, const char *device_id, char *id);
+/* POST /restores {"backupId", "targetDeviceId"} as token: expects 202; the job's id into id. */
+char *tl_restore_create(const tl_server *s, const char *token, const char *backup_id,
+                        const char *target_id, char *id);
+/* Poll GET /restores/{id} as token until it is done or failed (timeout_ms, scaled for ASan):
+ * its final JSON (the caller decrefs), or NULL when it did not end in time. */
+json_t *tl_restore_wait(const tl_server *s, const char *token, const char *id, int timeout_ms);
 
 /* A fresh device with one app installed on it (app_id, no groups, no permissions). */
 tl_app tl_fresh_app(const tl_server *s, const char *app_id, tl_device *device_out);

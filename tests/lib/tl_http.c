@@ -730,6 +730,49 @@ json_t *tl_asset_add(const tl_server *s, const char *token, const char *json_bod
     return j;
 }
 
+char *tl_backup_create(const tl_server *s, const char *token, const char *device_id, char *id)
+{
+    char body[128];
+    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", device_id);
+    tl_resp *r = tl_http(s, "POST", "/backups", token, body);
+    tl_expect_status(r, 201);
+    snprintf(id, 64, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    return id;
+}
+
+char *tl_restore_create(const tl_server *s, const char *token, const char *backup_id,
+                        const char *target_id, char *id)
+{
+    char body[200];
+    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
+             target_id);
+    tl_resp *r = tl_http(s, "POST", "/restores", token, body);
+    tl_expect_status(r, 202);
+    snprintf(id, 64, "%s", tl_jstr(r->json, "id"));
+    tl_resp_free(r);
+    return id;
+}
+
+json_t *tl_restore_wait(const tl_server *s, const char *token, const char *id, int timeout_ms)
+{
+    char path[128];
+    tl_pathf(path, sizeof path, "/restores/%s", id);
+    for (double until = tl_now_ms() + tl_scaled_ms(timeout_ms); tl_now_ms() < until;) {
+        tl_resp *r = tl_http(s, "GET", path, token, NULL);
+        tl_expect_status(r, 200);
+        const char *status = tl_jstr(r->json, "status");
+        if (status && (strcmp(status, "done") == 0 || strcmp(status, "failed") == 0)) {
+            json_t *j = json_incref(r->json);
+            tl_resp_free(r);
+            return j;
+        }
+        tl_resp_free(r);
+        tl_sleep_ms(50);
+    }
+    return NULL;
+}
+
 tl_app tl_fresh_app(const tl_server *s, const char *app_id, tl_device *device_out)
 {
     tl_device d = tl_device_create(s, NULL, NULL);

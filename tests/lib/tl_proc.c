@@ -363,16 +363,16 @@ static void free_proc(tl_proc *p)
     free(p);
 }
 
-bool tl_proc_log_has(const tl_proc *p, const char *text)
+int tl_proc_log_count(const tl_proc *p, const char *text)
 {
     FILE *f = fopen(p->log_path, "r");
     char line[4096];
-    bool found = false;
-    while (f && !found && fgets(line, sizeof line, f))
-        found = strstr(line, text) != NULL;
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, text) != NULL;
     if (f)
         fclose(f);
-    return found;
+    return n;
 }
 
 void tl_proc_print_log(const tl_proc *p, int max_lines)
