@@ -67,14 +67,13 @@ void h_audit_list(http_req *rq, const char *a, const char *b)
     json_t *events = json_array();
     for (int i = 0; events && i < pg.n; i++) {
         char when[64];
-        PGresult *r = pg.res;
-        jsonmap_time(when, strtoll(PQgetvalue(r, i, 1), NULL, 10));
-#define OPT(col) (PQgetisnull(r, i, col) ? json_null() : json_string(PQgetvalue(r, i, col)))
-        json_t *ev =
-            json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "id",
-                      (json_int_t)strtoll(PQgetvalue(r, i, 0), NULL, 10), "at", when, "principal",
-                      PQgetvalue(r, i, 2), "action", PQgetvalue(r, i, 3), "deviceId", OPT(4),
-                      "owner", OPT(5), "aliasHash", OPT(6), "outcome", PQgetvalue(r, i, 7));
+        const audit_row *row = &pg.rows[i];
+        jsonmap_time(when, row->at_ms);
+#define OPT(v) ((v) ? json_string(v) : json_null())
+        json_t *ev = json_pack(
+            "{s:I, s:s, s:s, s:s, s:o, s:o, s:o, s:s}", "id", (json_int_t)row->id, "at", when,
+            "principal", row->principal, "action", row->action, "deviceId", OPT(row->device_id),
+            "owner", OPT(row->owner), "aliasHash", OPT(row->alias_hash), "outcome", row->outcome);
 #undef OPT
         if (json_array_append_new(events, ev) != 0) {
             json_decref(events);

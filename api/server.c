@@ -300,9 +300,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 int server_start(app_ctx *app)
 {
-    const char *lr = getenv("ASSETD_LOG_REQUESTS");
-    log_requests = !(lr && strcmp(lr, "0") == 0);
     const config *cfg = app->cfg;
+    log_requests = cfg->log_requests;
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *sa;

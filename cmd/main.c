@@ -69,7 +69,9 @@ static int wait_for_signal(void)
     }
 }
 
-static int run(int serve_http, int workers)
+/* serve_http: `serve` (HTTP and ASSETD_SYNC_WORKERS workers, 0 allowed); else `worker`
+ * (ASSETD_SYNC_WORKERS workers, at least 1). */
+static int run(int serve_http)
 {
     config cfg;
     char err[512];
@@ -88,8 +90,7 @@ static int run(int serve_http, int workers)
         fprintf(stderr, "assetd: %s\n", err);
         return 2;
     }
-    if (workers < 0)
-        workers = cfg.sync_workers;
+    int workers = serve_http || cfg.sync_workers > 0 ? cfg.sync_workers : 1;
     db_set_transaction_pooler(cfg.db_transaction_pooler);
     int waited = db_wait_ready(cfg.database_url, cfg.db_connect_timeout_s);
     if (waited != 0) {
@@ -108,9 +109,7 @@ static int run(int serve_http, int workers)
     app.cfg = &cfg;
     if (serve_http && server_start(&app) != 0)
         goto out_svc;
-    const char *lease = getenv("ASSETD_LEASE_SECONDS");
-    if (workers > 0 &&
-        sync_workers_start(&w, &s, workers, lease && atoi(lease) > 0 ? atoi(lease) : 30) != 0) {
+    if (workers > 0 && sync_workers_start(&w, &s, workers, cfg.lease_seconds) != 0) {
         fprintf(stderr, "assetd: cannot start the sync workers\n");
         goto out_http;
     }
@@ -159,11 +158,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (strcmp(cmd, "serve") == 0)
-        return run(1, -1);
-    if (strcmp(cmd, "worker") == 0) {
-        const char *n = getenv("ASSETD_SYNC_WORKERS");
-        return run(0, n && atoi(n) > 0 ? atoi(n) : 1);
-    }
+        return run(1);
+    if (strcmp(cmd, "worker") == 0)
+        return run(0);
     if (strcmp(cmd, "migrate") == 0)
         return migrate_only();
     if (strcmp(cmd, "rotate-key") == 0)

@@ -286,6 +286,23 @@ asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out)
         out->n = (int)limit;
         out->next_id = strtoll(PQgetvalue(out->res, out->n - 1, 0), NULL, 10);
     }
+    if (out->n && !(out->rows = calloc((size_t)out->n, sizeof *out->rows))) {
+        audit_page_free(out);
+        return ASSET_OUT_OF_MEMORY;
+    }
+    PGresult *r = out->res;
+    for (int i = 0; i < out->n; i++) {
+#define OPT(col) (PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col))
+        out->rows[i] = (audit_row){.id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
+                                   .at_ms = strtoll(PQgetvalue(r, i, 1), NULL, 10),
+                                   .principal = PQgetvalue(r, i, 2),
+                                   .action = PQgetvalue(r, i, 3),
+                                   .device_id = OPT(4),
+                                   .owner = OPT(5),
+                                   .alias_hash = OPT(6),
+                                   .outcome = PQgetvalue(r, i, 7)};
+#undef OPT
+    }
     return ASSET_OK;
 }
 
@@ -293,6 +310,7 @@ void audit_page_free(audit_page *pg)
 {
     if (!pg)
         return;
+    free(pg->rows);
     PQclear(pg->res);
     memset(pg, 0, sizeof *pg);
 }

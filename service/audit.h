@@ -30,10 +30,18 @@ void audit_record(svc *s, const audit_event *ev, const char *outcome);
 WUR int audit_writer_start(svc *s);
 void audit_writer_stop(svc *s);
 
+/* One stored event; the text points into the page that holds it. */
 typedef struct {
-    PGresult *res; /* rows: id, at, principal, action, device_id, owner, alias_hash, outcome */
+    int64_t id, at_ms;
+    const char *principal, *action, *outcome;
+    const char *device_id, *owner, *alias_hash; /* NULL for none */
+} audit_row;
+
+typedef struct {
+    audit_row *rows; /* n of them */
     int n;
     int64_t next_id; /* 0: no more */
+    PGresult *res;   /* what rows point into */
 } audit_page;
 /* Events with id > after_id, oldest first, at most limit. audit_page_free releases. */
 WUR asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,41 +73,88 @@ static void secret_free(char *s)
     }
 }
 
+/* Every numeric setting, in one table (pgbouncer's bouncer_params): name, default, range and
+ * where it goes. A value that is not an integer in range stops the process with one line
+ * naming the variable (README, "Configuration"). */
+typedef enum { S_INT, S_LONG, S_SIZE, S_BOOL } setting_kind;
+
+typedef struct {
+    const char *name;
+    setting_kind kind;
+    long def, min, max;
+    size_t offset; /* of the field in config */
+} setting;
+
+#define F(field) offsetof(config, field)
+#define DEF_FROM_CPUS (-1)    /* default: the number of CPUs */
+#define DEF_FROM_WORKERS (-2) /* default: request workers + 2 */
+
+static const setting settings[] = {
+    {"ASSETD_PORT", S_INT, 8080, 0, 65535, F(port)},
+    {"ASSETD_HTTP_THREADS", S_INT, DEF_FROM_CPUS, 1, 256, F(http_threads)},
+    {"ASSETD_SYNC_WORKERS", S_INT, 1, 0, 64, F(sync_workers)},
+    {"ASSETD_REQUEST_WORKERS", S_INT, 8, 1, 512, F(request_workers)},
+    {"ASSETD_REQUEST_QUEUE", S_INT, 1024, 1, 1000000, F(request_queue)},
+    {"ASSETD_DB_POOL_SIZE", S_INT, DEF_FROM_WORKERS, 1, 1000, F(db_pool_size)},
+    {"ASSETD_BODY_LIMIT", S_SIZE, 65536, 1024, 16 << 20, F(body_limit)},
+    {"ASSETD_BATCH_BODY_LIMIT", S_SIZE, 1 << 20, 1024, 64 << 20, F(batch_body_limit)},
+    {"ASSETD_DB_TIMEOUT_MS", S_INT, 5000, 100, 600000, F(db_timeout_ms)},
+    {"ASSETD_DB_CONNECT_TIMEOUT_S", S_INT, 30, 0, 3600, F(db_connect_timeout_s)},
+    {"ASSETD_MAX_CONNECTIONS", S_INT, 4096, 16, 1000000, F(max_connections)},
+    {"ASSETD_PER_IP_CONNECTIONS", S_INT, 0, 0, 1000000, F(per_ip_connections)},
+    {"ASSETD_RATE_LIMIT", S_INT, 0, 0, 1000000, F(rate_limit)},
+    {"ASSETD_CONNECTION_TIMEOUT", S_INT, 30, 1, 3600, F(connection_timeout)},
+    {"ASSETD_MAX_ASSETS", S_LONG, 0, 0, INT_MAX, F(max_assets)},
+    {"ASSETD_BACKUP_RETENTION_DAYS", S_INT, 0, 0, 36500, F(backup_retention_days)},
+    {"ASSETD_AUTH_CACHE_MS", S_INT, 0, 0, 3600000, F(auth_cache_ms)},
+    {"ASSETD_RESTORE_BATCH", S_INT, 500, 1, 2000, F(restore_batch)},
+    {"ASSETD_LEASE_SECONDS", S_INT, 30, 1, 3600, F(lease_seconds)},
+    {"ASSETD_LOG_REQUESTS", S_BOOL, 1, 0, 1, F(log_requests)},
+    {"ASSETD_MASTER_KEY_ACTIVE", S_INT, 0, 0, INT_MAX, F(master_key_active)},
+};
+
+static int load_setting(config *c, const setting *st, char *err, size_t err_len)
+{
+    long def = st->def;
+    if (def == DEF_FROM_CPUS) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        def = ncpu > 0 ? ncpu : 2;
+    } else if (def == DEF_FROM_WORKERS) {
+        def = c->request_workers + 2;
+    }
+    int v = 0;
+    if (env_int(st->name, (int)def, (int)st->min, (int)st->max, &v, err, err_len) != 0)
+        return -1;
+    char *field = (char *)c + st->offset;
+    switch (st->kind) {
+    case S_INT:
+        *(int *)field = v;
+        break;
+    case S_LONG:
+        *(long *)field = v;
+        break;
+    case S_SIZE:
+        *(size_t *)field = (size_t)v;
+        break;
+    case S_BOOL:
+        *(bool *)field = v != 0;
+        break;
+    }
+    return 0;
+}
+
 int config_load(config *c, unsigned need, char *err, size_t err_len)
 {
     memset(c, 0, sizeof *c);
     bool missing = false;
     char *master = NULL, *admin = NULL;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int body = 0, batch_body = 0, max_assets = 0;
     const char *s;
 
     s = getenv("ASSETD_LISTEN_ADDR");
     snprintf(c->listen_addr, sizeof c->listen_addr, "%s", s && *s ? s : "0.0.0.0");
-    if (env_int("ASSETD_PORT", 8080, 0, 65535, &c->port, err, err_len) ||
-        env_int("ASSETD_HTTP_THREADS", ncpu > 0 ? (int)ncpu : 2, 1, 256, &c->http_threads, err,
-                err_len) ||
-        env_int("ASSETD_SYNC_WORKERS", 1, 0, 64, &c->sync_workers, err, err_len) ||
-        env_int("ASSETD_REQUEST_WORKERS", 8, 1, 512, &c->request_workers, err, err_len) ||
-        env_int("ASSETD_REQUEST_QUEUE", 1024, 1, 1000000, &c->request_queue, err, err_len) ||
-        env_int("ASSETD_DB_POOL_SIZE", c->request_workers + 2, 1, 1000, &c->db_pool_size, err,
-                err_len) ||
-        env_int("ASSETD_BODY_LIMIT", 65536, 1024, 16 << 20, &body, err, err_len) ||
-        env_int("ASSETD_BATCH_BODY_LIMIT", 1 << 20, 1024, 64 << 20, &batch_body, err, err_len) ||
-        env_int("ASSETD_DB_TIMEOUT_MS", 5000, 100, 600000, &c->db_timeout_ms, err, err_len) ||
-        env_int("ASSETD_DB_CONNECT_TIMEOUT_S", 30, 0, 3600, &c->db_connect_timeout_s, err,
-                err_len) ||
-        env_int("ASSETD_MAX_CONNECTIONS", 4096, 16, 1000000, &c->max_connections, err, err_len) ||
-        env_int("ASSETD_PER_IP_CONNECTIONS", 0, 0, 1000000, &c->per_ip_connections, err, err_len) ||
-        env_int("ASSETD_RATE_LIMIT", 0, 0, 1000000, &c->rate_limit, err, err_len) ||
-        env_int("ASSETD_CONNECTION_TIMEOUT", 30, 1, 3600, &c->connection_timeout, err, err_len) ||
-        env_int("ASSETD_MAX_ASSETS", 0, 0, INT_MAX, &max_assets, err, err_len) ||
-        env_int("ASSETD_BACKUP_RETENTION_DAYS", 0, 0, 36500, &c->backup_retention_days, err,
-                err_len))
-        goto fail;
-    c->body_limit = (size_t)body;
-    c->batch_body_limit = (size_t)batch_body;
-    c->max_assets = max_assets;
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (load_setting(c, &settings[i], err, err_len) != 0)
+            goto fail;
 
     s = getenv("ASSETD_DB_POOLER");
     if (s && *s && strcmp(s, "none") != 0 && strcmp(s, "transaction") != 0) {
@@ -143,12 +191,10 @@ int config_load(config *c, unsigned need, char *err, size_t err_len)
         snprintf(err, err_len, "ASSETD_MASTER_KEY: %s", why);
         goto fail;
     }
-    int active = 0;
-    if (env_int("ASSETD_MASTER_KEY_ACTIVE", 0, 0, INT_MAX, &active, err, err_len))
-        goto fail;
-    if (active && keyring_set_active(c->keys, active) != 0) {
+    if (c->master_key_active && keyring_set_active(c->keys, c->master_key_active) != 0) {
         snprintf(err, err_len,
-                 "ASSETD_MASTER_KEY_ACTIVE: version %d is not in ASSETD_MASTER_KEY's list", active);
+                 "ASSETD_MASTER_KEY_ACTIVE: version %d is not in ASSETD_MASTER_KEY's list",
+                 c->master_key_active);
         goto fail;
     }
     if (!(need & CONFIG_NEED_ADMIN_TOKEN)) {

@@ -174,8 +174,7 @@ int svc_open(svc *s, const config *cfg, const char **why)
         goto fail;
     }
     sodium_mprotect_readonly(s->token_key);
-    const char *ttl = getenv("ASSETD_AUTH_CACHE_MS");
-    s->auth_cache = authcache_new(ttl && *ttl ? atoi(ttl) : 0);
+    s->auth_cache = authcache_new(cfg->auth_cache_ms);
     if (audit_writer_start(s) != 0) {
         *why = "cannot start the audit writer";
         goto fail;

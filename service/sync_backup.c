@@ -293,10 +293,8 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
         goto done;
     /* The job is cut into chunks of records here, so several workers can share it; the NOTIFY
      * is delivered at COMMIT and wakes the idle ones. */
-    const char *batch = getenv("ASSETD_RESTORE_BATCH");
     char chunk_s[16];
-    snprintf(chunk_s, sizeof chunk_s, "%d",
-             batch && atoi(batch) > 0 && atoi(batch) <= 2000 ? atoi(batch) : 500);
+    snprintf(chunk_s, sizeof chunk_s, "%d", s->cfg->restore_batch);
     const char *v3[] = {id, backup_id, chunk_s};
     PGresult *chunks = NULL;
     if ((e = db_exec(

@@ -238,10 +238,8 @@ static asset_err retry_tx(db_conn *c, void *arg)
         return ASSET_NOT_FOUND;
     snprintf(rules_s, sizeof rules_s, "%d", rules);
     uuid_new(nid);
-    const char *batch = getenv("ASSETD_RESTORE_BATCH");
     char chunk_s[16];
-    snprintf(chunk_s, sizeof chunk_s, "%d",
-             batch && atoi(batch) > 0 && atoi(batch) <= 2000 ? atoi(batch) : 500);
+    snprintf(chunk_s, sizeof chunk_s, "%d", x->s->cfg->restore_batch);
     const char *vals[] = {nid, base, rules_s, x->id, chunk_s};
     /* The job, its chunks over the retried records, its owners' counts (the base's, less the
      * retried records, which the worker counts again) and the inherited outcomes of those

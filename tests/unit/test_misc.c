@@ -14,6 +14,7 @@
 #include "../../api/http.h"
 #include "../../service/arena.h"
 #include "../../service/asset.h"
+#include "../../service/config.h"
 #include "../../service/db.h"
 #include "../../service/err.h"
 #include "../../service/svc.h"
@@ -348,6 +349,45 @@ static void test_err_codes_and_names(void **state)
     assert_int_not_equal(asset_err_code((asset_err)-1), 0);
 }
 
+/* The settings table: defaults, ranges, and one line naming a bad variable. */
+static void test_config_settings(void **state)
+{
+    (void)state;
+    config c;
+    char err[512];
+    setenv("DATABASE_URL", "postgresql:///x", 1);
+    unsetenv("ASSETD_LOG_REQUESTS");
+    unsetenv("ASSETD_RESTORE_BATCH");
+    unsetenv("ASSETD_REQUEST_WORKERS");
+    unsetenv("ASSETD_DB_POOL_SIZE");
+    assert_int_equal(config_load(&c, 0, err, sizeof err), 0);
+    assert_true(c.log_requests);
+    assert_int_equal(c.restore_batch, 500);
+    assert_int_equal(c.lease_seconds, 30);
+    assert_int_equal(c.auth_cache_ms, 0);
+    assert_int_equal(c.db_pool_size, c.request_workers + 2); /* a default from another */
+    assert_int_equal(c.body_limit, 65536);
+    config_free(&c);
+    setenv("ASSETD_REQUEST_WORKERS", "3", 1);
+    assert_int_equal(config_load(&c, 0, err, sizeof err), 0);
+    assert_int_equal(c.db_pool_size, 5);
+    config_free(&c);
+    unsetenv("ASSETD_REQUEST_WORKERS");
+    const struct {
+        const char *name, *value;
+    } bad[] = {{"ASSETD_LOG_REQUESTS", "yes"},   {"ASSETD_RESTORE_BATCH", "0"},
+               {"ASSETD_RESTORE_BATCH", "2001"}, {"ASSETD_AUTH_CACHE_MS", "-1"},
+               {"ASSETD_LEASE_SECONDS", "30s"},  {"ASSETD_PORT", "70000"},
+               {"ASSETD_MAX_ASSETS", "1e3"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(bad[i].name, bad[i].value, 1);
+        err[0] = 0;
+        assert_int_equal(config_load(&c, 0, err, sizeof err), -1);
+        assert_non_null(strstr(err, bad[i].name));
+        unsetenv(bad[i].name);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_uuid_new),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_err_codes_and_names),
+        cmocka_unit_test(test_config_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
