@@ -3,8 +3,6 @@
  * list and hands it to the dispatch queue, which owns it from then on. */
 #include "longpoll.h"
 
-#include <libpq-fe.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +12,7 @@
 
 #include "../service/db.h"
 #include "../service/sync.h"
+#include "../service/sync_notify.h"
 #include "dispatch.h"
 
 struct longpoll {
@@ -25,7 +24,7 @@ struct longpoll {
     struct dispatch *d;
     char *url;
     int timeout_ms;
-    PGconn *pg;
+    sync_listener *ls;
     unsigned long rounds; /* of 200 ms, behind a transaction pooler */
 };
 
@@ -59,40 +58,22 @@ static void wake_locked(longpoll *lp, const char *key, bool all)
     }
 }
 
-static int listen_connect(longpoll *lp)
+/* A job finished: its waiters go back to the dispatch queue. */
+static void on_done(void *ctx, const char *restore_id)
 {
-    PGresult *r = NULL;
-    if (db_connect(lp->url, lp->timeout_ms, &lp->pg) != ASSET_OK)
-        return -1;
-    r = PQexec(lp->pg, "LISTEN " SYNC_DONE_CHANNEL);
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        PQfinish(lp->pg);
-        lp->pg = NULL;
-        return -1;
-    }
-    return 0;
+    longpoll *lp = ctx;
+    pthread_mutex_lock(&lp->mu);
+    lp->gen++;
+    wake_locked(lp, restore_id, false);
+    pthread_mutex_unlock(&lp->mu);
 }
 
 /* Wait up to 200 ms for notifications; wake the waiters of each finished job. */
 static void listen_round(longpoll *lp)
 {
-    struct pollfd pfd = {PQsocket(lp->pg), POLLIN, 0};
-    if (poll(&pfd, 1, 200) <= 0)
-        return;
-    if (!PQconsumeInput(lp->pg)) {
-        PQfinish(lp->pg);
-        lp->pg = NULL;
-        return;
-    }
-    PGnotify *n;
-    while ((n = PQnotifies(lp->pg))) {
-        pthread_mutex_lock(&lp->mu);
-        lp->gen++;
-        wake_locked(lp, n->extra, false);
-        pthread_mutex_unlock(&lp->mu);
-        PQfreemem(n);
+    if (sync_listener_wait(lp->ls, 200, on_done, lp) != 0) {
+        sync_listener_free(lp->ls);
+        lp->ls = NULL;
     }
 }
 
@@ -118,8 +99,8 @@ static void *listen_main(void *arg)
             pthread_mutex_unlock(&lp->mu);
             continue;
         }
-        if (!lp->pg) {
-            if (listen_connect(lp) == 0) {
+        if (!lp->ls) {
+            if ((lp->ls = sync_listener_open(lp->url, lp->timeout_ms))) {
                 /* Notifications may have been missed while disconnected: everyone rechecks. */
                 pthread_mutex_lock(&lp->mu);
                 lp->gen++;
@@ -129,15 +110,14 @@ static void *listen_main(void *arg)
                 usleep(200 * 1000);
             }
         }
-        if (lp->pg)
+        if (lp->ls)
             listen_round(lp);
         pthread_mutex_lock(&lp->mu);
         wake_locked(lp, NULL, false); /* the expired ones */
         pthread_mutex_unlock(&lp->mu);
     }
-    if (lp->pg)
-        PQfinish(lp->pg);
-    lp->pg = NULL;
+    sync_listener_free(lp->ls);
+    lp->ls = NULL;
     return NULL;
 }
 
