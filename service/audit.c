@@ -266,19 +266,15 @@ void audit_writer_stop(svc *s)
 asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out)
 {
     char after[24], lim[24];
-    db_conn *c = NULL;
     memset(out, 0, sizeof *out);
     snprintf(after, sizeof after, "%" PRId64, after_id);
     snprintf(lim, sizeof lim, "%ld", limit + 1);
     const char *vals[] = {after, lim};
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec(c,
-                    "SELECT id, (extract(epoch FROM at) * 1000)::bigint, principal, action, "
-                    "device_id, owner, alias_hash, outcome FROM audit_log WHERE id > $1 "
-                    "ORDER BY id LIMIT $2",
-                    2, vals, NULL, NULL, &out->res);
-    db_release(s->pool, c);
+    asset_err e = db_run_sql(s->pool,
+                             "SELECT id, (extract(epoch FROM at) * 1000)::bigint, principal, "
+                             "action, device_id, owner, alias_hash, outcome FROM audit_log "
+                             "WHERE id > $1 ORDER BY id LIMIT $2",
+                             2, vals, NULL, NULL, &out->res);
     if (e != ASSET_OK)
         return e;
     out->n = PQntuples(out->res);

@@ -552,6 +552,40 @@ asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx)
     return run_attempts(p, NULL, fn, ctx);
 }
 
+typedef struct {
+    const db_stmt *st;
+    const char *sql;
+    int n;
+    const char *const *vals;
+    const int *lens, *fmts;
+    PGresult **out;
+} one_statement;
+
+static asset_err run_one(db_conn *c, void *arg)
+{
+    one_statement *o = arg;
+    PQclear(*o->out); /* a retried attempt starts afresh */
+    *o->out = NULL;
+    return o->st ? db_exec_stmt(c, o->st, o->n, o->vals, o->lens, o->fmts, o->out)
+                 : db_exec(c, o->sql, o->n, o->vals, o->lens, o->fmts, o->out);
+}
+
+asset_err db_run_stmt(db_pool *p, const db_stmt *st, int n, const char *const *vals,
+                      const int *lens, const int *fmts, PGresult **out)
+{
+    one_statement o = {st, NULL, n, vals, lens, fmts, out};
+    *out = NULL;
+    return db_run(p, run_one, &o);
+}
+
+asset_err db_run_sql(db_pool *p, const char *sql, int n, const char *const *vals, const int *lens,
+                     const int *fmts, PGresult **out)
+{
+    one_statement o = {NULL, sql, n, vals, lens, fmts, out};
+    *out = NULL;
+    return db_run(p, run_one, &o);
+}
+
 /* Hex digit values (-1: not a hex digit); a table, because decoding sealed values is on every
  * read and restore path and branches on random data mispredict. */
 static const signed char hex_value[256] = {

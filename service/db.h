@@ -122,6 +122,13 @@ WUR asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx);
 void db_set_transaction_pooler(bool on);
 bool db_transaction_pooler(void);
 
+/* One statement on a pooled connection, run (and retried) as db_run runs fn: *out as
+ * db_exec_stmt's / db_exec's. For reads and single-statement writes. */
+WUR asset_err db_run_stmt(db_pool *p, const db_stmt *st, int n, const char *const *vals,
+                          const int *lens, const int *fmts, PGresult **out);
+WUR asset_err db_run_sql(db_pool *p, const char *sql, int n, const char *const *vals,
+                         const int *lens, const int *fmts, PGresult **out);
+
 /* Connects one connection outside any pool (migrations, LISTEN). */
 WUR asset_err db_connect(const char *url, int timeout_ms, PGconn **out);
 

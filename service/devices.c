@@ -75,17 +75,6 @@ bool devices_valid_name(const char *p, size_t n)
     return n >= 1 && n <= NAME_MAX_BYTES && text_valid_utf8(p, n);
 }
 
-static asset_err run(svc *s, const db_stmt *st, int n, const char *const *vals, const int *lens,
-                     const int *fmts, PGresult **out)
-{
-    db_conn *c = NULL;
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec_stmt(c, st, n, vals, lens, fmts, out);
-    db_release(s->pool, c);
-    return e;
-}
-
 static asset_err read_device(PGresult *r, device_info *out)
 {
     memset(out, 0, sizeof *out);
@@ -111,7 +100,7 @@ static asset_err run_device(svc *s, const db_stmt *st, int n, const char *const 
                             const int *lens, const int *fmts, device_info *out)
 {
     PGresult *r = NULL;
-    asset_err e = run(s, st, n, vals, lens, fmts, &r);
+    asset_err e = db_run_stmt(s->pool, st, n, vals, lens, fmts, &r);
     if (e == ASSET_OK)
         e = read_device(r, out);
     PQclear(r);
@@ -140,7 +129,7 @@ asset_err devices_register(svc *s, const char *name, const char *account_id,
         id, name, account_id, (const char *)th, (const char *)pk, kek, (const char *)wrapped};
     const int lens[] = {0, 0, 0, sizeof th, pk ? USER_AUTH_PK_LEN : 0, 0, sizeof wrapped};
     const int fmts[] = {0, 0, 0, 1, 1, 0, 1};
-    asset_err e = run(s, &st_insert, 7, vals, lens, fmts, &r);
+    asset_err e = db_run_stmt(s->pool, &st_insert, 7, vals, lens, fmts, &r);
     PQclear(r);
     if (e != ASSET_OK)
         sodium_memzero(token, SEAL_TOKEN_TEXT_LEN);
@@ -180,7 +169,7 @@ asset_err devices_install(svc *s, const char *device_id, const char *app_id,
     const char *vals[] = {device_id, app_id, (const char *)th, groups_json,
                           perm_persistent ? "t" : "f"};
     const int lens[] = {0, 0, sizeof th, 0, 0}, fmts[] = {0, 0, 1, 0, 0};
-    asset_err e = run(s, &st_install, 5, vals, lens, fmts, &r);
+    asset_err e = db_run_stmt(s->pool, &st_install, 5, vals, lens, fmts, &r);
     if (e == ASSET_OK && PQntuples(r) == 0) {
         /* Nothing inserted: either no such device or already installed. */
         PQclear(r);
@@ -241,7 +230,7 @@ asset_err devices_rotate_token(svc *s, const char *device_id, char token[SEAL_TO
     new_token(s, token, th);
     const char *vals[] = {device_id, (const char *)th};
     const int lens[] = {0, sizeof th}, fmts[] = {0, 1};
-    asset_err e = run(s, &st_rotate, 2, vals, lens, fmts, &r);
+    asset_err e = db_run_stmt(s->pool, &st_rotate, 2, vals, lens, fmts, &r);
     authcache_forget_device(s->auth_cache, device_id);
     if (e == ASSET_OK && PQntuples(r) != 1)
         e = ASSET_NOT_FOUND;
@@ -259,7 +248,7 @@ asset_err devices_rotate_app_token(svc *s, const char *device_id, const char *ap
     new_token(s, token, th);
     const char *vals[] = {device_id, app_id, (const char *)th};
     const int lens[] = {0, 0, sizeof th}, fmts[] = {0, 0, 1};
-    asset_err e = run(s, &st_rotate_app, 3, vals, lens, fmts, &r);
+    asset_err e = db_run_stmt(s->pool, &st_rotate_app, 3, vals, lens, fmts, &r);
     authcache_forget_device(s->auth_cache, device_id);
     if (e == ASSET_OK && atol(PQgetvalue(r, 0, 0)) == 0)
         e = ASSET_NOT_FOUND;

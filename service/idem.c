@@ -76,17 +76,6 @@ void idem_hash_final(crypto_generichash_state *st, unsigned char out[IDEM_HASH_L
     crypto_generichash_final(st, out, IDEM_HASH_LEN);
 }
 
-static asset_err run1(svc *s, const char *sql, int n, const char *const *vals, const int *lens,
-                      const int *fmts, PGresult **out)
-{
-    db_conn *c = NULL;
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec(c, sql, n, vals, lens, fmts, out);
-    db_release(s->pool, c);
-    return e;
-}
-
 static char *dup_col(PGresult *r, int col, int *bad)
 {
     if (PQgetisnull(r, 0, col))
@@ -127,7 +116,7 @@ asset_err idem_begin(svc *s, const char *who, const char *key,
     /* A key abandoned between our claim and our read is claimed again (bounded). */
     for (int attempt = 0; attempt < 3; attempt++) {
         PGresult *r = NULL;
-        asset_err e = run1(s, CLAIM_SQL, 3, vals, lens, fmts, &r);
+        asset_err e = db_run_sql(s->pool, CLAIM_SQL, 3, vals, lens, fmts, &r);
         if (e != ASSET_OK)
             return e;
         bool claimed = PQntuples(r) == 1;
@@ -137,10 +126,10 @@ asset_err idem_begin(svc *s, const char *who, const char *key,
             *state = IDEM_CLAIMED;
             return ASSET_OK;
         }
-        e = run1(s,
-                 "SELECT request_hash = $3, status, content_type, body, location, etag "
-                 "FROM idempotency_keys WHERE principal = $1 AND key = $2",
-                 3, vals, lens, fmts, &r);
+        e = db_run_sql(s->pool,
+                       "SELECT request_hash = $3, status, content_type, body, location, etag "
+                       "FROM idempotency_keys WHERE principal = $1 AND key = $2",
+                       3, vals, lens, fmts, &r);
         if (e != ASSET_OK)
             return e;
         if (PQntuples(r) == 1) {
@@ -169,11 +158,12 @@ asset_err idem_complete(svc *s, const char *who, const char *key, const idem_ans
     const int fmts[] = {0, 0, 0, 0, 1, 0, 0};
     if (!ans->body)
         vals[4] = NULL;
-    asset_err e = run1(s,
-                       "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5, "
-                       "location = $6, etag = $7 WHERE principal = $1 AND key = $2 AND "
-                       "status IS NULL",
-                       7, vals, lens, fmts, &r);
+    asset_err e =
+        db_run_sql(s->pool,
+                   "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5, "
+                   "location = $6, etag = $7 WHERE principal = $1 AND key = $2 AND "
+                   "status IS NULL",
+                   7, vals, lens, fmts, &r);
     PQclear(r);
     return e;
 }
@@ -182,10 +172,10 @@ asset_err idem_abandon(svc *s, const char *who, const char *key)
 {
     PGresult *r = NULL;
     const char *vals[] = {who, key};
-    asset_err e = run1(s,
-                       "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND "
-                       "status IS NULL",
-                       2, vals, NULL, NULL, &r);
+    asset_err e = db_run_sql(s->pool,
+                             "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND "
+                             "status IS NULL",
+                             2, vals, NULL, NULL, &r);
     PQclear(r);
     return e;
 }

@@ -256,7 +256,6 @@ static int parse_groups(principal *p, const char *text)
 asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out)
 {
     unsigned char h[SEAL_TOKEN_HASH_LEN];
-    db_conn *c = NULL;
     PGresult *r = NULL;
     char purpose[96];
     memset(out, 0, sizeof *out);
@@ -272,10 +271,7 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     memcpy(out->token_hash, h, sizeof h);
     const char *vals[] = {(const char *)h};
     const int lens[] = {sizeof h}, fmts[] = {1};
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec_stmt(c, &st_auth, 1, vals, lens, fmts, &r);
-    db_release(s->pool, c);
+    asset_err e = db_run_stmt(s->pool, &st_auth, 1, vals, lens, fmts, &r);
     if (e != ASSET_OK)
         return e;
     if (PQntuples(r) != 1) {
@@ -306,13 +302,9 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
 
 asset_err svc_ready(svc *s)
 {
-    db_conn *c = NULL;
     PGresult *r = NULL;
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec(c, "SELECT coalesce(max(version), -1) FROM schema_migrations", 0, NULL, NULL,
-                    NULL, &r);
-    db_release(s->pool, c);
+    asset_err e = db_run_sql(s->pool, "SELECT coalesce(max(version), -1) FROM schema_migrations", 0,
+                             NULL, NULL, NULL, &r);
     if (e == ASSET_OK && atoi(PQgetvalue(r, 0, 0)) < s->migrations_latest)
         e = ASSET_SERVICE_UNAVAILABLE;
     PQclear(r);

@@ -196,25 +196,16 @@ done:
     return e;
 }
 
-static asset_err run1(svc *s, const char *sql, int n, const char *const *vals, PGresult **out)
-{
-    db_conn *c = NULL;
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec(c, sql, n, vals, NULL, NULL, out);
-    db_release(s->pool, c);
-    return e;
-}
-
 asset_err sync_backup_get(svc *s, const char *id, backup_info *out)
 {
     PGresult *r = NULL;
     const char *vals[] = {id};
     memset(out, 0, sizeof *out);
-    asset_err e = run1(s,
-                       "SELECT id, device_id, (extract(epoch FROM created_at) * 1000)::bigint, "
-                       "record_count FROM backups WHERE id = $1 AND octet_length(wrapped_key) > 0",
-                       1, vals, &r);
+    asset_err e =
+        db_run_sql(s->pool,
+                   "SELECT id, device_id, (extract(epoch FROM created_at) * 1000)::bigint, "
+                   "record_count FROM backups WHERE id = $1 AND octet_length(wrapped_key) > 0",
+                   1, vals, NULL, NULL, &r);
     if (e == ASSET_OK && PQntuples(r) != 1)
         e = ASSET_NOT_FOUND;
     if (e == ASSET_OK) {
@@ -254,12 +245,12 @@ asset_err sync_restore_check(svc *s, const char *backup_id, const char *target_i
     PGresult *r = NULL;
     const char *v1[] = {backup_id, target_id};
     /* A backup whose transport key is destroyed is being deleted: gone already. */
-    asset_err e = run1(s,
-                       "SELECT b.device_id, b.account_id, d.account_id, "
-                       "(SELECT count(*) FROM devices WHERE id = $2) "
-                       "FROM backups b LEFT JOIN devices d ON d.id = $2 WHERE b.id = $1 AND "
-                       "octet_length(b.wrapped_key) > 0",
-                       2, v1, &r);
+    asset_err e = db_run_sql(s->pool,
+                             "SELECT b.device_id, b.account_id, d.account_id, "
+                             "(SELECT count(*) FROM devices WHERE id = $2) "
+                             "FROM backups b LEFT JOIN devices d ON d.id = $2 WHERE b.id = $1 AND "
+                             "octet_length(b.wrapped_key) > 0",
+                             2, v1, NULL, NULL, &r);
     if (e != ASSET_OK)
         return e;
     if (PQntuples(r) != 1 || atoi(PQgetvalue(r, 0, 3)) == 0) {
@@ -329,7 +320,8 @@ asset_err sync_restore_get(svc *s, const char *id, restore_info *out)
 {
     PGresult *r = NULL;
     const char *vals[] = {id};
-    asset_err e = run1(s, "SELECT " RESTORE_COLS " FROM restores WHERE id = $1", 1, vals, &r);
+    asset_err e = db_run_sql(s->pool, "SELECT " RESTORE_COLS " FROM restores WHERE id = $1", 1,
+                             vals, NULL, NULL, &r);
     if (e == ASSET_OK && PQntuples(r) != 1)
         e = ASSET_NOT_FOUND;
     if (e == ASSET_OK)
@@ -341,7 +333,8 @@ asset_err sync_restore_get(svc *s, const char *id, restore_info *out)
 asset_err sync_restore_counts(svc *s, long counts[4])
 {
     PGresult *r = NULL;
-    asset_err e = run1(s, "SELECT status, count(*) FROM restores GROUP BY status", 0, NULL, &r);
+    asset_err e = db_run_sql(s->pool, "SELECT status, count(*) FROM restores GROUP BY status", 0,
+                             NULL, NULL, NULL, &r);
     memset(counts, 0, 4 * sizeof *counts);
     for (int i = 0; e == ASSET_OK && i < PQntuples(r); i++)
         for (int k = 0; k < 4; k++)
@@ -354,7 +347,6 @@ asset_err sync_restore_counts(svc *s, long counts[4])
 asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc, sync_result *out)
 {
     PGresult *r = NULL;
-    db_conn *c = NULL;
     memset(out, 0, sizeof *out);
     if (group.n && !principal_in_group(p, group.p, group.n))
         return ASSET_PERMISSION_DENIED;
@@ -362,15 +354,12 @@ asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc
     size_t owner_len = group.n ? group.n : strlen(p->app_id);
     const char *vals[] = {p->device_id, group.n ? "1" : "0", owner, enc ? "t" : "f"};
     const int lens[] = {0, 0, (int)owner_len, 0}, fmts[] = {0, 0, 1, 0};
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec(c,
-                    "SELECT total, failed, restore_id, "
-                    "(extract(epoch FROM finished_at) * 1000)::bigint FROM sync_results "
-                    "WHERE device_id = $1 AND owner_kind = $2 AND owner = $3::text AND "
-                    "attr_enc = $4",
-                    4, vals, lens, fmts, &r);
-    db_release(s->pool, c);
+    asset_err e = db_run_sql(s->pool,
+                             "SELECT total, failed, restore_id, "
+                             "(extract(epoch FROM finished_at) * 1000)::bigint FROM sync_results "
+                             "WHERE device_id = $1 AND owner_kind = $2 AND owner = $3::text AND "
+                             "attr_enc = $4",
+                             4, vals, lens, fmts, &r);
     if (e == ASSET_OK && PQntuples(r) == 1) {
         out->total = atol(PQgetvalue(r, 0, 0));
         out->failed = atol(PQgetvalue(r, 0, 1));

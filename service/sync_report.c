@@ -93,7 +93,6 @@ static asset_err list_records(svc *s, const char *restore_id, bool decided_only,
 {
     unsigned char pos[4] = {0};
     char after[24], outcome[16], rule[16], kind[16], lim[24];
-    db_conn *c = NULL;
     asset_err e = ASSET_OK;
     if (q->cursor.n && (e = sync_cursor_decode(s, context, q->cursor, pos, sizeof pos)) != ASSET_OK)
         return e;
@@ -112,19 +111,17 @@ static asset_err list_records(svc *s, const char *restore_id, bool decided_only,
                           decided_only ? "t" : "f",
                           lim};
     const int lens[] = {0, 0, 0, 0, 0, (int)owner.n, 0, 0, 0}, fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0};
-    if ((e = db_acquire(s->pool, &c)) == ASSET_OK)
-        e = db_exec(c,
-                    "SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, b.alias "
-                    "FROM restore_records x JOIN restores r ON r.id = x.restore_id "
-                    "JOIN backup_records b ON b.backup_id = r.backup_id AND b.ordinal = x.ordinal "
-                    "WHERE x.restore_id = $1 AND x.ordinal > $2::int "
-                    "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) "
-                    "AND ($4::int = 0 OR x.rule = $4::int) "
-                    "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "
-                    "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "
-                    "ORDER BY x.ordinal LIMIT $9::int",
-                    9, vals, lens, fmts, &out->res);
-    db_release(s->pool, c);
+    e = db_run_sql(s->pool,
+                   "SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, b.alias "
+                   "FROM restore_records x JOIN restores r ON r.id = x.restore_id "
+                   "JOIN backup_records b ON b.backup_id = r.backup_id AND b.ordinal = x.ordinal "
+                   "WHERE x.restore_id = $1 AND x.ordinal > $2::int "
+                   "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) "
+                   "AND ($4::int = 0 OR x.rule = $4::int) "
+                   "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "
+                   "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "
+                   "ORDER BY x.ordinal LIMIT $9::int",
+                   9, vals, lens, fmts, &out->res);
     if (e != ASSET_OK)
         return e;
     int rows = PQntuples(out->res);

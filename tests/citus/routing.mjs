@@ -7,7 +7,8 @@
 // The catalog is every `static const db_stmt` of service/*.c (the named statements: each
 // request's hot path), read from the C preprocessor's output so that macros (column lists,
 // AUDITED(...)) are expanded exactly as compiled, plus the WHERE of store.c's query builder
-// (lists and bulk deletes), and the one-off db_exec() statements of the files of ONE_OFF_FILES.
+// (lists and bulk deletes), and the one-off db_exec() / db_run_sql() statements of the files of
+// ONE_OFF_FILES.
 // Statements that are multi-shard by design are listed below with the
 // reason and the plan; a listed name that no longer exists fails the check (stale list).
 // Usage: node tests/citus/routing.mjs [--self-test-only]     (run.d/65-citus-routing.sh)
@@ -62,7 +63,7 @@ function statementsOf(file, cflags) {
   }
   if (ONE_OFF_FILES.has(file)) {
     let k = 0;
-    const one = /\bdb_exec\(\s*[\w>.-]+\s*,((?:\s*"(?:[^"\\]|\\.)*")+)\s*,/g;
+    const one = /\b(?:db_exec|db_run_sql)\(\s*[\w>.-]+\s*,((?:\s*"(?:[^"\\]|\\.)*")+)\s*,/g;
     for (let m; (m = one.exec(pre));) {
       const sql = [...m[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((x) => JSON.parse(`"${x[1]}"`)).join("");
       out.push({ name: `${file.replace(/^service\//, "")}#${++k}`, sql, file });
@@ -150,7 +151,7 @@ if (process.argv.includes("--self-test-only")) process.exit(0);
 const cflags = execFileSync("pkg-config", ["--cflags", "libmicrohttpd", "jansson", "libpq", "libsodium"], { encoding: "utf8" })
   .trim().split(/\s+/).filter(Boolean);
 const files = readdirSync("service").filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
-const stmts = files.filter((f) => /db_stmt|db_exec\(/.test(readFileSync(f, "utf8"))).flatMap((f) => statementsOf(f, cflags));
+const stmts = files.filter((f) => /db_stmt|db_exec\(|db_run_sql\(/.test(readFileSync(f, "utf8"))).flatMap((f) => statementsOf(f, cflags));
 let bad = 0;
 const seen = new Set();
 for (const st of stmts) {
