@@ -372,8 +372,12 @@ void server_stop(app_ctx *app)
 {
     if (!app->mhd)
         return;
+    /* From now on requests are answered 503 with Connection: close. No MHD_quiesce_daemon:
+     * with a thread pool on epoll, libmicrohttpd 0.9.75's quiesce removes the listening socket
+     * from each worker's epoll set while the worker may do the same, and a failed removal is
+     * MHD_PANIC ("Failed to remove listen FD from epoll set") in the middle of a graceful
+     * stop. MHD_stop_daemon closes the listening socket itself. */
     app->shutting_down = 1;
-    MHD_quiesce_daemon(app->mhd);
     longpoll_shutdown(app->longpoll); /* parked long polls answer now */
     /* Let in-flight requests finish, bounded. */
     for (int i = 0; i < 200 && atomic_load(&in_flight) > 0; i++)
