@@ -15,11 +15,6 @@
  * serialiser, so failed allocations are counted per thread and checked around both. */
 static _Thread_local unsigned long alloc_failures;
 
-unsigned long http_alloc_failures(void)
-{
-    return alloc_failures;
-}
-
 void *http_secure_malloc(size_t n)
 {
     if (n > SIZE_MAX - SECURE_HDR)

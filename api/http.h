@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -70,7 +71,7 @@ struct app_ctx {
     struct MHD_Daemon *mhd;
     struct dispatch *dispatch;
     struct longpoll *longpoll;
-    volatile int shutting_down;
+    atomic_int shutting_down; /* set by server_stop, read by every thread */
 };
 
 /* Response setters: each replaces any previous response. */
@@ -105,8 +106,6 @@ void http_principal_close(void);
  * given twice (named in dup_key, if it fits). */
 int http_parse_json_body(json_t **out, const char *body, size_t len, int *err_pos, char *dup_key,
                          size_t dup_key_len);
-/* Allocations that failed so far on this thread (see http_parse_json_body). */
-unsigned long http_alloc_failures(void);
 
 /* The wipe-on-free allocator installed for Jansson (bodies and responses may hold secrets). */
 void *http_secure_malloc(size_t n);

@@ -33,9 +33,10 @@ CREATE TABLE backup_records (
     PRIMARY KEY (backup_id, ordinal)
 );
 
--- A restore job. next_ordinal, the counts and the records written advance together in one
--- transaction per batch: that is the exactly-once guarantee. lease_owner/lease_until say which
--- worker holds the job; an expired lease may be taken over.
+-- A restore job. (As first written, next_ordinal, the counts and the records advanced together in
+-- one transaction per batch under a lease. Since 0006 a job is cut into chunks, each claimed and
+-- written in one transaction; lease_owner/lease_until are informational, and 0011 drops
+-- next_ordinal.)
 CREATE TABLE restores (
     id               uuid PRIMARY KEY,
     backup_id        uuid NOT NULL REFERENCES backups (id) ON DELETE CASCADE,

@@ -1,5 +1,6 @@
 #include "sqlbuf.h"
 
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,11 +86,6 @@ int sqlbuf_text(sqlbuf *b, const char *p, size_t n)
     return param(b, p, n, 1);
 }
 
-int sqlbuf_bytes(sqlbuf *b, const unsigned char *p, size_t n)
-{
-    return param(b, (const char *)p, n, 1);
-}
-
 int sqlbuf_cstr(sqlbuf *b, const char *s)
 {
     return param(b, s, 0, 0);
@@ -136,7 +132,7 @@ void copybuf_free(copybuf *b)
     if (!b)
         return;
     if (b->buf) {
-        memset(b->buf, 0, b->len);
+        sodium_memzero(b->buf, b->len); /* rows hold sealed values */
         free(b->buf);
     }
     copybuf_init(b);

@@ -26,7 +26,6 @@ void sqlbuf_add(sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2
 /* Each returns the parameter's number ($n). Text is sent in binary format, so it needs no NUL
  * terminator; a NULL pointer is SQL NULL. */
 int sqlbuf_text(sqlbuf *b, const char *p, size_t n);
-int sqlbuf_bytes(sqlbuf *b, const unsigned char *p, size_t n);
 int sqlbuf_cstr(sqlbuf *b, const char *s); /* text format, NUL-terminated */
 int sqlbuf_int(sqlbuf *b, long long v);
 int sqlbuf_bool(sqlbuf *b, bool v);

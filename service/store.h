@@ -50,7 +50,8 @@ WUR asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_
                                  bool overwrite, bool *inserted, int64_t *seq, int64_t *update_ms,
                                  int64_t *version);
 /* Rows of scope matching the filters of q (alias, attributes, label columns), in page order,
- * at most limit rows after pos (or after q->offset rows). only_auth: authType ANY only. */
+ * at most limit rows after pos (or after q->offset rows); for_update locks them until the
+ * transaction ends. */
 WUR asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req *q,
                                  const store_label_cols *filter, const store_pos *pos, long limit,
                                  bool for_update, PGresult **out);

@@ -13,8 +13,6 @@
 #include "sync.h"
 #include "sync_internal.h"
 
-#define BACKUP_BATCH 500
-
 static const char *const status_names[] = {"queued", "running", "done", "failed"};
 
 const char *sync_status_name(int status)
