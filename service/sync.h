@@ -1,7 +1,9 @@
-/* sync: backup and restore (spec §7, §8) — consistent sealed snapshots of a device's syncable
- * assets, restore jobs, the sync worker that decides every record with rules_check_restore()
- * exactly once (batches committed together with the job's progress, leases so a dead worker's
- * job is resumed by another), and the per-owner sync results. */
+/* sync: backup and restore (spec §7, §8, §12) — consistent sealed snapshots of a device's
+ * syncable assets, restore jobs cut into chunks, the sync worker that decides every record with
+ * rules_check_restore() exactly once (a chunk is claimed with FOR UPDATE SKIP LOCKED inside the
+ * transaction that writes its records, their outcomes and the job's progress, so any number of
+ * workers share a job and a crash only redoes an uncommitted chunk), the per-owner sync results,
+ * previews, per-record reports, retries and the backup lifecycle. */
 #ifndef ASSETD_SYNC_H
 #define ASSETD_SYNC_H
 
