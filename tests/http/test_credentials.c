@@ -281,22 +281,10 @@ static void test_remove_device(void **st)
     tl_req_status(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", old.id), old.token, NULL,
                   200);
     /* A backup of OLD, and a restore of it onto OLD that no worker has picked up yet. */
-    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", old.id);
-    tl_resp *r = tl_http(s1, "POST", "/backups", s1->admin_token, body);
-    tl_expect_status(r, 201);
-    snprintf(backup_id, sizeof backup_id, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
-    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
-             old.id);
-    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
-    tl_expect_status(r, 202);
-    snprintf(restore_id, sizeof restore_id, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
+    tl_backup_create(s1, s1->admin_token, old.id, backup_id);
+    tl_restore_create(s1, s1->admin_token, backup_id, old.id, restore_id);
     /* And a second one a worker had started (as it leaves a job between two chunks). */
-    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
-    tl_expect_status(r, 202);
-    snprintf(running_id, sizeof running_id, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
+    tl_restore_create(s1, s1->admin_token, backup_id, old.id, running_id);
     PQclear(tl_db_exec("UPDATE restores SET status = 'running' WHERE id = $1", running_id, NULL));
     long long audit_before = count_of("audit_log", "device_id", old.id);
     assert_true(audit_before > 0);
@@ -334,16 +322,13 @@ static void test_remove_device(void **st)
     /* Its queued and running restores ended failed; restores onto it are 404. */
     assert_string_equal(restore_status(s2, restore_id, st_s), "failed");
     assert_string_equal(restore_status(s2, running_id, st_s), "failed");
+    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
+             old.id);
     tl_req_problem(s2, "POST", "/restores", s2->admin_token, body, 404, "NOT_FOUND");
     /* Its backup restores onto another device of the account (a worker runs it). */
     tl_req_status(s2, "GET", tl_pathf(path, sizeof path, "/backups/%s", backup_id), s2->admin_token,
                   NULL, 200);
-    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
-             neu.id);
-    r = tl_http(s2, "POST", "/restores", s2->admin_token, body);
-    tl_expect_status(r, 202);
-    snprintf(restore_id, sizeof restore_id, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
+    tl_restore_create(s2, s2->admin_token, backup_id, neu.id, restore_id);
     static const char *const wenv[] = {"ASSETD_SYNC_WORKERS=1", NULL};
     tl_proc *w = tl_worker_start(s1, wenv);
     double until = tl_now_ms() + tl_scaled_ms(30000);
@@ -421,7 +406,7 @@ static void wait_for_lock_wait(const char *prefix, const char *what)
 static void test_worker_leaves_ended_job(void **st)
 {
     (void)st;
-    char body[256], backup_id[64], rid[64], st_s[32], acct[64];
+    char backup_id[64], rid[64], st_s[32], acct[64];
     tl_unique(acct, sizeof acct, "acct");
     tl_device old = tl_device_create(s1, NULL, acct), neu = tl_device_create(s1, NULL, acct);
     tl_app a = tl_app_install(s1, old.id, "com.example.wk", NULL, false);
@@ -430,17 +415,8 @@ static void test_worker_leaves_ended_job(void **st)
     json_decref(tl_asset_add(s1, a.token,
                              "{\"alias\":\"p\",\"secret\":\"czE=\",\"requirePasswordSet\":true,"
                              "\"syncType\":[\"TRUSTED_DEVICE\"]}"));
-    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", old.id);
-    tl_resp *r = tl_http(s1, "POST", "/backups", s1->admin_token, body);
-    tl_expect_status(r, 201);
-    snprintf(backup_id, sizeof backup_id, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
-    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
-             neu.id);
-    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
-    tl_expect_status(r, 202);
-    snprintf(rid, sizeof rid, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
+    tl_backup_create(s1, s1->admin_token, old.id, backup_id);
+    tl_restore_create(s1, s1->admin_token, backup_id, neu.id, rid);
     PGconn *hold = PQconnectdb(getenv("TEST_DATABASE_URL"));
     assert_int_equal(PQstatus(hold), CONNECTION_OK);
     const char *v[] = {rid};
@@ -497,23 +473,14 @@ static void *remove_in_background(void *arg)
 static void test_remove_device_during_restore(void **st)
 {
     (void)st;
-    char path[256], body[256], backup_id[64], rid[64], st_s[32], acct[64];
+    char path[256], backup_id[64], rid[64], st_s[32], acct[64];
     tl_unique(acct, sizeof acct, "acct");
     tl_device old = tl_device_create(s1, NULL, acct), neu = tl_device_create(s1, NULL, acct);
     tl_app a = tl_app_install(s1, old.id, "com.example.mid", NULL, false);
     json_decref(tl_asset_add(
         s1, a.token, "{\"alias\":\"m\",\"secret\":\"czE=\",\"syncType\":[\"TRUSTED_DEVICE\"]}"));
-    snprintf(body, sizeof body, "{\"deviceId\":\"%s\"}", old.id);
-    tl_resp *r = tl_http(s1, "POST", "/backups", s1->admin_token, body);
-    tl_expect_status(r, 201);
-    snprintf(backup_id, sizeof backup_id, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
-    snprintf(body, sizeof body, "{\"backupId\":\"%s\",\"targetDeviceId\":\"%s\"}", backup_id,
-             neu.id);
-    r = tl_http(s1, "POST", "/restores", s1->admin_token, body);
-    tl_expect_status(r, 202);
-    snprintf(rid, sizeof rid, "%s", tl_jstr(r->json, "id"));
-    tl_resp_free(r);
+    tl_backup_create(s1, s1->admin_token, old.id, backup_id);
+    tl_restore_create(s1, s1->admin_token, backup_id, neu.id, rid);
     /* Hold the job's row: the worker writes the chunk's assets onto NEW, then waits. */
     PGconn *hold = PQconnectdb(getenv("TEST_DATABASE_URL"));
     assert_int_equal(PQstatus(hold), CONNECTION_OK);
