@@ -9,7 +9,7 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g $(WARN) -fstack-protector-strong -fPIE
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
-SERVICE_SRC := $(wildcard service/*.c)
+SERVICE_SRC := $(wildcard service/*.c service/*/*.c)
 API_SRC := $(wildcard api/*.c)
 CMD_SRC := $(wildcard cmd/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -100,7 +100,7 @@ image-check:
 	@tests/image/check.sh
 
 format:
-	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h api/*.h cmd/*.h tests/*/*.c tests/lib/*.h
+	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h service/*/*.h api/*.h cmd/*.h tests/*/*.c tests/lib/*.h
 
 clean:
 	rm -rf build assetd

@@ -1,5 +1,5 @@
 /* Handlers of the app endpoints on /assets (spec §4). */
-#include "../service/assets.h"
+#include "../service/asset_ops.h"
 #include "handlers.h"
 #include "jsonmap.h"
 

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "../service/sync.h"
+#include "../service/sync/sync.h"
 
 #include "http.h"
 

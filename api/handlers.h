@@ -4,7 +4,7 @@
 #ifndef ASSETD_HANDLERS_H
 #define ASSETD_HANDLERS_H
 
-#include "../service/assets.h"
+#include "../service/asset_ops.h"
 #include "http.h"
 
 typedef void handler_fn(http_req *rq, const char *seg1, const char *seg2);

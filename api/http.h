@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "../service/arena.h"
-#include "../service/asset.h"
+#include "../service/asset_req.h"
 #include "../service/err.h"
 #include "../service/svc.h"
 

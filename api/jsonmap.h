@@ -1,10 +1,10 @@
 /* jsonmap: JSON bodies and query strings -> asset_req (through the field table of
- * service/asset.h, so both accept exactly the same fields and values), and domain results ->
+ * service/asset_req.h, so both accept exactly the same fields and values), and domain results ->
  * JSON. Borrowed text in the request points into the JSON document or the request's arena. */
 #ifndef ASSETD_JSONMAP_H
 #define ASSETD_JSONMAP_H
 
-#include "../service/assets.h"
+#include "../service/asset_ops.h"
 #include "../service/devices.h"
 #include "http.h"
 

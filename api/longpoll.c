@@ -10,9 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../service/db.h"
-#include "../service/sync.h"
-#include "../service/sync_notify.h"
+#include "../service/sync/sync.h"
+#include "../service/sync/sync_notify.h"
 #include "dispatch.h"
 
 struct longpoll {
@@ -86,7 +85,7 @@ static void *listen_main(void *arg)
         pthread_mutex_unlock(&lp->mu);
         if (stop)
             break;
-        if (db_transaction_pooler()) {
+        if (!sync_listener_supported()) {
             /* Behind a transaction pooler a LISTEN does not stay with this client: every waiter
              * rechecks its job once a second instead. */
             usleep(200 * 1000);

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../service/sync.h"
+#include "../service/sync/sync.h"
 #include "router.h"
 
 static const int statuses[] = {200, 201, 202, 204, 400, 401, 403, 404,

@@ -12,9 +12,9 @@
 #include "../api/http.h"
 #include "../api/server.h"
 #include "../service/config.h"
-#include "../service/db.h"
-#include "../service/db_wait.h"
-#include "../service/sync.h"
+#include "../service/store/db.h"
+#include "../service/store/db_wait.h"
+#include "../service/sync/sync.h"
 #include "../service/svc.h"
 #include "tools.h"
 

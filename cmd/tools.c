@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "../service/config.h"
-#include "../service/db.h"
+#include "../service/store/db.h"
 #include "../service/rotate.h"
 
 int tool_rotate_key(void)

@@ -1,7 +1,7 @@
 #include "audit.h"
 
-#include "asset.h"
-#include "sqlbuf.h"
+#include "asset_req.h"
+#include "store/sqlbuf.h"
 
 #include <inttypes.h>
 #include <pthread.h>

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
-#include "store_batch.h"
+#include "store/store_batch.h"
 
 void batch_result_free(batch_result *r)
 {

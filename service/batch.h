@@ -3,7 +3,7 @@
  * attributes, permission, lock state, owner limit) write nothing and say which item caused them
  * (batch_issue); per-item failures (DUPLICATED on add, NOT_FOUND on update) come back in a
  * batch_result while the other items are written. Each item is sealed, written and audited
- * through the same building blocks as the single operation (assets.c), so an item written by a
+ * through the same building blocks as the single operation (asset_ops.c), so an item written by a
  * batch is indistinguishable from one written alone.
  *
  * Items come validated (asset_req_finish: OP_ADD for add; OP_UPDATE_SEL selectors plus the alias
@@ -12,7 +12,7 @@
 #ifndef ASSETD_BATCH_H
 #define ASSETD_BATCH_H
 
-#include "assets.h"
+#include "asset_ops.h"
 
 #define BATCH_MAX 100 /* the Kit's array capacity */
 

@@ -5,7 +5,7 @@
 #ifndef ASSETD_CHALLENGE_H
 #define ASSETD_CHALLENGE_H
 
-#include "assets.h"
+#include "asset_ops.h"
 
 #define CHALLENGE_LIVE_MAX 16
 #define CHALLENGE_MATCH_MAX 1000

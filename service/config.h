@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "keyring.h"
+#include "crypto/keyring.h"
 
 typedef struct {
     char listen_addr[64];

@@ -10,7 +10,7 @@
 
 #include "authcache.h"
 #include "devices.h"
-#include "sync.h"
+#include "sync/sync.h"
 
 typedef struct {
     const char *id;

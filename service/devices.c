@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "asset.h"
+#include "asset_req.h"
 #include "authcache.h"
-#include "keyring.h"
+#include "crypto/keyring.h"
 
 #define DEVICE_COLS                                                                                \
     "id, name, account_id, user_auth_pk, pwd_set, screen_locked, unlocked_since_boot"

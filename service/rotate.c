@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
-#include "keyring.h"
-#include "sync_internal.h"
+#include "store/db.h"
+#include "crypto/keyring.h"
+#include "sync/sync_internal.h"
 #include "svc.h"
 
 /* A table holding wrapped keys: how to list the stale ones and write one back. */

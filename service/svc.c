@@ -8,7 +8,7 @@
 
 #include "audit.h"
 #include "authcache.h"
-#include "keyring.h"
+#include "crypto/keyring.h"
 
 static const db_stmt st_auth = {
     STMT_AUTH, "auth",

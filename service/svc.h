@@ -8,9 +8,9 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "db.h"
+#include "store/db.h"
 #include "rules.h"
-#include "seal.h"
+#include "crypto/seal.h"
 
 #define WUR __attribute__((warn_unused_result))
 

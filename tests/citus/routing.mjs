@@ -45,7 +45,7 @@ const MULTI_SHARD = {
 // Files whose one-off db_exec() statements (string literals) are hot path too: the asset
 // operations and their audit records. (Backups, restores and user-auth challenges are not hot
 // path; deploy/README.md says what changes for them.)
-const ONE_OFF_FILES = new Set(["service/assets.c", "service/audit.c", "service/store.c"]);
+const ONE_OFF_FILES = new Set(["service/asset_ops.c", "service/audit.c", "service/store/store.c"]);
 
 const KEYWORDS = new Set(["where", "on", "set", "values", "select", "join", "left", "inner", "using",
   "returning", "group", "order", "limit", "offset", "union", "and", "or", "not", "default", "do",
@@ -167,7 +167,7 @@ for (const name of Object.keys(MULTI_SHARD)) {
   if (!seen.has(name)) { console.log(`  STALE         ${name.slice(0, 60)} is listed as multi-shard by design but is no statement any more`); bad++; }
 }
 // store.c's query builder: every list / bulk delete starts from scope_where().
-const store = readFileSync("service/store.c", "utf8");
+const store = readFileSync("service/store/store.c", "utf8");
 const scope = /static void scope_where\([^)]*\)\s*\{([\s\S]*?)\n\}/.exec(store);
 if (!scope || !/WHERE device_id = \$%d/.test(scope[1])) { console.log("  NOT ROUTABLE  store.c scope_where() no longer starts with WHERE device_id = $n"); bad++; }
 else console.log(`  single-shard  store.c query builder (scope_where: WHERE device_id = $n, used ${(store.match(/scope_where\(&/g) || []).length} times)`);

@@ -1,8 +1,8 @@
-/* Stop-gap for building service/asset.c with clang (the fuzz build only): its field table
+/* Stop-gap for building service/asset_req.c with clang (the fuzz build only): its field table
  * initialises the label names with `label_names[i]`, an element of a static const array, which
  * GCC folds as an extension but clang (and ISO C11) refuses as "not a compile-time constant".
- * tests/fuzz/Makefile compiles a copy of service/asset.c in which that expression reads
- * FUZZ_LABEL_NAME(i) instead. Once service/asset.c uses constant expressions there, the
+ * tests/fuzz/Makefile compiles a copy of service/asset_req.c in which that expression reads
+ * FUZZ_LABEL_NAME(i) instead. Once service/asset_req.c uses constant expressions there, the
  * rewrite matches nothing and this header goes unused. The names must match label_names[]. */
 #define FUZZ_LABEL_NAME(i) FUZZ_LABEL_NAME_##i
 #define FUZZ_LABEL_NAME_0 "dataLabelCritical1"

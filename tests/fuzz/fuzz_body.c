@@ -2,7 +2,7 @@
  *
  * json_loadb(JSON_REJECT_DUPLICATES) as api/router.c parse_body does; when that gives an object,
  * jsonmap_req_from_json + asset_req_finish for each body-taking operation on a fresh request;
- * an OP_ADD request that passes is turned into a record the way service/assets.c assets_add
+ * an OP_ADD request that passes is turned into a record the way service/asset_ops.c assets_add
  * does, rendered with jsonmap_asset, dumped, parsed back and compared. */
 #include <sodium.h>
 #include <stdio.h>

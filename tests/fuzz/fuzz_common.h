@@ -14,7 +14,7 @@
 #include "../../api/http.h"
 #include "../../api/jsonmap.h"
 #include "../../service/arena.h"
-#include "../../service/asset.h"
+#include "../../service/asset_req.h"
 
 #define FUZZ_CHECK(cond, ...)                                                                      \
     do {                                                                                           \

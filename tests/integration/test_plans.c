@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../service/db.h"
-#include "../../service/store.h"
+#include "../../service/store/db.h"
+#include "../../service/store/store.h"
 #include "../lib/testlib.h"
 
 #define ROWS 50000

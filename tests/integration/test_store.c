@@ -25,9 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../service/assets.h"
+#include "../../service/asset_ops.h"
 #include "../../service/config.h"
-#include "../../service/db.h"
+#include "../../service/store/db.h"
 #include "../../service/devices.h"
 #include "../../service/svc.h"
 

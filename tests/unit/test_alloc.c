@@ -35,7 +35,7 @@
 
 #include "../../api/http.h"
 #include "../../api/jsonmap.h"
-#include "../../service/record.h"
+#include "../../service/crypto/record.h"
 
 /* ---- the allocation wrappers ---- */
 

@@ -1,4 +1,4 @@
-/* test_asset: the field table of spec §3 and the request validation of service/asset.c —
+/* test_asset: the field table of spec §3 and the request validation of service/asset_req.c —
  * every field's type, range and length at the boundaries, base64 strictness, enums, repeated
  * and duplicate values, the per-operation field sets and asset_req_finish (required fields,
  * defaults, UNSUPPORTED and PARAM_VERIFICATION_FAILED combinations), and asset_req_clear. */
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../../service/asset.h"
+#include "../../service/asset_req.h"
 
 /* ---- helpers ---- */
 

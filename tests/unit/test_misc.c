@@ -13,9 +13,9 @@
 
 #include "../../api/http.h"
 #include "../../service/arena.h"
-#include "../../service/asset.h"
+#include "../../service/asset_req.h"
 #include "../../service/config.h"
-#include "../../service/db.h"
+#include "../../service/store/db.h"
 #include "../../service/err.h"
 #include "../../service/svc.h"
 

@@ -14,9 +14,9 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "../../service/keyring.h"
-#include "../../service/record.h"
-#include "../../service/seal.h"
+#include "../../service/crypto/keyring.h"
+#include "../../service/crypto/record.h"
+#include "../../service/crypto/seal.h"
 
 static unsigned char key1[SEAL_KEY_LEN], key2[SEAL_KEY_LEN];
 

@@ -10,7 +10,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 
-#include "err.h"
+#include "../err.h"
 
 #define WUR __attribute__((warn_unused_result))
 

@@ -9,10 +9,10 @@
 
 #include <time.h>
 
-#include "arena.h"
-#include "asset.h"
-#include "rules.h"
-#include "svc.h"
+#include "../arena.h"
+#include "../asset_req.h"
+#include "../rules.h"
+#include "../svc.h"
 
 typedef struct {
     char id[UUID_TEXT_LEN];

@@ -4,8 +4,13 @@
 #ifndef ASSETD_SYNC_NOTIFY_H
 #define ASSETD_SYNC_NOTIFY_H
 
+#include <stdbool.h>
+
 typedef struct sync_listener sync_listener;
 
+/* Whether LISTEN works here: not behind a transaction pooler (ASSETD_DB_POOLER=transaction),
+ * where a session does not stay with this client; then waiters must poll instead. */
+bool sync_listener_supported(void);
 /* Connects and LISTENs; NULL when the database cannot be reached (try again later). */
 sync_listener *sync_listener_open(const char *url, int timeout_ms);
 /* NULL-safe. */

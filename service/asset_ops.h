@@ -1,4 +1,4 @@
-/* assets: the asset operations of spec §4 for an app installation — add, query, get, update,
+/* asset_ops: the asset operations of spec §4 for an app installation — add, query, get, update,
  * remove — with the access rules of §6, conflict handling, sealing, blind indexes and keyset
  * cursors. Requests come validated (asset_req_finish); results come back as an asset_list.
  *
@@ -8,8 +8,8 @@
 #ifndef ASSETD_ASSETS_H
 #define ASSETD_ASSETS_H
 
-#include "record.h"
-#include "store.h"
+#include "crypto/record.h"
+#include "store/store.h"
 #include "svc.h"
 
 typedef struct {

@@ -16,10 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "keyring.h"
-#include "record.h"
-#include "sqlbuf.h"
-#include "store.h"
+#include "../crypto/keyring.h"
+#include "../crypto/record.h"
+#include "../store/sqlbuf.h"
+#include "../store/store.h"
 #include "sync.h"
 #include "sync_internal.h"
 

@@ -7,9 +7,9 @@
 #ifndef ASSETD_STORE_H
 #define ASSETD_STORE_H
 
-#include "audit.h"
+#include "../audit.h"
 #include "db.h"
-#include "record.h"
+#include "../crypto/record.h"
 
 #define WUR __attribute__((warn_unused_result))
 

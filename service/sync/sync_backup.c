@@ -5,11 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "keyring.h"
-#include "record.h"
-#include "sqlbuf.h"
-#include "store.h"
+#include "../audit.h"
+#include "../crypto/keyring.h"
+#include "../crypto/record.h"
+#include "../store/sqlbuf.h"
+#include "../store/store.h"
 #include "sync.h"
 #include "sync_internal.h"
 

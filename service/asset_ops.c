@@ -1,4 +1,4 @@
-#include "assets.h"
+#include "asset_ops.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "audit.h"
-#include "store.h"
+#include "store/store.h"
 
 void asset_list_free(asset_list *l)
 {

@@ -4,8 +4,13 @@
 #include <poll.h>
 #include <stdlib.h>
 
-#include "db.h"
+#include "../store/db.h"
 #include "sync.h"
+
+bool sync_listener_supported(void)
+{
+    return !db_transaction_pooler();
+}
 
 struct sync_listener {
     PGconn *pg;

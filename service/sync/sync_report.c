@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
+#include "../audit.h"
 #include "sync.h"
 #include "sync_internal.h"
 

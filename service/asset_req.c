@@ -1,4 +1,4 @@
-#include "asset.h"
+#include "asset_req.h"
 
 #include <limits.h>
 #include <sodium.h>

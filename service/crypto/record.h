@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#include "arena.h"
-#include "asset.h"
+#include "../arena.h"
+#include "../asset_req.h"
 #include "seal.h"
 
 typedef struct {

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit.h"
-#include "sqlbuf.h"
+#include "../audit.h"
+#include "../store/sqlbuf.h"
 #include "sync.h"
 #include "sync_internal.h"
 

@@ -1,4 +1,4 @@
-/* asset: the asset model of spec §3 — the field table (names, tags, kinds, ranges), one request
+/* asset_req: the asset model of spec §3 — the field table (names, tags, kinds, ranges), one request
  * record that any operation fills field by field, and the per-operation rules for which fields
  * it takes. Validation of every value happens here, before anything is looked up.
  *

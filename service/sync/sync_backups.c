@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "audit.h"
+#include "../audit.h"
 #include "sync.h"
 #include "sync_internal.h"
 
