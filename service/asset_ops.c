@@ -69,7 +69,8 @@ asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res,
     unsigned char key[SEAL_KEY_LEN], *secret = NULL;
     size_t secret_len = 0;
     memset(out, 0, sizeof *out);
-    if (store_asset_decode(res, i, &out->rec, &l->mem) != 0)
+    row_reader rows;
+    if (store_asset_rows(&rows, res) != 0 || store_asset_decode(&rows, i, &out->rec, &l->mem) != 0)
         return ASSET_DATA_CORRUPTED;
     out->has_group = out->rec.owner_kind == 1;
     asset_err e = record_key(s, c, p, out->rec.key_version, key);

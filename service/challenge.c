@@ -96,9 +96,14 @@ asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q,
     }
     /* One user authentication must satisfy every matched asset. */
     asset_record first;
+    row_reader rows;
+    if (store_asset_rows(&rows, res) != 0) {
+        e = ASSET_DATA_CORRUPTED;
+        goto done;
+    }
     for (int i = 0; i < n; i++) {
         asset_record r;
-        if (store_asset_decode(res, i, &r, &a) != 0) {
+        if (store_asset_decode(&rows, i, &r, &a) != 0) {
             e = ASSET_DATA_CORRUPTED;
             goto done;
         }

@@ -9,7 +9,6 @@
 #include <string.h>
 
 #define ASSET_COLS STORE_ASSET_COLS
-#define NCOLS 28
 
 static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1", "n2",
                                                      "n3", "n4", "l1", "l2", "l3", "l4"};
@@ -361,57 +360,74 @@ asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count)
     return e;
 }
 
-static int decode_bytea(PGresult *res, int i, int col, const unsigned char **out, size_t *len,
-                        arena *a)
+enum {
+    COL_SEQ,
+    COL_OWNER_KIND,
+    COL_OWNER,
+    COL_ATTR_ENC,
+    COL_ALIAS,
+    COL_ACCESSIBILITY,
+    COL_REQ_PWD,
+    COL_AUTH_TYPE,
+    COL_SYNC_TYPE,
+    COL_PERSISTENT,
+    COL_WRAP_TYPE,
+    COL_LABEL0, /* ASSET_LABELS label columns, in label_cols order */
+    COL_LABELS_SEALED = COL_LABEL0 + ASSET_LABELS,
+    COL_SEALED,
+    COL_KEY_VERSION,
+    COL_UPDATE_MS,
+    COL_VERSION,
+    NCOLS
+};
+
+static const char *const asset_col_names[NCOLS] = {
+    "seq",     "owner_kind",  "owner",     "attr_enc",   "alias",     "accessibility",
+    "req_pwd", "auth_type",   "sync_type", "persistent", "wrap_type", "c1",
+    "c2",      "c3",          "c4",        "n1",         "n2",        "n3",
+    "n4",      "l1",          "l2",        "l3",         "l4",        "labels_sealed",
+    "sealed",  "key_version", "update_ms", "version"};
+
+const row_type store_asset_row = {asset_col_names, NCOLS};
+
+int store_asset_rows(row_reader *rows, const PGresult *res)
 {
-    if (PQgetisnull(res, i, col)) {
-        *out = NULL;
-        *len = 0;
-        return 0;
-    }
-    size_t tl = (size_t)PQgetlength(res, i, col);
-    unsigned char *buf = arena_alloc(a, tl / 2 + 1);
-    if (!buf || db_bytea_decode(buf, tl / 2 + 1, len, PQgetvalue(res, i, col), tl) != 0)
-        return -1;
-    *out = buf;
-    return 0;
+    static row_cache cache;
+    return row_bind(rows, res, &store_asset_row, &cache);
 }
 
-static asset_text col_text(PGresult *res, int i, int col)
+static asset_text col_text(const row_reader *rows, int i, int k)
 {
     asset_text t = {NULL, 0};
-    if (!PQgetisnull(res, i, col)) {
-        t.p = PQgetvalue(res, i, col);
-        t.n = (size_t)PQgetlength(res, i, col);
-    }
+    if (!row_null(rows, i, k))
+        t.p = row_text(rows, i, k, &t.n);
     return t;
 }
 
-int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a)
+int store_asset_decode(const row_reader *rows, int i, asset_record *r, arena *a)
 {
-    if (PQnfields(res) != NCOLS)
-        return -1;
     memset(r, 0, sizeof *r);
-    r->seq = strtoll(PQgetvalue(res, i, 0), NULL, 10);
-    r->owner_kind = atoi(PQgetvalue(res, i, 1));
-    r->owner = col_text(res, i, 2);
-    r->attr_enc = PQgetvalue(res, i, 3)[0] == 't';
-    r->alias = col_text(res, i, 4);
-    r->accessibility = (uint8_t)atoi(PQgetvalue(res, i, 5));
-    r->require_password_set = PQgetvalue(res, i, 6)[0] == 't';
-    r->auth_type = (uint8_t)atoi(PQgetvalue(res, i, 7));
-    r->sync_type = (uint8_t)atoi(PQgetvalue(res, i, 8));
-    r->is_persistent = PQgetvalue(res, i, 9)[0] == 't';
-    r->wrap_type = (uint8_t)atoi(PQgetvalue(res, i, 10));
+    if (row_i64_checked(rows, i, COL_SEQ, &r->seq) != 0)
+        return -1;
+    r->owner_kind = row_int(rows, i, COL_OWNER_KIND);
+    r->owner = col_text(rows, i, COL_OWNER);
+    r->attr_enc = row_bool(rows, i, COL_ATTR_ENC);
+    r->alias = col_text(rows, i, COL_ALIAS);
+    r->accessibility = (uint8_t)row_int(rows, i, COL_ACCESSIBILITY);
+    r->require_password_set = row_bool(rows, i, COL_REQ_PWD);
+    r->auth_type = (uint8_t)row_int(rows, i, COL_AUTH_TYPE);
+    r->sync_type = (uint8_t)row_int(rows, i, COL_SYNC_TYPE);
+    r->is_persistent = row_bool(rows, i, COL_PERSISTENT);
+    r->wrap_type = (uint8_t)row_int(rows, i, COL_WRAP_TYPE);
     if (!r->attr_enc)
         for (int k = 0; k < ASSET_LABELS; k++)
-            r->labels[k] = col_text(res, i, 11 + k);
-    if (decode_bytea(res, i, 23, &r->labels_sealed, &r->labels_sealed_len, a) != 0 ||
-        decode_bytea(res, i, 24, &r->sealed, &r->sealed_len, a) != 0)
+            r->labels[k] = col_text(rows, i, COL_LABEL0 + k);
+    if (row_bytea(rows, i, COL_LABELS_SEALED, a, &r->labels_sealed, &r->labels_sealed_len) != 0 ||
+        row_bytea(rows, i, COL_SEALED, a, &r->sealed, &r->sealed_len) != 0)
         return -1;
-    r->key_version = atoi(PQgetvalue(res, i, 25));
-    r->update_ms = strtoll(PQgetvalue(res, i, 26), NULL, 10);
-    r->version = strtoll(PQgetvalue(res, i, 27), NULL, 10);
+    r->key_version = row_int(rows, i, COL_KEY_VERSION);
+    r->update_ms = row_i64(rows, i, COL_UPDATE_MS);
+    r->version = row_i64(rows, i, COL_VERSION);
     return 0;
 }
 

@@ -9,15 +9,18 @@
 
 #include "../audit.h"
 #include "db.h"
+#include "row.h"
 #include "../crypto/record.h"
 
 #define WUR __attribute__((warn_unused_result))
 
-/* The columns store_asset_decode() reads, for selects written elsewhere (backups). */
+/* The row type of an asset: the columns store_asset_decode() reads, by name (store_asset_row),
+ * and a select list that has them all, for selects written elsewhere (backups). */
 #define STORE_ASSET_COLS                                                                           \
     "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "      \
     "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "       \
-    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint, version"
+    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, version"
+extern const row_type store_asset_row;
 
 /* Which store of which owner on which device: every asset statement is scoped to one. */
 typedef struct {
@@ -80,7 +83,10 @@ WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alia
 WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,
                                        const store_label_cols *cols, int n);
 
-/* Decode row i of a select into r; -1 if a column is malformed. */
-WUR int store_asset_decode(PGresult *res, int i, asset_record *r, arena *a);
+/* Binds a result whose select list is STORE_ASSET_COLS to store_asset_row (positions learnt once
+ * for all of them). 0, or -1 when a column is missing. */
+WUR int store_asset_rows(row_reader *rows, const PGresult *res);
+/* Decode row i of a result bound to store_asset_row into r; -1 if a column is malformed. */
+WUR int store_asset_decode(const row_reader *rows, int i, asset_record *r, arena *a);
 
 #endif

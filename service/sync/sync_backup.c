@@ -72,9 +72,14 @@ static asset_err backup_batch(svc *s, db_conn *c, const char *device_id, const c
     *got = PQntuples(res);
     if (*got == 0)
         goto done;
+    row_reader rows;
+    if (store_asset_rows(&rows, res) != 0) {
+        e = ASSET_DATA_CORRUPTED;
+        goto done;
+    }
     for (int i = 0; i < *got && e == ASSET_OK; i++) {
         asset_record r;
-        if (store_asset_decode(res, i, &r, &a) != 0) {
+        if (store_asset_decode(&rows, i, &r, &a) != 0) {
             e = ASSET_DATA_CORRUPTED;
             break;
         }
