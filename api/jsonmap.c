@@ -1,5 +1,7 @@
 #include "jsonmap.h"
 
+#include "../service/b64.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -211,15 +213,14 @@ json_t *jsonmap_asset(const asset_out *o)
                                        text_json(r->labels[i]));
     bad |= json_object_set_new(obj, "updateTime", json_string(when));
     if (o->secret) {
-        size_t n = sodium_base64_ENCODED_LEN(o->secret_len, sodium_base64_VARIANT_ORIGINAL);
+        size_t n = B64_ENCODED_LEN(o->secret_len);
         char *b64 = http_secure_malloc(n);
-        if (!b64) {
+        if (!b64 || b64_encode(b64, n, o->secret, o->secret_len) != 0)
             bad = 1;
-        } else {
-            sodium_bin2base64(b64, n, o->secret, o->secret_len, sodium_base64_VARIANT_ORIGINAL);
-            bad |= json_object_set_new(obj, "secret", json_string(b64));
+        else /* base64 is ASCII: no UTF-8 check needed */
+            bad |= json_object_set_new(obj, "secret", json_stringn_nocheck(b64, n - 1));
+        if (b64)
             http_secure_free(b64);
-        }
     }
     if (bad) {
         json_decref(obj);

@@ -1,5 +1,7 @@
 #include "asset_req.h"
 
+#include "b64.h"
+
 #include <limits.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -191,14 +193,12 @@ static asset_err begin_set(const asset_req *r, asset_field f, field_kind kind, c
 static asset_err set_bytes(asset_req *r, asset_field f, const char *p, size_t n, const char **why)
 {
     const field_info *fi = &fields[f];
-    size_t cap = n / 4 * 3 + 3;
-    unsigned char *buf = malloc(cap ? cap : 1);
+    size_t cap = B64_DECODED_MAX(n) + 1;
+    unsigned char *buf = malloc(cap);
     size_t len = 0;
-    const char *end = NULL;
     if (!buf)
         return ASSET_OUT_OF_MEMORY;
-    if (sodium_base642bin(buf, cap, p, n, NULL, &len, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        end != p + n) {
+    if (b64_decode(buf, cap, &len, p, n) != 0) {
         sodium_memzero(buf, cap);
         free(buf);
         *why = "is not valid base64";
