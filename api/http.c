@@ -1,11 +1,13 @@
 /* http: response construction, percent-decoding and the wipe-on-free allocator shared by the
  * server, the router and the handlers (no daemon here, so unit tests can link it). */
+#include <limits.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "http.h"
+#include "jsonparse.h"
 
 /* ---- memory that may hold secrets: wiped when freed ---- */
 
@@ -130,32 +132,26 @@ int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const
 int http_parse_json_body(json_t **out, const char *body, size_t len, int *err_pos, char *dup_key,
                          size_t dup_key_len)
 {
-    json_error_t err;
+    jsonparse_error err;
     unsigned long failures = alloc_failures;
     *err_pos = -1;
     if (dup_key_len)
         dup_key[0] = 0;
     /* U+0000 is let through the parser so that validation can name the field it is in: every
      * text is checked with text_valid_utf8(), which refuses it. */
-    *out = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-    if (alloc_failures != failures) {
+    *out = jsonparse(body, len, &err);
+    if (alloc_failures != failures || err.status == JSONPARSE_NO_MEMORY) {
         json_decref(*out);
         *out = NULL;
         return -2;
     }
     if (!*out) {
-        *err_pos = err.position;
+        *err_pos = err.position > INT_MAX ? INT_MAX : (int)err.position;
         /* A repeated key is a field error: name the field (a key, never a value). */
-        const char *near = strstr(err.text, "near '\"");
-        if (json_error_code(&err) == json_error_duplicate_key && near && dup_key_len) {
-            near += 7;
-            const char *end = strstr(near, "\"'");
-            size_t n = end ? (size_t)(end - near) : 0;
-            if (n && n < dup_key_len) {
-                memcpy(dup_key, near, n);
-                dup_key[n] = 0;
-                return -3;
-            }
+        if (err.status == JSONPARSE_DUPLICATE_KEY && err.key_len && err.key_len < dup_key_len &&
+            err.key_len < sizeof err.key) {
+            memcpy(dup_key, err.key, err.key_len + 1);
+            return -3;
         }
         return -1;
     }

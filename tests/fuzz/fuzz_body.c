@@ -1,6 +1,8 @@
 /* fuzz_body: a request body, as the router and the body-taking asset handlers see it.
  *
- * json_loadb(JSON_REJECT_DUPLICATES) as api/router.c parse_body does; when that gives an object,
+ * http_parse_json_body (api/jsonparse.c) as api/router.c parse_body does, checked against
+ * Jansson's json_loadb on the same bytes (both accept or both refuse, equal values); when that
+ * gives an object,
  * jsonmap_req_from_json + asset_req_finish for each body-taking operation on a fresh request;
  * an OP_ADD request that passes is turned into a record the way service/asset_ops.c assets_add
  * does, rendered with jsonmap_asset, dumped, parsed back and compared. */
@@ -93,10 +95,18 @@ static const asset_op body_ops[] = {OP_ADD, OP_UPDATE, OP_PRE_QUERY, OP_AUTH_QUE
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t err;
+    json_t *body = NULL;
+    int pos;
+    char key[64];
     if (size == 0) /* the router refuses an empty body before parsing */
         return 0;
-    json_t *body = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
-    if (!body)
+    int rc = http_parse_json_body(&body, (const char *)data, size, &pos, key, sizeof key);
+    json_t *theirs = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+                                &err);
+    if ((rc == 0) != (theirs != NULL) || (rc == 0 && !json_equal(body, theirs)))
+        __builtin_trap(); /* the request parser and Jansson disagree */
+    json_decref(theirs);
+    if (rc != 0)
         return 0;
     if (!json_is_object(body)) {
         json_decref(body);
