@@ -109,6 +109,7 @@ typedef struct {
     char (*hashes)[65];
     int *pick;
     bool *done;
+    bool some_exist; /* an alias to add without overwrite exists: skip it, don't fail */
     batch_result *out;
 } add_ctx;
 
@@ -146,8 +147,9 @@ static asset_err add_some(db_conn *c, add_ctx *x, bool overwrite)
             x->pick[n++] = (int)i;
     if (n == 0)
         return ASSET_OK;
-    asset_err e = store_batch_insert(c, &x->sc, &x->ev, x->recs, x->cols, x->hashes, x->pick, n,
-                                     overwrite, &res);
+    batch_conflict mode = overwrite ? BATCH_REPLACE : x->some_exist ? BATCH_SKIP : BATCH_FAIL;
+    asset_err e =
+        store_batch_insert(c, &x->sc, &x->ev, x->recs, x->cols, x->hashes, x->pick, n, mode, &res);
     for (int r = 0; e == ASSET_OK && r < PQntuples(res); r++) {
         long idx = atol(PQgetvalue(res, r, 0));
         if (idx >= 0 && (size_t)idx < x->n)
@@ -225,7 +227,13 @@ asset_err batch_add(svc *s, const principal *p, const asset_req *items, size_t n
         goto done;
     alias_hashes(s, p, &items[0].alias, sizeof items[0], n, x.hashes);
     audit_event_init(&x.ev, s, p, "addAsset", items[0].group.p, items[0].group.n, NULL, 0);
-    if ((e = db_tx(s->pool, DB_READ_COMMITTED, add_tx, &x)) == ASSET_LIMIT_EXCEEDED)
+    /* Most batches add only new aliases: first try that (each alias looked up once, by the
+     * insert), and only if one exists, again skipping the existing ones. */
+    if ((e = db_tx(s->pool, DB_READ_COMMITTED, add_tx, &x)) == ASSET_DUPLICATED) {
+        x.some_exist = true;
+        e = db_tx(s->pool, DB_READ_COMMITTED, add_tx, &x);
+    }
+    if (e == ASSET_LIMIT_EXCEEDED)
         issue(is, e, -1, NULL, "the batch would pass the owner's asset limit; nothing was written");
     if (e == ASSET_OK)
         audit_fails(s, p, "addAsset", items[0].group, &items[0].alias, sizeof items[0], out);

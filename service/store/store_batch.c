@@ -196,8 +196,8 @@ asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text
     "$22::text[], $23::text[], $24::text[], $25::bytea[], $26::bytea[], $27::int[], $28::text[]) " \
     "AS t(idx, " ROW_COLS ", alias_hash)), "                                                       \
     "a AS (INSERT INTO assets (device_id, owner_kind, owner, attr_enc, " ROW_COLS ") "             \
-    "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS " FROM i ORDER BY idx "      \
-    "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) " conflict                        \
+    "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS                              \
+    " FROM i ORDER BY idx " conflict                                                               \
     " RETURNING alias, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS ms, "               \
     "(xmax = 0) AS inserted), "                                                                    \
     "r AS (SELECT i.idx, a.seq, a.ms, a.inserted, i.alias_hash FROM a JOIN i ON i.alias = "        \
@@ -207,11 +207,15 @@ asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text
     "FROM r ORDER BY idx) "                                                                        \
     "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
 
-static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert", INSERT_SQL("DO NOTHING")};
+#define ON_ALIAS "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
+static const db_stmt st_insert_new = {STMT_BATCH_INSERT_NEW, "batch_insert_new", INSERT_SQL("")};
+static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert",
+                                  INSERT_SQL(ON_ALIAS "DO NOTHING")};
 /* As the single upsert (store.c): every column of the row replaced, updated_at refreshed. */
 static const db_stmt st_upsert = {
     STMT_BATCH_UPSERT, "batch_upsert",
     INSERT_SQL(
+        ON_ALIAS
         "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
         "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
         "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
@@ -222,7 +226,7 @@ static const db_stmt st_upsert = {
 
 asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_record *recs, const store_label_cols *cols,
-                             const char (*hashes)[65], const int *pick, int n, bool overwrite,
+                             const char (*hashes)[65], const int *pick, int n, batch_conflict mode,
                              PGresult **out)
 {
     params ps = {0};
@@ -256,7 +260,11 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
     COLUMN(OID_INT4, el_int(&ps, a, 4, r->key_version));
     COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
     p_audit(&ps, ev);
-    return p_exec(&ps, c, overwrite ? &st_upsert : &st_insert, out);
+    return p_exec(&ps, c,
+                  mode == BATCH_REPLACE ? &st_upsert
+                  : mode == BATCH_SKIP  ? &st_insert
+                                        : &st_insert_new,
+                  out);
 }
 
 /* $1..$14 the items, $15..$18 the audit columns. */
