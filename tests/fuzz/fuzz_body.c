@@ -7,6 +7,7 @@
  * an OP_ADD request that passes is turned into a record the way service/asset_ops.c assets_add
  * does, rendered with jsonmap_asset, dumped, parsed back and compared. */
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,9 +102,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) /* the router refuses an empty body before parsing */
         return 0;
     int rc = http_parse_json_body(&body, (const char *)data, size, &pos, key, sizeof key);
-    json_t *theirs = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
-                                &err);
-    if ((rc == 0) != (theirs != NULL) || (rc == 0 && !json_equal(body, theirs)))
+    json_t *theirs =
+        json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    /* One known difference (api/jsonparse.h): Jansson skips a raw NUL byte right after a number
+     * or a literal, the request parser refuses every raw NUL. */
+    bool nul_quirk = rc != 0 && theirs && memchr(data, 0, size);
+    if (!nul_quirk && ((rc == 0) != (theirs != NULL) || (rc == 0 && !json_equal(body, theirs))))
         __builtin_trap(); /* the request parser and Jansson disagree */
     json_decref(theirs);
     if (rc != 0)
