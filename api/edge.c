@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../service/log.h"
+
 /* How often the sweep looks for connections past their deadline. */
 #define SWEEP_MS 250
 
@@ -65,10 +67,8 @@ static void *sweep_main(void *arg)
             }
         }
         if (cut)
-            fprintf(stderr,
-                    "{\"level\":\"info\",\"msg\":\"connections closed: request not received "
-                    "within the connection timeout\",\"connections\":%d}\n",
-                    cut);
+            log_info("connections closed: request not received within the connection timeout",
+                     LOG_INT("connections", cut));
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../audit.h"
+#include "../log.h"
 #include "sync.h"
 #include "sync_internal.h"
 
@@ -165,8 +166,7 @@ static asset_err delete_as(svc *s, const principal *p, const char *id, const cha
         return e;
     /* The key is gone: a failure here leaves only unreadable rows, which expiry sweeps. */
     if (db_tx(s->pool, DB_READ_COMMITTED, delete_rows, (void *)id) != ASSET_OK)
-        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"backup rows left\",\"backup\":\"%s\"}\n",
-                id);
+        log_warn("backup rows left", LOG_STR("backup", id));
     return ASSET_OK;
 }
 
@@ -229,5 +229,5 @@ void sync_backups_tick(svc *s, time_t *next)
     if (sync_backups_expire(s, days, &n) != ASSET_OK)
         *next = now + 5;
     else if (n > 0)
-        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"backups expired\",\"count\":%ld}\n", n);
+        log_info("backups expired", LOG_INT("count", n));
 }

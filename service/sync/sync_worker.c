@@ -18,6 +18,7 @@
 
 #include "../crypto/keyring.h"
 #include "../crypto/record.h"
+#include "../log.h"
 #include "../store/sqlbuf.h"
 #include "../store/store.h"
 #include "sync.h"
@@ -109,7 +110,7 @@ static void mark_failed(worker *wk, const job *j)
                 "'running') RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) "
                 "FROM u",
                 1, vals);
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n", j->id);
+    log_error("restore failed", LOG_STR("restore", j->id));
 }
 
 /* The job's backup: OLD's recorded state and the transport key. */
