@@ -14,7 +14,7 @@ API_SRC := $(wildcard api/*.c)
 CMD_SRC := $(wildcard cmd/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
-HTTP_SRC := $(wildcard tests/http/test_*.c)
+HTTP_SRC := $(wildcard tests/http/test_*.c tests/http/*/test_*.c)
 TEST_LIB_SRC := $(wildcard tests/lib/*.c)
 
 # Two builds of the same sources: release (-O2, fortified) and asan (ASan + UBSan, -O1).
@@ -100,7 +100,7 @@ image-check:
 	@tests/image/check.sh
 
 format:
-	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h service/*/*.h api/*.h cmd/*.h tests/*/*.c tests/lib/*.h
+	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h service/*/*.h api/*.h cmd/*.h tests/*/*.c tests/http/*/*.c tests/lib/*.h
 
 clean:
 	rm -rf build assetd

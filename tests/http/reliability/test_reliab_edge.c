@@ -29,7 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 static tl_server *g_srv;
 
