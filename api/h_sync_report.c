@@ -86,7 +86,7 @@ static int records_args(http_req *rq, const http_arg *limit, const http_arg *out
 
 static json_t *owner_json(int kind, asset_text owner)
 {
-    return json_pack("{s:s%}", kind == 1 ? "groupId" : "appId", owner.p, owner.n);
+    return json_pack("{s:s%}", kind == OWNER_GROUP ? "groupId" : "appId", owner.p, owner.n);
 }
 
 static json_t *rule_json(int rule)

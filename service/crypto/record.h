@@ -15,7 +15,7 @@
 
 typedef struct {
     int64_t seq;
-    int owner_kind; /* 0 app, 1 group */
+    int owner_kind; /* OWNER_APP, OWNER_GROUP */
     asset_text owner;
     bool attr_enc;
     asset_text alias;

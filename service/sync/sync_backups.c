@@ -130,10 +130,11 @@ static asset_err destroy_key_tx(db_conn *c, void *arg)
     snprintf(ev.device_id, sizeof ev.device_id, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     r = NULL;
-    if ((e = db_exec(c,
-                     "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN ('queued', "
-                     "'running') LIMIT 1",
-                     1, vals, NULL, NULL, &r)) != ASSET_OK)
+    if ((e = db_exec(
+             c,
+             "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN " RESTORE_SQL_PENDING
+             " LIMIT 1",
+             1, vals, NULL, NULL, &r)) != ASSET_OK)
         return e;
     bool busy = PQntuples(r) > 0;
     PQclear(r);
@@ -191,7 +192,7 @@ static asset_err expired(db_conn *c, void *arg)
     return db_exec(c,
                    "SELECT id FROM backups b WHERE (created_at < now() - make_interval(days => "
                    "$1::int) AND NOT EXISTS (SELECT 1 FROM restores r WHERE r.backup_id = b.id "
-                   "AND r.status IN ('queued', 'running'))) OR octet_length(wrapped_key) = 0 "
+                   "AND r.status IN " RESTORE_SQL_PENDING ")) OR octet_length(wrapped_key) = 0 "
                    "ORDER BY created_at LIMIT 100",
                    1, vals, NULL, NULL, x->res);
 }
