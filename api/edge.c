@@ -229,7 +229,7 @@ static bool value_was_cut(const header_counts *n, const char *value)
     return n->nkeys < KEYS_MAX; /* past KEYS_MAX headers: not known, not refused */
 }
 
-int edge_check_framing(http_req *rq, const char *version)
+int edge_check_framing_or_reply(http_req *rq, const char *version)
 {
     header_counts n = {0};
     MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, count_header, &n);

@@ -51,7 +51,7 @@ static void replay(http_req *rq, idem_answer *a)
     rq->replayed = true;
 }
 
-bool idem_start(http_req *rq, idem_ctx *ic)
+bool idem_start_or_reply(http_req *rq, idem_ctx *ic)
 {
     unsigned char hash[IDEM_HASH_LEN];
     idem_state state;

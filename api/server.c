@@ -141,7 +141,7 @@ static size_t body_limit(const app_ctx *app, const char *url)
 
 /* Hands rq to a request worker (dispatch.c). When the queue is full, answers 503 at once:
  * -1, the answer is set. */
-static int submit(http_req *rq)
+static int submit_or_reply(http_req *rq)
 {
     edge_request_received(rq->conn);
     prepare(rq);
@@ -158,7 +158,7 @@ static int submit(http_req *rq)
  * is refused before it is read. */
 static enum MHD_Result on_first_call(http_req *rq, const char *version)
 {
-    if (edge_check_framing(rq, version) != 0) {
+    if (edge_check_framing_or_reply(rq, version) != 0) {
         edge_request_received(rq->conn);
         return send_response(rq);
     }
@@ -170,7 +170,7 @@ static enum MHD_Result on_first_call(http_req *rq, const char *version)
          * same state, where the answer can still be queued before the body (then discarded,
          * and the connection closed). */
         rq->too_big = true;
-        if (submit(rq) != 0)
+        if (submit_or_reply(rq) != 0)
             return send_response(rq);
     }
     return MHD_YES;
@@ -189,7 +189,7 @@ static enum MHD_Result on_body(http_req *rq, const char *data, size_t *size)
     }
     if (rq->body_len + n > body_limit(rq->app, rq->url)) {
         rq->too_big = true;
-        if (submit(rq) != 0) {
+        if (submit_or_reply(rq) != 0) {
             edge_answer_raw(rq);
             return MHD_NO;
         }
@@ -248,7 +248,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         router_dispatch(rq); /* liveness needs no database: answered here, never queued */
         return send_response(rq);
     }
-    if (submit(rq) != 0)
+    if (submit_or_reply(rq) != 0)
         return send_response(rq);
     return MHD_YES;
 }
