@@ -150,7 +150,7 @@ if (process.argv.includes("--self-test-only")) process.exit(0);
 
 const cflags = execFileSync("pkg-config", ["--cflags", "libmicrohttpd", "jansson", "libpq", "libsodium"], { encoding: "utf8" })
   .trim().split(/\s+/).filter(Boolean);
-const files = readdirSync("service").filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
+const files = readdirSync("service", { recursive: true }).filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
 const stmts = files.filter((f) => /db_stmt|db_exec\(|db_run_sql\(/.test(readFileSync(f, "utf8"))).flatMap((f) => statementsOf(f, cflags));
 let bad = 0;
 const seen = new Set();
