@@ -26,7 +26,7 @@
 typedef struct edge edge;
 
 /* Starts the sweep thread. request_timeout_s: the deadline of each phase. */
-__attribute__((warn_unused_result)) int edge_start(edge **out, int request_timeout_s);
+WUR int edge_start(edge **out, int request_timeout_s);
 /* Joins the sweep thread and frees the edge. Call after MHD_stop_daemon. NULL-safe. */
 void edge_stop(edge *e);
 

@@ -155,22 +155,19 @@ void asset_req_clear(asset_req *r);
 /* Setters: each validates the value for field f and records it. On failure (INVALID_ARGUMENT:
  * wrong kind, range, length, UTF-8, base64, a field given twice) the request is unchanged.
  * *why receives a static description for the problem detail. */
-__attribute__((warn_unused_result)) asset_err
-asset_req_set_text(asset_req *r, asset_field f, const char *p, size_t n, const char **why);
-__attribute__((warn_unused_result)) asset_err asset_req_set_bool(asset_req *r, asset_field f,
-                                                                 bool v, const char **why);
-__attribute__((warn_unused_result)) asset_err asset_req_set_int(asset_req *r, asset_field f,
-                                                                long long v, const char **why);
+WUR asset_err asset_req_set_text(asset_req *r, asset_field f, const char *p, size_t n,
+                                 const char **why);
+WUR asset_err asset_req_set_bool(asset_req *r, asset_field f, bool v, const char **why);
+WUR asset_err asset_req_set_int(asset_req *r, asset_field f, long long v, const char **why);
 /* Enum by name; for KIND_SYNC one element of the set (repeats are refused). */
-__attribute__((warn_unused_result)) asset_err
-asset_req_set_name(asset_req *r, asset_field f, const char *p, size_t n, const char **why);
+WUR asset_err asset_req_set_name(asset_req *r, asset_field f, const char *p, size_t n,
+                                 const char **why);
 /* For KIND_SYNC: mark the field given (an empty array is NEVER). */
 void asset_req_mark(asset_req *r, asset_field f);
 
 /* Checks across fields for op after all fields are set: required fields, defaults filled in,
  * UNSUPPORTED combinations. On failure *field names the offending field (or NULL). */
-__attribute__((warn_unused_result)) asset_err
-asset_req_finish(asset_req *r, asset_op op, const char **field, const char **why);
+WUR asset_err asset_req_finish(asset_req *r, asset_op op, const char **field, const char **why);
 
 /* Name of an enum value of field f, for output. */
 const char *asset_enum_name(asset_field f, unsigned v);
