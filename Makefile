@@ -14,7 +14,8 @@ API_SRC := $(wildcard api/*.c)
 CMD_SRC := $(wildcard cmd/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 INTEG_SRC := $(wildcard tests/integration/test_*.c)
-HTTP_SRC := $(wildcard tests/http/test_*.c)
+INTEG_LIB_SRC := $(wildcard tests/integration/lib/*.c)
+HTTP_SRC := $(wildcard tests/http/test_*.c tests/http/*/test_*.c)
 TEST_LIB_SRC := $(wildcard tests/lib/*.c)
 
 # Two builds of the same sources: release (-O2, fortified) and asan (ASan + UBSan, -O1).
@@ -40,7 +41,7 @@ build/$(1)/assetd: $(call objs,$(1),$(SERVICE_SRC) $(API_SRC) $(CMD_SRC))
 build/$(1)/tests/unit/%: build/$(1)/tests/unit/%.o $(call objs,$(1),$(SERVICE_SRC) $(filter-out api/server.c,$(API_SRC)))
 	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -lcmocka $$(shell cat $$(@:build/$(1)/%=%).ldflags 2>/dev/null) -o $$@
 
-build/$(1)/tests/integration/%: build/$(1)/tests/integration/%.o $(call objs,$(1),$(SERVICE_SRC) $(TEST_LIB_SRC))
+build/$(1)/tests/integration/%: build/$(1)/tests/integration/%.o $(call objs,$(1),$(SERVICE_SRC) $(TEST_LIB_SRC) $(INTEG_LIB_SRC))
 	$$(CC) $$($(1)_LDFLAGS) $$^ $$(PKG_LIBS) -lcmocka -o $$@
 
 build/$(1)/tests/http/%: build/$(1)/tests/http/%.o $(call objs,$(1),$(TEST_LIB_SRC))
@@ -100,7 +101,7 @@ image-check:
 	@tests/image/check.sh
 
 format:
-	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h service/*/*.h api/*.h cmd/*.h tests/*/*.c tests/lib/*.h
+	clang-format -i $(SERVICE_SRC) $(API_SRC) $(CMD_SRC) service/*.h service/*/*.h api/*.h cmd/*.h tests/*/*.c tests/*/*/*.c tests/lib/*.h tests/integration/lib/*.h
 
 clean:
 	rm -rf build assetd

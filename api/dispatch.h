@@ -10,8 +10,7 @@
 
 typedef struct dispatch dispatch;
 
-__attribute__((warn_unused_result)) int dispatch_start(dispatch **out, int workers, int queue_max,
-                                                       int timeout_ms);
+WUR int dispatch_start(dispatch **out, int workers, int queue_max, int timeout_ms);
 /* Lets the queued requests finish, then joins the workers. NULL-safe. */
 void dispatch_stop(dispatch *d);
 /* Suspends rq's connection and queues it: a worker runs it, marks it done and resumes the

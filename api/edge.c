@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../service/log.h"
+
 /* How often the sweep looks for connections past their deadline. */
 #define SWEEP_MS 250
 
@@ -65,10 +67,8 @@ static void *sweep_main(void *arg)
             }
         }
         if (cut)
-            fprintf(stderr,
-                    "{\"level\":\"info\",\"msg\":\"connections closed: request not received "
-                    "within the connection timeout\",\"connections\":%d}\n",
-                    cut);
+            log_info("connections closed: request not received within the connection timeout",
+                     LOG_INT("connections", cut));
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -229,7 +229,7 @@ static bool value_was_cut(const header_counts *n, const char *value)
     return n->nkeys < KEYS_MAX; /* past KEYS_MAX headers: not known, not refused */
 }
 
-int edge_check_framing(http_req *rq, const char *version)
+int edge_check_framing_or_reply(http_req *rq, const char *version)
 {
     header_counts n = {0};
     MHD_get_connection_values(rq->conn, MHD_HEADER_KIND, count_header, &n);

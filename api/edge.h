@@ -26,7 +26,7 @@
 typedef struct edge edge;
 
 /* Starts the sweep thread. request_timeout_s: the deadline of each phase. */
-__attribute__((warn_unused_result)) int edge_start(edge **out, int request_timeout_s);
+WUR int edge_start(edge **out, int request_timeout_s);
 /* Joins the sweep thread and frees the edge. Call after MHD_stop_daemon. NULL-safe. */
 void edge_stop(edge *e);
 
@@ -42,7 +42,7 @@ void edge_request_done(struct MHD_Connection *c);
 
 /* Checks the request's framing headers on the first call of the access handler: 0, or -1 with
  * rq's answer (400 or 501 problem+json) set; the connection is closed after it. */
-int edge_check_framing(http_req *rq, const char *version);
+int edge_check_framing_or_reply(http_req *rq, const char *version);
 
 /* Writes rq's answer (a problem) straight to the socket, with Connection: close; the caller then
  * returns MHD_NO so that libmicrohttpd closes the connection without reading further. For

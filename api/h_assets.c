@@ -4,11 +4,11 @@
 #include "jsonmap.h"
 
 /* Sets the alias from the path parameter. */
-static int path_alias(http_req *rq, asset_req *q, const char *raw)
+static int path_alias_or_reply(http_req *rq, asset_req *q, const char *raw)
 {
     const char *alias, *why = NULL;
     size_t len;
-    if (handler_path_param(rq, raw, "alias", &alias, &len) != 0)
+    if (handler_path_param_or_reply(rq, raw, "alias", &alias, &len) != 0)
         return -1;
     asset_err e = asset_req_set_text(q, F_ALIAS, alias, len, &why);
     if (e != ASSET_OK) {
@@ -34,8 +34,9 @@ void h_assets_add(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_no_args(rq) == 0 && handler_if_none_match_any(rq, &only_new) == 0 &&
-        handler_build_req(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
+    if (handler_no_args_or_reply(rq) == 0 &&
+        handler_if_none_match_any_or_reply(rq, &only_new) == 0 &&
+        handler_build_req_or_reply(rq, &q, OP_ADD, http_body(rq), OP_ADD, OP_ADD) == 0) {
         if (only_new) /* If-None-Match: * -- whatever conflictResolution says */
             q.conflict = CONFLICT_THROW_ERROR;
         asset_err e = assets_add(rq->app->svc, rq->who, &q, &l);
@@ -55,7 +56,7 @@ void h_assets_query(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_build_req(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
+    if (handler_build_req_or_reply(rq, &q, OP_QUERY, NULL, OP_QUERY, OP_QUERY) == 0) {
         asset_err e = assets_query(rq->app->svc, rq->who, &q, &l);
         if (e == ASSET_PARAM_VERIFICATION_FAILED) {
             http_problem(rq, e, "cursor", "is not valid for this query and caller");
@@ -76,7 +77,7 @@ void h_assets_remove(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_build_req(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
+    if (handler_build_req_or_reply(rq, &q, OP_REMOVE, NULL, OP_REMOVE, OP_REMOVE) == 0) {
         asset_err e = assets_remove(rq->app->svc, rq->who, &q, false, &removed);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
@@ -92,8 +93,8 @@ void h_asset_get(http_req *rq, const char *alias, const char *b)
     asset_list l = {0};
     (void)b;
     asset_req_init(&q);
-    if (path_alias(rq, &q, alias) == 0 &&
-        handler_build_req(rq, &q, OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) == 0) {
+    if (path_alias_or_reply(rq, &q, alias) == 0 &&
+        handler_build_req_or_reply(rq, &q, OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) == 0) {
         asset_err e = assets_query(rq->app->svc, rq->who, &q, &l);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);
@@ -113,8 +114,9 @@ void h_asset_update(http_req *rq, const char *alias, const char *b)
     (void)b;
     asset_req_init(&sel);
     asset_req_init(&upd);
-    if (path_alias(rq, &sel, alias) == 0 && handler_if_match(rq, &pre) == 0 &&
-        handler_build_req(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) == 0) {
+    if (path_alias_or_reply(rq, &sel, alias) == 0 && handler_if_match_or_reply(rq, &pre) == 0 &&
+        handler_build_req_or_reply(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) ==
+            0) {
         asset_err e = jsonmap_req_from_json(&upd, OP_UPDATE, http_body(rq), &field, &why);
         if (e == ASSET_OK)
             e = asset_req_finish(&upd, OP_UPDATE, &field, &why);
@@ -142,8 +144,9 @@ void h_asset_remove(http_req *rq, const char *alias, const char *b)
     long removed = 0;
     (void)b;
     asset_req_init(&q);
-    if (path_alias(rq, &q, alias) == 0 && handler_if_match(rq, &pre) == 0 &&
-        handler_build_req(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) == 0) {
+    if (path_alias_or_reply(rq, &q, alias) == 0 && handler_if_match_or_reply(rq, &pre) == 0 &&
+        handler_build_req_or_reply(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) ==
+            0) {
         asset_err e = assets_remove_if(rq->app->svc, rq->who, &q, true, &pre, &removed);
         if (e == ASSET_PRECONDITION_FAILED)
             http_problem(rq, e, "If-Match",

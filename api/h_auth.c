@@ -5,10 +5,10 @@
 #include "handlers.h"
 #include "jsonmap.h"
 
-/* These routes take only a body (handler_no_args ran first). */
-static int build(http_req *rq, asset_req *q, asset_op op)
+/* These routes take only a body (handler_no_args_or_reply ran first). */
+static int build_or_reply(http_req *rq, asset_req *q, asset_op op)
 {
-    return handler_build_req(rq, q, op, http_body(rq), op, op);
+    return handler_build_req_or_reply(rq, q, op, http_body(rq), op, op);
 }
 
 void h_pre_query(http_req *rq, const char *a, const char *b)
@@ -20,7 +20,7 @@ void h_pre_query(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_no_args(rq) == 0 && build(rq, &q, OP_PRE_QUERY) == 0) {
+    if (handler_no_args_or_reply(rq) == 0 && build_or_reply(rq, &q, OP_PRE_QUERY) == 0) {
         asset_err e = challenge_pre_query(rq->app->svc, rq->who, &q, ch, &expires, &retry);
         if (e == ASSET_LIMIT_EXCEEDED) {
             http_problem_status(rq, 429, e, NULL,
@@ -48,7 +48,7 @@ void h_auth_query(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_no_args(rq) == 0 && build(rq, &q, OP_AUTH_QUERY) == 0) {
+    if (handler_no_args_or_reply(rq) == 0 && build_or_reply(rq, &q, OP_AUTH_QUERY) == 0) {
         asset_err e = challenge_query(rq->app->svc, rq->who, &q, &l);
         if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
@@ -66,7 +66,7 @@ void h_post_query(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&q);
-    if (handler_no_args(rq) == 0 && build(rq, &q, OP_POST_QUERY) == 0) {
+    if (handler_no_args_or_reply(rq) == 0 && build_or_reply(rq, &q, OP_POST_QUERY) == 0) {
         asset_err e = challenge_post_query(rq->app->svc, rq->who, &q);
         if (e != ASSET_OK)
             http_problem(rq, e, NULL, NULL);

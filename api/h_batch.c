@@ -118,7 +118,7 @@ void h_batch_add(http_req *rq, const char *a, const char *b)
     json_t *arr, *el;
     (void)a;
     (void)b;
-    if (handler_no_args(rq) != 0 || handler_only_keys(rq, rq->json, keys) != 0 ||
+    if (handler_no_args_or_reply(rq) != 0 || handler_only_keys_or_reply(rq, rq->json, keys) != 0 ||
         !(arr = items_of(rq, "assets")))
         return;
     n = json_array_size(arr);
@@ -236,7 +236,7 @@ void h_batch_update(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&top);
-    if (handler_no_args(rq) != 0 || handler_only_keys(rq, rq->json, keys) != 0)
+    if (handler_no_args_or_reply(rq) != 0 || handler_only_keys_or_reply(rq, rq->json, keys) != 0)
         goto done;
     asset_err e = selectors_of(rq->json, "items", OP_UPDATE_SEL, &top, &field, &why);
     if (e != ASSET_OK) {
@@ -285,7 +285,7 @@ void h_batch_remove(http_req *rq, const char *a, const char *b)
     (void)a;
     (void)b;
     asset_req_init(&sel);
-    if (handler_no_args(rq) != 0 || handler_only_keys(rq, rq->json, keys) != 0)
+    if (handler_no_args_or_reply(rq) != 0 || handler_only_keys_or_reply(rq, rq->json, keys) != 0)
         goto done;
     asset_err e = selectors_of(rq->json, "aliases", OP_REMOVE_ONE, &sel, &field, &why);
     if (e == ASSET_OK)

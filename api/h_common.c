@@ -5,8 +5,8 @@
 #include "handlers.h"
 #include "jsonmap.h"
 
-int handler_path_param(http_req *rq, const char *raw, const char *name, const char **out,
-                       size_t *len)
+int handler_path_param_or_reply(http_req *rq, const char *raw, const char *name, const char **out,
+                                size_t *len)
 {
     if (http_pct_decode(&rq->mem, raw, strlen(raw), false, out, len) != 0) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, name, "has a malformed percent escape");
@@ -15,10 +15,10 @@ int handler_path_param(http_req *rq, const char *raw, const char *name, const ch
     return 0;
 }
 
-int handler_uuid_param(http_req *rq, const char *raw, const char *name, const char **out)
+int handler_uuid_param_or_reply(http_req *rq, const char *raw, const char *name, const char **out)
 {
     size_t len = 0;
-    if (handler_path_param(rq, raw, name, out, &len) != 0)
+    if (handler_path_param_or_reply(rq, raw, name, out, &len) != 0)
         return -1;
     if (!uuid_valid(*out, len)) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, name, "is not a UUID");
@@ -28,7 +28,7 @@ int handler_uuid_param(http_req *rq, const char *raw, const char *name, const ch
     return 0;
 }
 
-int handler_no_args(http_req *rq)
+int handler_no_args_or_reply(http_req *rq)
 {
     if (rq->nargs) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, rq->args[0].key,
@@ -38,7 +38,7 @@ int handler_no_args(http_req *rq)
     return 0;
 }
 
-int handler_only_keys(http_req *rq, json_t *obj, const char *const *allowed)
+int handler_only_keys_or_reply(http_req *rq, json_t *obj, const char *const *allowed)
 {
     const char *key;
     json_t *v;
@@ -55,7 +55,7 @@ int handler_only_keys(http_req *rq, json_t *obj, const char *const *allowed)
     return 0;
 }
 
-int handler_may_manage(http_req *rq, const char *device_id)
+int handler_may_manage_or_reply(http_req *rq, const char *device_id)
 {
     if (!principal_may_manage(rq->who, device_id)) {
         http_problem(rq, ASSET_PERMISSION_DENIED, NULL, "this token may not manage this device");
@@ -64,8 +64,8 @@ int handler_may_manage(http_req *rq, const char *device_id)
     return 0;
 }
 
-int handler_build_req(http_req *rq, asset_req *q, asset_op args_op, json_t *body, asset_op body_op,
-                      asset_op finish_op)
+int handler_build_req_or_reply(http_req *rq, asset_req *q, asset_op args_op, json_t *body,
+                               asset_op body_op, asset_op finish_op)
 {
     const char *field = NULL, *why = NULL;
     asset_err e = jsonmap_req_from_args(q, args_op, rq->args, rq->nargs, &field, &why);

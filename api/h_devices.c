@@ -7,7 +7,8 @@
 #include "jsonmap.h"
 
 /* Optional text member: absent -> *out NULL; present -> validated name text. */
-static int name_member(http_req *rq, json_t *obj, const char *key, bool required, const char **out)
+static int name_member_or_reply(http_req *rq, json_t *obj, const char *key, bool required,
+                                const char **out)
 {
     json_t *v = json_object_get(obj, key);
     *out = NULL;
@@ -27,8 +28,8 @@ static int name_member(http_req *rq, json_t *obj, const char *key, bool required
 }
 
 /* userAuthPublicKey: base64 of 32 bytes (or null when allow_null). */
-static int pk_member(http_req *rq, json_t *obj, bool required, bool *present,
-                     unsigned char pk[USER_AUTH_PK_LEN])
+static int pk_member_or_reply(http_req *rq, json_t *obj, bool required, bool *present,
+                              unsigned char pk[USER_AUTH_PK_LEN])
 {
     json_t *v = json_object_get(obj, "userAuthPublicKey");
     size_t len = 0;
@@ -58,10 +59,10 @@ void h_device_create(http_req *rq, const char *a, const char *b)
     char id[UUID_TEXT_LEN], token[SEAL_TOKEN_TEXT_LEN];
     (void)a;
     (void)b;
-    if (handler_no_args(rq) || handler_only_keys(rq, body, keys) ||
-        name_member(rq, body, "name", true, &name) ||
-        name_member(rq, body, "accountId", false, &account) ||
-        pk_member(rq, body, false, &has_pk, pk))
+    if (handler_no_args_or_reply(rq) || handler_only_keys_or_reply(rq, body, keys) ||
+        name_member_or_reply(rq, body, "name", true, &name) ||
+        name_member_or_reply(rq, body, "accountId", false, &account) ||
+        pk_member_or_reply(rq, body, false, &has_pk, pk))
         return;
     asset_err e = devices_register(rq->app->svc, name, account, has_pk ? pk : NULL, id, token);
     if (e != ASSET_OK) {
@@ -82,9 +83,9 @@ static void answer_device(http_req *rq, asset_err e, const device_info *d)
 }
 
 /* Common start of the /devices/{id}... routes: the id and the right to manage it. */
-static int device_param(http_req *rq, const char *raw, const char **id)
+static int device_param_or_reply(http_req *rq, const char *raw, const char **id)
 {
-    if (handler_uuid_param(rq, raw, "id", id) || handler_may_manage(rq, *id))
+    if (handler_uuid_param_or_reply(rq, raw, "id", id) || handler_may_manage_or_reply(rq, *id))
         return -1;
     return 0;
 }
@@ -94,7 +95,7 @@ void h_device_get(http_req *rq, const char *raw_id, const char *b)
     const char *id;
     device_info d;
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq))
         return;
     answer_device(rq, devices_get(rq->app->svc, id, &d), &d);
 }
@@ -108,7 +109,8 @@ void h_device_state(http_req *rq, const char *raw_id, const char *b)
     bool vals[3];
     device_info d;
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) || handler_only_keys(rq, body, keys))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq) ||
+        handler_only_keys_or_reply(rq, body, keys))
         return;
     for (int i = 0; i < 3; i++) {
         json_t *v = json_object_get(body, keys[i]);
@@ -131,14 +133,15 @@ void h_device_auth_key(http_req *rq, const char *raw_id, const char *b)
     bool has_pk;
     device_info d;
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) || handler_only_keys(rq, body, keys) ||
-        pk_member(rq, body, true, &has_pk, pk))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq) ||
+        handler_only_keys_or_reply(rq, body, keys) ||
+        pk_member_or_reply(rq, body, true, &has_pk, pk))
         return;
     answer_device(rq, devices_set_auth_key(rq->app->svc, id, has_pk ? pk : NULL, &d), &d);
 }
 
 /* groups: unique texts of 7..127 bytes, at most APP_GROUPS_MAX. */
-static int groups_member(http_req *rq, json_t *body, json_t **out)
+static int groups_member_or_reply(http_req *rq, json_t *body, json_t **out)
 {
     json_t *v = json_object_get(body, "groups"), *g;
     size_t i, j;
@@ -171,7 +174,7 @@ static int groups_member(http_req *rq, json_t *body, json_t **out)
     return 0;
 }
 
-static int permissions_member(http_req *rq, json_t *body, bool *persistent)
+static int permissions_member_or_reply(http_req *rq, json_t *body, bool *persistent)
 {
     json_t *v = json_object_get(body, "permissions"), *p;
     size_t i;
@@ -203,9 +206,11 @@ void h_app_install(http_req *rq, const char *raw_id, const char *b)
     bool persistent;
     char token[SEAL_TOKEN_TEXT_LEN];
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) || handler_only_keys(rq, body, keys) ||
-        name_member(rq, body, "appId", true, &app_id) ||
-        permissions_member(rq, body, &persistent) || groups_member(rq, body, &groups))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq) ||
+        handler_only_keys_or_reply(rq, body, keys) ||
+        name_member_or_reply(rq, body, "appId", true, &app_id) ||
+        permissions_member_or_reply(rq, body, &persistent) ||
+        groups_member_or_reply(rq, body, &groups))
         return;
     char *groups_text = json_dumps(groups, JSON_COMPACT);
     json_decref(groups);
@@ -230,8 +235,8 @@ void h_app_uninstall(http_req *rq, const char *raw_id, const char *raw_app)
 {
     const char *id, *app_id;
     size_t len;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) ||
-        handler_path_param(rq, raw_app, "appId", &app_id, &len))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq) ||
+        handler_path_param_or_reply(rq, raw_app, "appId", &app_id, &len))
         return;
     if (!devices_valid_name(app_id, len)) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "appId",
@@ -252,7 +257,7 @@ void h_device_token(http_req *rq, const char *raw_id, const char *b)
     const char *id;
     char token[SEAL_TOKEN_TEXT_LEN];
     (void)b;
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq))
         return;
     asset_err e = devices_rotate_token(rq->app->svc, id, token);
     if (e != ASSET_OK) {
@@ -268,8 +273,8 @@ void h_app_token(http_req *rq, const char *raw_id, const char *raw_app)
     const char *id, *app_id;
     size_t len;
     char token[SEAL_TOKEN_TEXT_LEN];
-    if (device_param(rq, raw_id, &id) || handler_no_args(rq) ||
-        handler_path_param(rq, raw_app, "appId", &app_id, &len))
+    if (device_param_or_reply(rq, raw_id, &id) || handler_no_args_or_reply(rq) ||
+        handler_path_param_or_reply(rq, raw_app, "appId", &app_id, &len))
         return;
     if (!devices_valid_name(app_id, len)) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "appId",
@@ -290,7 +295,7 @@ void h_device_remove(http_req *rq, const char *raw_id, const char *b)
     const char *id;
     bool delete_backups = false;
     (void)b;
-    if (device_param(rq, raw_id, &id))
+    if (device_param_or_reply(rq, raw_id, &id))
         return;
     for (int i = 0; i < rq->nargs; i++) {
         const http_arg *a = &rq->args[i];

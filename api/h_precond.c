@@ -55,7 +55,7 @@ static int bad_if_match(http_req *rq, const char *why)
     return -1;
 }
 
-int handler_if_match(http_req *rq, asset_precond *pre)
+int handler_if_match_or_reply(http_req *rq, asset_precond *pre)
 {
     memset(pre, 0, sizeof *pre);
     if (!rq->if_match)
@@ -88,7 +88,7 @@ int handler_if_match(http_req *rq, asset_precond *pre)
     return tags ? 0 : bad_if_match(rq, "is empty");
 }
 
-int handler_if_none_match_any(http_req *rq, bool *any)
+int handler_if_none_match_any_or_reply(http_req *rq, bool *any)
 {
     *any = false;
     if (!rq->if_none_match)

@@ -8,7 +8,7 @@
 #include "longpoll.h"
 
 /* A required UUID member of the body (h_sync.h). */
-int uuid_member(http_req *rq, const char *key, const char **out)
+int uuid_member_or_reply(http_req *rq, const char *key, const char **out)
 {
     json_t *v = json_object_get(http_body(rq), key);
     if (!json_is_string(v) || !uuid_valid(json_string_value(v), json_string_length(v))) {
@@ -57,8 +57,9 @@ void h_backup_create(http_req *rq, const char *a, const char *b)
     backup_info info;
     (void)a;
     (void)b;
-    if (handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
-        uuid_member(rq, "deviceId", &device_id) || handler_may_manage(rq, device_id))
+    if (handler_no_args_or_reply(rq) || handler_only_keys_or_reply(rq, http_body(rq), keys) ||
+        uuid_member_or_reply(rq, "deviceId", &device_id) ||
+        handler_may_manage_or_reply(rq, device_id))
         return;
     asset_err e = sync_backup_create(rq->app->svc, rq->who, device_id, &info);
     if (e != ASSET_OK) {
@@ -74,21 +75,22 @@ void h_backup_get(http_req *rq, const char *raw_id, const char *b)
     const char *id;
     backup_info info;
     (void)b;
-    if (handler_uuid_param(rq, raw_id, "id", &id) || handler_no_args(rq))
+    if (handler_uuid_param_or_reply(rq, raw_id, "id", &id) || handler_no_args_or_reply(rq))
         return;
     asset_err e = sync_backup_get(rq->app->svc, id, &info);
     if (e != ASSET_OK)
         http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such backup" : NULL);
-    else if (handler_may_manage(rq, info.device_id) == 0)
+    else if (handler_may_manage_or_reply(rq, info.device_id) == 0)
         http_json(rq, 200, backup_json(&info));
 }
 
 int restore_body_or_reply(http_req *rq, const char **backup_id, const char **target)
 {
     static const char *const keys[] = {"backupId", "targetDeviceId", NULL};
-    return handler_no_args(rq) || handler_only_keys(rq, http_body(rq), keys) ||
-                   uuid_member(rq, "backupId", backup_id) ||
-                   uuid_member(rq, "targetDeviceId", target) || handler_may_manage(rq, *target)
+    return handler_no_args_or_reply(rq) || handler_only_keys_or_reply(rq, http_body(rq), keys) ||
+                   uuid_member_or_reply(rq, "backupId", backup_id) ||
+                   uuid_member_or_reply(rq, "targetDeviceId", target) ||
+                   handler_may_manage_or_reply(rq, *target)
                ? -1
                : 0;
 }
@@ -120,7 +122,7 @@ void h_restore_create(http_req *rq, const char *a, const char *b)
 }
 
 /* waitSeconds (1..30), or 0 when not given; -1 answered 400. */
-static int wait_seconds(http_req *rq, long *out)
+static int wait_seconds_or_reply(http_req *rq, long *out)
 {
     *out = 0;
     for (int i = 0; i < rq->nargs; i++) {
@@ -154,13 +156,13 @@ void h_restore_get(http_req *rq, const char *raw_id, const char *b)
     restore_info info;
     long wait = 0;
     (void)b;
-    if (handler_uuid_param(rq, raw_id, "id", &id) || wait_seconds(rq, &wait))
+    if (handler_uuid_param_or_reply(rq, raw_id, "id", &id) || wait_seconds_or_reply(rq, &wait))
         return;
     unsigned long gen = longpoll_generation(rq->app->longpoll);
     asset_err e = sync_restore_get(rq->app->svc, id, &info);
     if (e != ASSET_OK)
         http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such restore" : NULL);
-    else if (handler_may_manage(rq, info.target_id) != 0)
+    else if (handler_may_manage_or_reply(rq, info.target_id) != 0)
         return;
     else if (wait && info.status != RESTORE_DONE && info.status != RESTORE_FAILED &&
              longpoll_want(rq->app->longpoll, rq, id, wait, gen) == 0)

@@ -10,7 +10,7 @@
 #include "http.h"
 
 /* A required UUID member of the body into *out; answers 400 (-1) otherwise. */
-int uuid_member(http_req *rq, const char *key, const char **out);
+int uuid_member_or_reply(http_req *rq, const char *key, const char **out);
 /* The body of POST /restores and /restores/preview: backupId and targetDeviceId, the caller
  * allowed to manage the target; answers (-1) otherwise. */
 int restore_body_or_reply(http_req *rq, const char **backup_id, const char **target);

@@ -11,8 +11,8 @@ enum { ARG_MAX = 8 };
 
 /* Collect the query parameters named in allowed (NULL-terminated) into found[] (same index);
  * an unknown or repeated one is answered with bad (-1). */
-static int take_args(http_req *rq, const char *const *allowed, const http_arg **found,
-                     asset_err bad)
+static int take_args_or_reply(http_req *rq, const char *const *allowed, const http_arg **found,
+                              asset_err bad)
 {
     for (int k = 0; allowed[k]; k++)
         found[k] = NULL;
@@ -37,9 +37,9 @@ static bool is_text(const http_arg *a, const char *s)
 }
 
 /* limit (1..1000, default 100), outcome, rule, cursor of a records listing. */
-static int records_args(http_req *rq, const http_arg *limit, const http_arg *outcome,
-                        const http_arg *rule, const http_arg *cursor, asset_err bad,
-                        records_query *q)
+static int records_args_or_reply(http_req *rq, const http_arg *limit, const http_arg *outcome,
+                                 const http_arg *rule, const http_arg *cursor, asset_err bad,
+                                 records_query *q)
 {
     memset(q, 0, sizeof *q);
     q->outcome = -1;
@@ -86,7 +86,7 @@ static int records_args(http_req *rq, const http_arg *limit, const http_arg *out
 
 static json_t *owner_json(int kind, asset_text owner)
 {
-    return json_pack("{s:s%}", kind == 1 ? "groupId" : "appId", owner.p, owner.n);
+    return json_pack("{s:s%}", kind == OWNER_GROUP ? "groupId" : "appId", owner.p, owner.n);
 }
 
 static json_t *rule_json(int rule)
@@ -152,17 +152,17 @@ void h_restore_preview(http_req *rq, const char *a, const char *b)
 }
 
 /* The restore of the path, which the caller may manage; -1 answered. */
-static int path_restore(http_req *rq, const char *raw_id, restore_info *info)
+static int path_restore_or_reply(http_req *rq, const char *raw_id, restore_info *info)
 {
     const char *id;
-    if (handler_uuid_param(rq, raw_id, "id", &id))
+    if (handler_uuid_param_or_reply(rq, raw_id, "id", &id))
         return -1;
     asset_err e = sync_restore_get(rq->app->svc, id, info);
     if (e != ASSET_OK) {
         http_problem(rq, e, NULL, e == ASSET_NOT_FOUND ? "no such restore" : NULL);
         return -1;
     }
-    return handler_may_manage(rq, info->target_id);
+    return handler_may_manage_or_reply(rq, info->target_id);
 }
 
 void h_restore_records(http_req *rq, const char *raw_id, const char *b)
@@ -173,9 +173,9 @@ void h_restore_records(http_req *rq, const char *raw_id, const char *b)
     records_query q;
     records_page pg;
     (void)b;
-    if (take_args(rq, names, arg, ASSET_INVALID_ARGUMENT) ||
-        records_args(rq, arg[2], arg[0], arg[1], arg[3], ASSET_INVALID_ARGUMENT, &q) ||
-        path_restore(rq, raw_id, &info))
+    if (take_args_or_reply(rq, names, arg, ASSET_INVALID_ARGUMENT) ||
+        records_args_or_reply(rq, arg[2], arg[0], arg[1], arg[3], ASSET_INVALID_ARGUMENT, &q) ||
+        path_restore_or_reply(rq, raw_id, &info))
         return;
     asset_err e = sync_restore_records(rq->app->svc, info.id, &q, &pg);
     if (e != ASSET_OK) {
@@ -209,7 +209,8 @@ void h_sync_result_records(http_req *rq, const char *a, const char *b)
     records_page pg;
     (void)a;
     (void)b;
-    if (take_args(rq, names, arg, bad) || records_args(rq, arg[2], arg[0], arg[1], arg[3], bad, &q))
+    if (take_args_or_reply(rq, names, arg, bad) ||
+        records_args_or_reply(rq, arg[2], arg[0], arg[1], arg[3], bad, &q))
         return;
     if (arg[4]) {
         if (arg[4]->val_len < ASSET_GROUP_MIN || arg[4]->val_len > ASSET_GROUP_MAX ||
@@ -245,7 +246,7 @@ void h_restore_retry(http_req *rq, const char *raw_id, const char *b)
 {
     restore_info info, job;
     (void)b;
-    if (handler_no_args(rq) || path_restore(rq, raw_id, &info))
+    if (handler_no_args_or_reply(rq) || path_restore_or_reply(rq, raw_id, &info))
         return;
     if (rq->body_len) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "body", "must be empty");
@@ -271,8 +272,8 @@ void h_backup_list(http_req *rq, const char *a, const char *b)
     backup_page pg;
     (void)a;
     (void)b;
-    if (take_args(rq, names, arg, ASSET_INVALID_ARGUMENT) ||
-        records_args(rq, arg[1], NULL, NULL, arg[2], ASSET_INVALID_ARGUMENT, &q))
+    if (take_args_or_reply(rq, names, arg, ASSET_INVALID_ARGUMENT) ||
+        records_args_or_reply(rq, arg[1], NULL, NULL, arg[2], ASSET_INVALID_ARGUMENT, &q))
         return;
     if (!arg[0] || !uuid_valid(arg[0]->val, arg[0]->val_len)) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "deviceId",
@@ -280,7 +281,7 @@ void h_backup_list(http_req *rq, const char *a, const char *b)
         return;
     }
     uuid_lower((char *)arg[0]->val); /* the decoded copy is the request's own */
-    if (handler_may_manage(rq, arg[0]->val))
+    if (handler_may_manage_or_reply(rq, arg[0]->val))
         return;
     asset_err e = sync_backup_list(rq->app->svc, arg[0]->val, q.limit, q.cursor, &pg);
     if (e != ASSET_OK) {
@@ -301,10 +302,10 @@ void h_backup_delete(http_req *rq, const char *raw_id, const char *b)
     const char *id;
     backup_info info;
     (void)b;
-    if (handler_uuid_param(rq, raw_id, "id", &id) || handler_no_args(rq))
+    if (handler_uuid_param_or_reply(rq, raw_id, "id", &id) || handler_no_args_or_reply(rq))
         return;
     asset_err e = sync_backup_get(rq->app->svc, id, &info);
-    if (e == ASSET_OK && handler_may_manage(rq, info.device_id))
+    if (e == ASSET_OK && handler_may_manage_or_reply(rq, info.device_id))
         return;
     if (e == ASSET_OK)
         e = sync_backup_delete(rq->app->svc, rq->who, id);

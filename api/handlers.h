@@ -25,25 +25,25 @@ handler_fn h_audit_list;
 
 /* Shared helpers of the handlers. */
 /* Decode a path parameter (no '+' rule); 400 INVALID_ARGUMENT answered on failure (-1). */
-int handler_path_param(http_req *rq, const char *raw, const char *name, const char **out,
-                       size_t *len);
+int handler_path_param_or_reply(http_req *rq, const char *raw, const char *name, const char **out,
+                                size_t *len);
 /* Decode and check a UUID path parameter; answers 400 on failure (-1). */
-int handler_uuid_param(http_req *rq, const char *raw, const char *name, const char **out);
+int handler_uuid_param_or_reply(http_req *rq, const char *raw, const char *name, const char **out);
 /* Answers 400 when the route takes no query parameters but got some (-1). */
-int handler_no_args(http_req *rq);
+int handler_no_args_or_reply(http_req *rq);
 /* Checks that obj has only keys from the NULL-terminated list; answers 400 otherwise (-1). */
-int handler_only_keys(http_req *rq, json_t *obj, const char *const *allowed);
+int handler_only_keys_or_reply(http_req *rq, json_t *obj, const char *const *allowed);
 /* Fill q from the query string (as args_op) and the body (as body_op, when body is not NULL),
  * then asset_req_finish(finish_op); answers the problem and returns -1 on failure. */
-int handler_build_req(http_req *rq, asset_req *q, asset_op args_op, json_t *body, asset_op body_op,
-                      asset_op finish_op);
+int handler_build_req_or_reply(http_req *rq, asset_req *q, asset_op args_op, json_t *body,
+                               asset_op body_op, asset_op finish_op);
 /* The principal may manage device_id (admin or the device itself), else answers 403 (-1). */
-int handler_may_manage(http_req *rq, const char *device_id);
+int handler_may_manage_or_reply(http_req *rq, const char *device_id);
 /* Spec §13 (h_precond.c): the If-Match header as a precondition (pre->present false when
  * absent); a malformed one answers 400 (-1). If-None-Match on an add: only "*" is taken (*any);
  * anything else answers 400 (-1). The ETag of an answered asset. */
-int handler_if_match(http_req *rq, asset_precond *pre);
-int handler_if_none_match_any(http_req *rq, bool *any);
+int handler_if_match_or_reply(http_req *rq, asset_precond *pre);
+int handler_if_none_match_any_or_reply(http_req *rq, bool *any);
 void handler_set_etag(http_req *rq, int64_t version);
 
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../service/svc.h"
+#include "../service/log.h"
 
 /* 1..255 visible ASCII characters. */
 static bool key_valid(const char *k)
@@ -50,7 +51,7 @@ static void replay(http_req *rq, idem_answer *a)
     rq->replayed = true;
 }
 
-bool idem_start(http_req *rq, idem_ctx *ic)
+bool idem_start_or_reply(http_req *rq, idem_ctx *ic)
 {
     unsigned char hash[IDEM_HASH_LEN];
     idem_state state;
@@ -119,8 +120,6 @@ void idem_end(http_req *rq, idem_ctx *ic)
     if (e != ASSET_OK)
         /* The answer stands (it is committed); only its replay is lost: the claim's lease
          * runs out and a repeat then runs again. Say so in the log. */
-        fprintf(stderr,
-                "{\"level\":\"error\",\"msg\":\"idempotency answer not kept\",\"requestId\":"
-                "\"%s\",\"error\":\"%s\"}\n",
-                rq->request_id, asset_err_name(e));
+        log_error("idempotency answer not kept", LOG_STR("requestId", rq->request_id),
+                  LOG_STR("error", asset_err_name(e)));
 }

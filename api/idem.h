@@ -17,7 +17,7 @@ typedef struct {
 } idem_ctx;
 
 /* true: run the handler (no key, or the key is claimed); false: answered. */
-bool idem_start(http_req *rq, idem_ctx *ic);
+bool idem_start_or_reply(http_req *rq, idem_ctx *ic);
 /* After the handler of a claimed request: keep or release its answer. */
 void idem_end(http_req *rq, idem_ctx *ic);
 

@@ -9,12 +9,10 @@
 #include "http.h"
 
 /* On failure *field names the offending field (or is NULL) and *why says what is wrong. */
-__attribute__((warn_unused_result)) asset_err
-jsonmap_req_from_json(asset_req *r, asset_op op, json_t *obj, const char **field, const char **why);
-__attribute__((warn_unused_result)) asset_err jsonmap_req_from_args(asset_req *r, asset_op op,
-                                                                    const http_arg *args, int n,
-                                                                    const char **field,
-                                                                    const char **why);
+WUR asset_err jsonmap_req_from_json(asset_req *r, asset_op op, json_t *obj, const char **field,
+                                    const char **why);
+WUR asset_err jsonmap_req_from_args(asset_req *r, asset_op op, const http_arg *args, int n,
+                                    const char **field, const char **why);
 
 json_t *jsonmap_asset(const asset_out *o);
 /* {"assets": [...], "nextCursor": text or null}; NULL when out of memory. */

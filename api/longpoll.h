@@ -28,8 +28,8 @@ typedef struct lp_wait {
     struct http_req *next;
 } lp_wait;
 
-__attribute__((warn_unused_result)) int longpoll_start(longpoll **out, const char *database_url,
-                                                       int timeout_ms, struct dispatch *d);
+WUR int longpoll_start(longpoll **out, const char *database_url, int timeout_ms,
+                       struct dispatch *d);
 /* Refuses new waiters and puts every parked one back on the dispatch queue (shutdown: call
  * before draining the request workers). NULL-safe. */
 void longpoll_shutdown(longpoll *lp);

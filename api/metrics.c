@@ -122,13 +122,12 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
     for (int r = 1; r < RULE_COUNT; r++)
         out(&o, "assetd_restore_records_total{outcome=\"failed\",rule=\"%s\"} %llu\n",
             rules_name((restore_rule)r), st.failed[r]);
-    long counts[4] = {0};
+    long counts[RESTORE_STATUS_COUNT] = {0};
     if (sync_restore_counts(app->svc, counts) == ASSET_OK) {
-        static const char *const states[] = {"queued", "running", "done", "failed"};
         out(&o, "# HELP assetd_restore_jobs Restore jobs by state.\n"
                 "# TYPE assetd_restore_jobs gauge\n");
-        for (int i = 0; i < 4; i++)
-            out(&o, "assetd_restore_jobs{state=\"%s\"} %ld\n", states[i], counts[i]);
+        for (int i = 0; i < RESTORE_STATUS_COUNT; i++)
+            out(&o, "assetd_restore_jobs{state=\"%s\"} %ld\n", sync_status_name(i), counts[i]);
     }
     if (o.failed) {
         http_secure_free(o.buf);

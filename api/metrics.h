@@ -9,6 +9,6 @@
 
 void metrics_observe_request(int route, int status, double ms);
 /* Renders the exposition text into memory from http_secure_malloc; -1 when out of memory. */
-__attribute__((warn_unused_result)) int metrics_render(app_ctx *app, char **out, size_t *len);
+WUR int metrics_render(app_ctx *app, char **out, size_t *len);
 
 #endif

@@ -22,103 +22,311 @@ enum { BODY_NONE, BODY_JSON };
  * they are asked for a secret. */
 enum { AUDIT_NONE, AUDIT_CHANGE, AUDIT_CALL, AUDIT_READ };
 
+/* A field left out of an entry is 0: BODY_NONE, AUDIT_NONE; name defaults to path. */
 typedef struct {
     int id;
     const char *method;
-    const char *tmpl; /* '*' segments are parameters */
-    const char *name; /* route template for logs and metrics */
-    unsigned who;     /* WHO_* bits, plus IDEMPOTENT */
-    int body;
-    handler_fn *fn;
-    const char *action; /* the operationId */
-    int audit;
+    const char *path;    /* '*' segments are parameters */
+    const char *name;    /* the route as the contract writes it, for logs and metrics */
+    unsigned flags;      /* WHO_* bits (who may call it), plus IDEMPOTENT */
+    int body;            /* BODY_* */
+    handler_fn *handler; /* answers the request */
+    const char *action;  /* the operationId */
+    int audit;           /* AUDIT_* */
 } route;
 
 #define MGR (WHO_ADMIN | WHO_DEVICE)
 
 /* First match wins: the fixed /assets/... paths come before /assets/{alias}. */
 static const route routes[] = {
-    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz, "getHealth",
-     AUDIT_NONE},
-    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz, "getReadiness",
-     AUDIT_NONE},
-    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics",
-     AUDIT_NONE},
-    {ROUTE_OPENAPI, "GET", "/openapi.yaml", "/openapi.yaml", WHO_PUBLIC, BODY_NONE, h_openapi,
-     "getOpenApi", AUDIT_NONE},
-    {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP | IDEMPOTENT, BODY_JSON, h_assets_add,
-     "addAsset", AUDIT_CHANGE},
-    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets",
-     AUDIT_READ},
-    {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove,
-     "deleteAssets", AUDIT_CHANGE},
-    {ROUTE_PRE_QUERY, "POST", "/assets/pre-query", "/assets/pre-query", WHO_APP, BODY_JSON,
-     h_pre_query, "preQueryAssets", AUDIT_CALL},
-    {ROUTE_AUTH_QUERY, "POST", "/assets/query", "/assets/query", WHO_APP, BODY_JSON, h_auth_query,
-     "queryAssetsWithAuth", AUDIT_READ},
-    {ROUTE_POST_QUERY, "POST", "/assets/post-query", "/assets/post-query", WHO_APP, BODY_JSON,
-     h_post_query, "postQueryAssets", AUDIT_CALL},
-    {ROUTE_BATCH_ADD, "POST", "/assets/batch-add", "/assets/batch-add", WHO_APP | IDEMPOTENT,
-     BODY_JSON, h_batch_add, "batchAddAssets", AUDIT_CHANGE},
-    {ROUTE_BATCH_UPDATE, "POST", "/assets/batch-update", "/assets/batch-update",
-     WHO_APP | IDEMPOTENT, BODY_JSON, h_batch_update, "batchUpdateAssets", AUDIT_CHANGE},
-    {ROUTE_BATCH_REMOVE, "POST", "/assets/batch-remove", "/assets/batch-remove",
-     WHO_APP | IDEMPOTENT, BODY_JSON, h_batch_remove, "batchRemoveAssets", AUDIT_CHANGE},
-    {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get,
-     "getAsset", AUDIT_READ},
-    {ROUTE_ASSET_ONE, "PATCH", "/assets/*", "/assets/{alias}", WHO_APP, BODY_JSON, h_asset_update,
-     "updateAsset", AUDIT_CHANGE},
-    {ROUTE_ASSET_ONE, "DELETE", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_remove,
-     "deleteAsset", AUDIT_CHANGE},
-    {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE, h_sync_result,
-     "getSyncResult", AUDIT_NONE},
-    {ROUTE_SYNC_RESULT_RECORDS, "GET", "/sync-result/records", "/sync-result/records", WHO_APP,
-     BODY_NONE, h_sync_result_records, "listSyncResultRecords", AUDIT_CALL},
-    {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create,
-     "createDevice", AUDIT_CALL},
-    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice",
-     AUDIT_NONE},
-    {ROUTE_DEVICE, "DELETE", "/devices/*", "/devices/{id}", WHO_ADMIN, BODY_NONE, h_device_remove,
-     "deleteDevice", AUDIT_CALL},
-    {ROUTE_DEVICE_TOKEN, "POST", "/devices/*/token", "/devices/{id}/token", MGR, BODY_NONE,
-     h_device_token, "rotateDeviceToken", AUDIT_CALL},
-    {ROUTE_DEVICE_STATE, "PUT", "/devices/*/state", "/devices/{id}/state", MGR, BODY_JSON,
-     h_device_state, "setDeviceState", AUDIT_CALL},
-    {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key", MGR,
-     BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_CALL},
-    {ROUTE_DEVICE_APPS, "POST", "/devices/*/apps", "/devices/{id}/apps", MGR, BODY_JSON,
-     h_app_install, "installApp", AUDIT_CALL},
-    {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR, BODY_NONE,
-     h_app_uninstall, "uninstallApp", AUDIT_CALL},
-    {ROUTE_DEVICE_APP_TOKEN, "POST", "/devices/*/apps/*/token", "/devices/{id}/apps/{appId}/token",
-     MGR, BODY_NONE, h_app_token, "rotateAppToken", AUDIT_CALL},
-    {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR | IDEMPOTENT, BODY_JSON, h_backup_create,
-     "createBackup", AUDIT_CHANGE},
-    {ROUTE_BACKUPS, "GET", "/backups", "/backups", MGR, BODY_NONE, h_backup_list, "listBackups",
-     AUDIT_CALL},
-    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup",
-     AUDIT_NONE},
-    {ROUTE_BACKUP, "DELETE", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_delete,
-     "deleteBackup", AUDIT_CHANGE},
-    {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR | IDEMPOTENT, BODY_JSON,
-     h_restore_create, "createRestore", AUDIT_CHANGE},
-    {ROUTE_RESTORE_PREVIEW, "POST", "/restores/preview", "/restores/preview", MGR, BODY_JSON,
-     h_restore_preview, "previewRestore", AUDIT_CALL},
-    {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get,
-     "getRestore", AUDIT_NONE},
-    {ROUTE_RESTORE_RECORDS, "GET", "/restores/*/records", "/restores/{id}/records", MGR, BODY_NONE,
-     h_restore_records, "listRestoreRecords", AUDIT_CALL},
-    {ROUTE_RESTORE_RETRY, "POST", "/restores/*/retry", "/restores/{id}/retry", MGR | IDEMPOTENT,
-     BODY_NONE, h_restore_retry, "retryRestore", AUDIT_CHANGE},
-    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents",
-     AUDIT_NONE},
+    {.id = ROUTE_HEALTHZ,
+     .method = "GET",
+     .path = "/healthz",
+     .flags = WHO_PUBLIC,
+     .handler = h_healthz,
+     .action = "getHealth"},
+    {.id = ROUTE_READYZ,
+     .method = "GET",
+     .path = "/readyz",
+     .flags = WHO_PUBLIC,
+     .handler = h_readyz,
+     .action = "getReadiness"},
+    {.id = ROUTE_METRICS,
+     .method = "GET",
+     .path = "/metrics",
+     .flags = WHO_PUBLIC,
+     .handler = h_metrics,
+     .action = "getMetrics"},
+    {.id = ROUTE_OPENAPI,
+     .method = "GET",
+     .path = "/openapi.yaml",
+     .flags = WHO_PUBLIC,
+     .handler = h_openapi,
+     .action = "getOpenApi"},
+    {.id = ROUTE_ASSETS,
+     .method = "POST",
+     .path = "/assets",
+     .flags = WHO_APP | IDEMPOTENT,
+     .body = BODY_JSON,
+     .handler = h_assets_add,
+     .action = "addAsset",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_ASSETS,
+     .method = "GET",
+     .path = "/assets",
+     .flags = WHO_APP,
+     .handler = h_assets_query,
+     .action = "listAssets",
+     .audit = AUDIT_READ},
+    {.id = ROUTE_ASSETS,
+     .method = "DELETE",
+     .path = "/assets",
+     .flags = WHO_APP,
+     .handler = h_assets_remove,
+     .action = "deleteAssets",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_PRE_QUERY,
+     .method = "POST",
+     .path = "/assets/pre-query",
+     .flags = WHO_APP,
+     .body = BODY_JSON,
+     .handler = h_pre_query,
+     .action = "preQueryAssets",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_AUTH_QUERY,
+     .method = "POST",
+     .path = "/assets/query",
+     .flags = WHO_APP,
+     .body = BODY_JSON,
+     .handler = h_auth_query,
+     .action = "queryAssetsWithAuth",
+     .audit = AUDIT_READ},
+    {.id = ROUTE_POST_QUERY,
+     .method = "POST",
+     .path = "/assets/post-query",
+     .flags = WHO_APP,
+     .body = BODY_JSON,
+     .handler = h_post_query,
+     .action = "postQueryAssets",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_BATCH_ADD,
+     .method = "POST",
+     .path = "/assets/batch-add",
+     .flags = WHO_APP | IDEMPOTENT,
+     .body = BODY_JSON,
+     .handler = h_batch_add,
+     .action = "batchAddAssets",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_BATCH_UPDATE,
+     .method = "POST",
+     .path = "/assets/batch-update",
+     .flags = WHO_APP | IDEMPOTENT,
+     .body = BODY_JSON,
+     .handler = h_batch_update,
+     .action = "batchUpdateAssets",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_BATCH_REMOVE,
+     .method = "POST",
+     .path = "/assets/batch-remove",
+     .flags = WHO_APP | IDEMPOTENT,
+     .body = BODY_JSON,
+     .handler = h_batch_remove,
+     .action = "batchRemoveAssets",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_ASSET_ONE,
+     .method = "GET",
+     .path = "/assets/*",
+     .name = "/assets/{alias}",
+     .flags = WHO_APP,
+     .handler = h_asset_get,
+     .action = "getAsset",
+     .audit = AUDIT_READ},
+    {.id = ROUTE_ASSET_ONE,
+     .method = "PATCH",
+     .path = "/assets/*",
+     .name = "/assets/{alias}",
+     .flags = WHO_APP,
+     .body = BODY_JSON,
+     .handler = h_asset_update,
+     .action = "updateAsset",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_ASSET_ONE,
+     .method = "DELETE",
+     .path = "/assets/*",
+     .name = "/assets/{alias}",
+     .flags = WHO_APP,
+     .handler = h_asset_remove,
+     .action = "deleteAsset",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_SYNC_RESULT,
+     .method = "GET",
+     .path = "/sync-result",
+     .flags = WHO_APP,
+     .handler = h_sync_result,
+     .action = "getSyncResult"},
+    {.id = ROUTE_SYNC_RESULT_RECORDS,
+     .method = "GET",
+     .path = "/sync-result/records",
+     .flags = WHO_APP,
+     .handler = h_sync_result_records,
+     .action = "listSyncResultRecords",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICES,
+     .method = "POST",
+     .path = "/devices",
+     .flags = WHO_ADMIN,
+     .body = BODY_JSON,
+     .handler = h_device_create,
+     .action = "createDevice",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE,
+     .method = "GET",
+     .path = "/devices/*",
+     .name = "/devices/{id}",
+     .flags = MGR,
+     .handler = h_device_get,
+     .action = "getDevice"},
+    {.id = ROUTE_DEVICE,
+     .method = "DELETE",
+     .path = "/devices/*",
+     .name = "/devices/{id}",
+     .flags = WHO_ADMIN,
+     .handler = h_device_remove,
+     .action = "deleteDevice",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE_TOKEN,
+     .method = "POST",
+     .path = "/devices/*/token",
+     .name = "/devices/{id}/token",
+     .flags = MGR,
+     .handler = h_device_token,
+     .action = "rotateDeviceToken",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE_STATE,
+     .method = "PUT",
+     .path = "/devices/*/state",
+     .name = "/devices/{id}/state",
+     .flags = MGR,
+     .body = BODY_JSON,
+     .handler = h_device_state,
+     .action = "setDeviceState",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE_AUTH_KEY,
+     .method = "PUT",
+     .path = "/devices/*/user-auth-key",
+     .name = "/devices/{id}/user-auth-key",
+     .flags = MGR,
+     .body = BODY_JSON,
+     .handler = h_device_auth_key,
+     .action = "setUserAuthKey",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE_APPS,
+     .method = "POST",
+     .path = "/devices/*/apps",
+     .name = "/devices/{id}/apps",
+     .flags = MGR,
+     .body = BODY_JSON,
+     .handler = h_app_install,
+     .action = "installApp",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE_APP,
+     .method = "DELETE",
+     .path = "/devices/*/apps/*",
+     .name = "/devices/{id}/apps/{appId}",
+     .flags = MGR,
+     .handler = h_app_uninstall,
+     .action = "uninstallApp",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_DEVICE_APP_TOKEN,
+     .method = "POST",
+     .path = "/devices/*/apps/*/token",
+     .name = "/devices/{id}/apps/{appId}/token",
+     .flags = MGR,
+     .handler = h_app_token,
+     .action = "rotateAppToken",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_BACKUPS,
+     .method = "POST",
+     .path = "/backups",
+     .flags = MGR | IDEMPOTENT,
+     .body = BODY_JSON,
+     .handler = h_backup_create,
+     .action = "createBackup",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_BACKUPS,
+     .method = "GET",
+     .path = "/backups",
+     .flags = MGR,
+     .handler = h_backup_list,
+     .action = "listBackups",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_BACKUP,
+     .method = "GET",
+     .path = "/backups/*",
+     .name = "/backups/{id}",
+     .flags = MGR,
+     .handler = h_backup_get,
+     .action = "getBackup"},
+    {.id = ROUTE_BACKUP,
+     .method = "DELETE",
+     .path = "/backups/*",
+     .name = "/backups/{id}",
+     .flags = MGR,
+     .handler = h_backup_delete,
+     .action = "deleteBackup",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_RESTORES,
+     .method = "POST",
+     .path = "/restores",
+     .flags = MGR | IDEMPOTENT,
+     .body = BODY_JSON,
+     .handler = h_restore_create,
+     .action = "createRestore",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_RESTORE_PREVIEW,
+     .method = "POST",
+     .path = "/restores/preview",
+     .flags = MGR,
+     .body = BODY_JSON,
+     .handler = h_restore_preview,
+     .action = "previewRestore",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_RESTORE,
+     .method = "GET",
+     .path = "/restores/*",
+     .name = "/restores/{id}",
+     .flags = MGR,
+     .handler = h_restore_get,
+     .action = "getRestore"},
+    {.id = ROUTE_RESTORE_RECORDS,
+     .method = "GET",
+     .path = "/restores/*/records",
+     .name = "/restores/{id}/records",
+     .flags = MGR,
+     .handler = h_restore_records,
+     .action = "listRestoreRecords",
+     .audit = AUDIT_CALL},
+    {.id = ROUTE_RESTORE_RETRY,
+     .method = "POST",
+     .path = "/restores/*/retry",
+     .name = "/restores/{id}/retry",
+     .flags = MGR | IDEMPOTENT,
+     .handler = h_restore_retry,
+     .action = "retryRestore",
+     .audit = AUDIT_CHANGE},
+    {.id = ROUTE_AUDIT,
+     .method = "GET",
+     .path = "/audit",
+     .flags = WHO_ADMIN,
+     .handler = h_audit_list,
+     .action = "listAuditEvents"},
 };
 
 const char *router_route_name(int id)
 {
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (routes[i].id == id)
-            return routes[i].name;
+            return routes[i].name ? routes[i].name : routes[i].path;
     return "unmatched";
 }
 
@@ -173,7 +381,7 @@ static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1
     }
 }
 
-static int authenticate(http_req *rq, unsigned who)
+static int authenticate_or_reply(http_req *rq, unsigned who)
 {
     const char *h = rq->authorization;
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
@@ -214,7 +422,7 @@ static int authenticate(http_req *rq, unsigned who)
     return 0;
 }
 
-static int parse_body(http_req *rq)
+static int parse_body_or_reply(http_req *rq)
 {
     int pos = -1;
     if (!rq->body_len) {
@@ -314,9 +522,9 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
 }
 
-/* Route and authenticate; answers (404, 401, 429, 403) and returns NULL when the request goes
- * no further. */
-static const route *route_and_authenticate(http_req *rq, const char **p1, const char **p2)
+/* Route and authenticate_or_reply; answers (404, 401, 429, 403) and returns NULL when the request
+ * goes no further. */
+static const route *route_or_reply(http_req *rq, const char **p1, const char **p2)
 {
     char *segs[MAX_SEGS];
     int n = 0;
@@ -328,7 +536,7 @@ static const route *route_and_authenticate(http_req *rq, const char **p1, const 
     if (split(rq, segs, &n) == 0)
         for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
             if (strcmp(routes[i].method, rq->method) == 0 &&
-                match(routes[i].tmpl, segs, n, p1, p2)) {
+                match(routes[i].path, segs, n, p1, p2)) {
                 r = &routes[i];
                 break;
             }
@@ -337,7 +545,7 @@ static const route *route_and_authenticate(http_req *rq, const char **p1, const 
         return NULL;
     }
     rq->route = r->id;
-    if (r->who != WHO_PUBLIC && authenticate(rq, r->who) != 0)
+    if (r->flags != WHO_PUBLIC && authenticate_or_reply(rq, r->flags) != 0)
         return NULL;
     return r;
 }
@@ -345,7 +553,7 @@ static const route *route_and_authenticate(http_req *rq, const char **p1, const 
 void router_reject_body(http_req *rq)
 {
     const char *p1 = NULL, *p2 = NULL;
-    if (route_and_authenticate(rq, &p1, &p2))
+    if (route_or_reply(rq, &p1, &p2))
         http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, "body",
                             "exceeds the configured size limit");
 }
@@ -353,7 +561,7 @@ void router_reject_body(http_req *rq)
 void router_dispatch(http_req *rq)
 {
     const char *p1 = NULL, *p2 = NULL;
-    const route *r = route_and_authenticate(rq, &p1, &p2);
+    const route *r = route_or_reply(rq, &p1, &p2);
     if (!r)
         return;
     if (rq->args_oom) {
@@ -365,12 +573,12 @@ void router_dispatch(http_req *rq)
         return;
     }
     idem_ctx ic = {0};
-    if ((r->who & IDEMPOTENT) && !idem_start(rq, &ic)) {
+    if ((r->flags & IDEMPOTENT) && !idem_start_or_reply(rq, &ic)) {
         /* answered: a replay, a conflict or a bad key */
     } else {
-        if (r->body != BODY_JSON || parse_body(rq) == 0)
-            r->fn(rq, p1, p2);
-        if (r->who & IDEMPOTENT)
+        if (r->body != BODY_JSON || parse_body_or_reply(rq) == 0)
+            r->handler(rq, p1, p2);
+        if (r->flags & IDEMPOTENT)
             idem_end(rq, &ic);
     }
     /* A replay or a repeat in flight is the first request again: audited once, as that one. */

@@ -13,6 +13,7 @@
 #include "dispatch.h"
 #include "edge.h"
 #include "longpoll.h"
+#include "../service/log.h"
 #include "metrics.h"
 #include "router.h"
 
@@ -140,7 +141,7 @@ static size_t body_limit(const app_ctx *app, const char *url)
 
 /* Hands rq to a request worker (dispatch.c). When the queue is full, answers 503 at once:
  * -1, the answer is set. */
-static int submit(http_req *rq)
+static int submit_or_reply(http_req *rq)
 {
     edge_request_received(rq->conn);
     prepare(rq);
@@ -157,7 +158,7 @@ static int submit(http_req *rq)
  * is refused before it is read. */
 static enum MHD_Result on_first_call(http_req *rq, const char *version)
 {
-    if (edge_check_framing(rq, version) != 0) {
+    if (edge_check_framing_or_reply(rq, version) != 0) {
         edge_request_received(rq->conn);
         return send_response(rq);
     }
@@ -169,7 +170,7 @@ static enum MHD_Result on_first_call(http_req *rq, const char *version)
          * same state, where the answer can still be queued before the body (then discarded,
          * and the connection closed). */
         rq->too_big = true;
-        if (submit(rq) != 0)
+        if (submit_or_reply(rq) != 0)
             return send_response(rq);
     }
     return MHD_YES;
@@ -188,7 +189,7 @@ static enum MHD_Result on_body(http_req *rq, const char *data, size_t *size)
     }
     if (rq->body_len + n > body_limit(rq->app, rq->url)) {
         rq->too_big = true;
-        if (submit(rq) != 0) {
+        if (submit_or_reply(rq) != 0) {
             edge_answer_raw(rq);
             return MHD_NO;
         }
@@ -247,25 +248,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         router_dispatch(rq); /* liveness needs no database: answered here, never queued */
         return send_response(rq);
     }
-    if (submit(rq) != 0)
+    if (submit_or_reply(rq) != 0)
         return send_response(rq);
     return MHD_YES;
-}
-
-/* s as the inside of a JSON string, ASCII only (a quote, a backslash, a control or non-ASCII
- * byte is escaped as \u00XX), cut to fit out: the method is the client's, and must not break
- * or add to the log line. */
-static void json_escape(char *out, size_t cap, const char *s)
-{
-    size_t o = 0;
-    for (; s && *s && o + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        else
-            out[o++] = (char)c;
-    }
-    out[o] = 0;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -279,16 +264,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     double ms = now_ms() - rq->start_ms;
     int status = rq->status ? rq->status : 499;
     metrics_observe_request(rq->route, status, ms);
-    if (status >= 500 || log_requests) {
-        char method[6 * 32 + 4];
-        json_escape(method, sizeof method, rq->method);
-        fprintf(stderr,
-                "{\"level\":\"%s\",\"msg\":\"request\",\"requestId\":\"%s\",\"method\":\"%s\","
-                "\"route\":\"%s\",\"status\":%d,\"ms\":%.3f,\"completed\":%s}\n",
-                status >= 500 ? "error" : "info", rq->request_id, method,
-                router_route_name(rq->route), status, ms,
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "true" : "false");
-    }
+    /* The method is the client's: log.h escapes it, so it cannot break or add to the line. */
+    if (status >= 500 || log_requests)
+        log_at(status >= 500 ? LOG_ERROR : LOG_INFO, "request",
+               LOG_STR("requestId", rq->request_id), LOG_STR("method", rq->method),
+               LOG_STR("route", router_route_name(rq->route)), LOG_INT("status", status),
+               LOG_MS("ms", ms), LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
     json_decref(rq->json);
     http_secure_free(rq->body);
     http_secure_free(rq->resp);
@@ -308,17 +289,17 @@ int server_start(app_ctx *app)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     if (dispatch_start(&app->dispatch, cfg->request_workers, cfg->request_queue,
                        cfg->db_timeout_ms) != 0) {
-        fprintf(stderr, "assetd: cannot start the request workers\n");
+        log_error("cannot start the request workers");
         return -1;
     }
     if (edge_start(&the_edge, cfg->connection_timeout) != 0) {
-        fprintf(stderr, "assetd: cannot start the connection sweep\n");
+        log_error("cannot start the connection sweep");
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
         return -1;
     }
     if (longpoll_start(&app->longpoll, cfg->database_url, cfg->db_timeout_ms, app->dispatch) != 0) {
-        fprintf(stderr, "assetd: cannot start the long-poll listener\n");
+        log_error("cannot start the long-poll listener");
         dispatch_stop(app->dispatch);
         app->dispatch = NULL;
         edge_stop(the_edge);
@@ -337,7 +318,7 @@ int server_start(app_ctx *app)
         sa = (struct sockaddr *)&a6;
         flags |= MHD_USE_IPv6;
     } else {
-        fprintf(stderr, "assetd: ASSETD_LISTEN_ADDR is not an IP address: %s\n", cfg->listen_addr);
+        log_error("ASSETD_LISTEN_ADDR is not an IP address", LOG_STR("value", cfg->listen_addr));
         longpoll_free(app->longpoll);
         app->longpoll = NULL;
         dispatch_stop(app->dispatch);
@@ -356,7 +337,8 @@ int server_start(app_ctx *app)
         edge_on_connection, the_edge, MHD_OPTION_URI_LOG_CALLBACK, edge_on_uri, the_edge,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
     if (!app->mhd) {
-        fprintf(stderr, "assetd: cannot listen on %s:%d\n", cfg->listen_addr, cfg->port);
+        log_error("cannot listen", LOG_STR("address", cfg->listen_addr),
+                  LOG_INT("port", cfg->port));
         longpoll_free(app->longpoll);
         app->longpoll = NULL;
         dispatch_stop(app->dispatch);

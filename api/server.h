@@ -8,7 +8,7 @@
 #include "http.h"
 
 /* Starts listening; 0 or -1 (reason on stderr). */
-__attribute__((warn_unused_result)) int server_start(app_ctx *app);
+WUR int server_start(app_ctx *app);
 /* Stops accepting, lets in-flight requests finish, frees the daemon. NULL-safe on app->mhd. */
 void server_stop(app_ctx *app);
 

@@ -12,6 +12,7 @@
 #include "../api/http.h"
 #include "../api/server.h"
 #include "../service/config.h"
+#include "../service/log.h"
 #include "../service/store/db.h"
 #include "../service/store/db_wait.h"
 #include "../service/sync/sync.h"
@@ -62,10 +63,8 @@ static int wait_for_signal(void)
             continue;
         if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT)
             return sig;
-        fprintf(stderr,
-                "{\"level\":\"info\",\"msg\":\"signal ignored: settings come from the "
-                "environment, restart to change them\",\"signal\":%d}\n",
-                sig);
+        log_info("signal ignored: settings come from the environment, restart to change them",
+                 LOG_INT("signal", sig));
     }
 }
 
@@ -87,7 +86,7 @@ static int run(int serve_http)
     handled_signals(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (config_load(&cfg, need, err, sizeof err) != 0) {
-        fprintf(stderr, "assetd: %s\n", err);
+        log_error(err);
         return 2;
     }
     int workers = serve_http || cfg.sync_workers > 0 ? cfg.sync_workers : 1;
@@ -102,7 +101,7 @@ static int run(int serve_http)
     if (db_migrate(cfg.database_url, cfg.migrations_dir) < 0)
         goto out_cfg;
     if (svc_open(&s, &cfg, &why) != 0) {
-        fprintf(stderr, "assetd: %s\n", why);
+        log_error(why);
         goto out_cfg;
     }
     app.svc = &s;
@@ -110,15 +109,13 @@ static int run(int serve_http)
     if (serve_http && server_start(&app) != 0)
         goto out_svc;
     if (workers > 0 && sync_workers_start(&w, &s, workers, cfg.lease_seconds) != 0) {
-        fprintf(stderr, "assetd: cannot start the sync workers\n");
+        log_error("cannot start the sync workers");
         goto out_http;
     }
-    fprintf(stderr,
-            "{\"level\":\"info\",\"msg\":\"assetd started\",\"http\":%s,\"port\":%d,"
-            "\"httpThreads\":%d,\"syncWorkers\":%d}\n",
-            serve_http ? "true" : "false", cfg.port, cfg.http_threads, workers);
+    log_info("assetd started", LOG_BOOL("http", serve_http), LOG_INT("port", cfg.port),
+             LOG_INT("httpThreads", cfg.http_threads), LOG_INT("syncWorkers", workers));
     int sig = wait_for_signal();
-    fprintf(stderr, "{\"level\":\"info\",\"msg\":\"shutting down\",\"signal\":%d}\n", sig);
+    log_info("shutting down", LOG_INT("signal", sig));
     rc = 0;
     sync_workers_stop(w);
 out_http:
@@ -135,7 +132,7 @@ static int migrate_only(void)
     config cfg;
     char err[512];
     if (config_load(&cfg, 0, err, sizeof err) != 0) {
-        fprintf(stderr, "assetd: %s\n", err);
+        log_error(err);
         return 2;
     }
     db_set_transaction_pooler(cfg.db_transaction_pooler);
@@ -150,7 +147,7 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : "serve";
     if (sodium_init() < 0) {
-        fprintf(stderr, "assetd: libsodium failed to initialise\n");
+        log_error("libsodium failed to initialise");
         return 1;
     }
     json_set_alloc_funcs(http_secure_malloc, http_secure_free);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../service/config.h"
+#include "../service/log.h"
 #include "../service/store/db.h"
 #include "../service/rotate.h"
 
@@ -13,7 +14,7 @@ int tool_rotate_key(void)
     config cfg;
     char err[512];
     if (config_load(&cfg, CONFIG_NEED_MASTER_KEY, err, sizeof err) != 0) {
-        fprintf(stderr, "assetd: %s\n", err);
+        log_error(err);
         return 2;
     }
     int rc = 1;

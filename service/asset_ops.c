@@ -24,10 +24,10 @@ asset_err assets_scope(const principal *p, const asset_req *q, store_scope *sc)
     if (q->has & FBIT(F_GROUP_ID)) {
         if (!principal_in_group(p, q->group.p, q->group.n))
             return ASSET_PERMISSION_DENIED;
-        sc->owner_kind = 1;
+        sc->owner_kind = OWNER_GROUP;
         sc->owner = q->group;
     } else {
-        sc->owner_kind = 0;
+        sc->owner_kind = OWNER_APP;
         sc->owner.p = p->app_id;
         sc->owner.n = strlen(p->app_id);
     }
@@ -72,7 +72,7 @@ asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res,
     row_reader rows;
     if (store_asset_rows(&rows, res) != 0 || store_asset_decode(&rows, i, &out->rec, &l->mem) != 0)
         return ASSET_DATA_CORRUPTED;
-    out->has_group = out->rec.owner_kind == 1;
+    out->has_group = out->rec.owner_kind == OWNER_GROUP;
     asset_err e = record_key(s, c, p, out->rec.key_version, key);
     if (e != ASSET_OK)
         return e;
@@ -159,7 +159,7 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
         r.update_ms = ms;
         r.version = version;
         o->rec = r;
-        o->has_group = sc.owner_kind == 1;
+        o->has_group = sc.owner_kind == OWNER_GROUP;
         out->n = 1;
         out->replaced = !inserted;
     }

@@ -26,9 +26,29 @@
 #define ASSET_CHALLENGE_LEN 32
 #define ASSET_AUTH_TOKEN_MAX 1024
 
-#define SYNC_THIS_DEVICE 1u
-#define SYNC_TRUSTED_DEVICE 2u
-#define SYNC_TRUSTED_ACCOUNT 4u
+/* syncType bits. Plain literals, so that SQL can spell them too (SQL_SYNC_* below):
+ * "(sync_type & " SQL_SYNC_SYNCABLE ") <> 0". */
+#define SYNC_THIS_DEVICE 1
+#define SYNC_TRUSTED_DEVICE 2
+#define SYNC_TRUSTED_ACCOUNT 4
+/* The bits a backup carries: an asset with one of them is syncable. */
+#define SYNC_SYNCABLE 3
+_Static_assert(SYNC_SYNCABLE == (SYNC_THIS_DEVICE | SYNC_TRUSTED_DEVICE), "syncable bits");
+
+/* Who owns an asset (assets.owner_kind, and every table that copies it): the calling app, or the
+ * group named by groupId. Plain literals, for SQL too (SQL_OWNER_*). */
+#define OWNER_APP 0
+#define OWNER_GROUP 1
+
+/* The same constants as SQL text, to splice into statements or pass as parameters. */
+#define SQL_INT_(x) #x
+#define SQL_INT(x) SQL_INT_(x)
+#define SQL_OWNER_APP SQL_INT(OWNER_APP)
+#define SQL_OWNER_GROUP SQL_INT(OWNER_GROUP)
+#define SQL_SYNC_THIS_DEVICE SQL_INT(SYNC_THIS_DEVICE)
+#define SQL_SYNC_TRUSTED_DEVICE SQL_INT(SYNC_TRUSTED_DEVICE)
+#define SQL_SYNC_TRUSTED_ACCOUNT SQL_INT(SYNC_TRUSTED_ACCOUNT)
+#define SQL_SYNC_SYNCABLE SQL_INT(SYNC_SYNCABLE)
 
 enum { WRAP_NEVER = 0, WRAP_TRUSTED_ACCOUNT = 1 };
 enum { CONFLICT_OVERWRITE = 0, CONFLICT_THROW_ERROR = 1 };
@@ -135,22 +155,19 @@ void asset_req_clear(asset_req *r);
 /* Setters: each validates the value for field f and records it. On failure (INVALID_ARGUMENT:
  * wrong kind, range, length, UTF-8, base64, a field given twice) the request is unchanged.
  * *why receives a static description for the problem detail. */
-__attribute__((warn_unused_result)) asset_err
-asset_req_set_text(asset_req *r, asset_field f, const char *p, size_t n, const char **why);
-__attribute__((warn_unused_result)) asset_err asset_req_set_bool(asset_req *r, asset_field f,
-                                                                 bool v, const char **why);
-__attribute__((warn_unused_result)) asset_err asset_req_set_int(asset_req *r, asset_field f,
-                                                                long long v, const char **why);
+WUR asset_err asset_req_set_text(asset_req *r, asset_field f, const char *p, size_t n,
+                                 const char **why);
+WUR asset_err asset_req_set_bool(asset_req *r, asset_field f, bool v, const char **why);
+WUR asset_err asset_req_set_int(asset_req *r, asset_field f, long long v, const char **why);
 /* Enum by name; for KIND_SYNC one element of the set (repeats are refused). */
-__attribute__((warn_unused_result)) asset_err
-asset_req_set_name(asset_req *r, asset_field f, const char *p, size_t n, const char **why);
+WUR asset_err asset_req_set_name(asset_req *r, asset_field f, const char *p, size_t n,
+                                 const char **why);
 /* For KIND_SYNC: mark the field given (an empty array is NEVER). */
 void asset_req_mark(asset_req *r, asset_field f);
 
 /* Checks across fields for op after all fields are set: required fields, defaults filled in,
  * UNSUPPORTED combinations. On failure *field names the offending field (or NULL). */
-__attribute__((warn_unused_result)) asset_err
-asset_req_finish(asset_req *r, asset_op op, const char **field, const char **why);
+WUR asset_err asset_req_finish(asset_req *r, asset_op op, const char **field, const char **why);
 
 /* Name of an enum value of field f, for output. */
 const char *asset_enum_name(asset_field f, unsigned v);

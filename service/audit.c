@@ -1,6 +1,7 @@
 #include "audit.h"
 
 #include "asset_req.h"
+#include "log.h"
 #include "store/sqlbuf.h"
 
 #include <inttypes.h>
@@ -91,8 +92,7 @@ void audit_record(svc *s, const audit_event *ev, const char *outcome)
 {
     struct audit_writer *w = s->audit;
     if (!w) {
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit record lost\",\"action\":\"%s\"}\n",
-                ev->action);
+        log_error("audit record lost", LOG_STR("action", ev->action));
         return;
     }
     pthread_mutex_lock(&w->mu);
@@ -211,8 +211,7 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&w->mu);
         int lost = batch ? flush_all(w, batch, n) : n;
         if (lost)
-            fprintf(stderr, "{\"level\":\"error\",\"msg\":\"audit records lost\",\"count\":%d}\n",
-                    lost);
+            log_error("audit records lost", LOG_INT("count", lost));
         pthread_mutex_lock(&w->mu);
         w->head = (w->head + n) % QUEUE_MAX;
         w->count -= n;

@@ -43,8 +43,7 @@ typedef struct {
 enum { CONFIG_NEED_MASTER_KEY = 1, CONFIG_NEED_ADMIN_TOKEN = 2 };
 
 /* Reads the environment. On failure writes one line into err and leaves *c freed. */
-__attribute__((warn_unused_result)) int config_load(config *c, unsigned need, char *err,
-                                                    size_t err_len);
+WUR int config_load(config *c, unsigned need, char *err, size_t err_len);
 void config_free(config *c);
 
 /* Constant-time check of a presented admin token. */

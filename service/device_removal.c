@@ -27,8 +27,9 @@ static const char *const steps[] = {
     "(SELECT id FROM installations WHERE device_id = $1)",
     "DELETE FROM sync_results WHERE device_id = $1",
     /* Long polls on those jobs wake at commit, on every instance (longpoll.c). */
-    "WITH f AS (UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = NULL, "
-    "lease_until = NULL WHERE target_device_id = $1 AND status IN ('queued', 'running') "
+    "WITH f AS (UPDATE restores SET status = " RESTORE_SQL_FAILED
+    ", finished_at = now(), lease_owner = NULL, "
+    "lease_until = NULL WHERE target_device_id = $1 AND status IN " RESTORE_SQL_PENDING " "
     "RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) FROM f",
     "DELETE FROM idempotency_keys WHERE principal = 'device:' || $1::text OR principal IN "
     "(SELECT 'installation:' || id FROM installations WHERE device_id = $1::uuid)",
@@ -55,7 +56,7 @@ static asset_err remove_tx(db_conn *c, void *arg)
         e = exec_id(c,
                     "SELECT 1 FROM restores r JOIN backups b ON b.id = r.backup_id "
                     "WHERE b.device_id = $1 AND r.target_device_id <> $1 "
-                    "AND r.status IN ('queued', 'running') LIMIT 1",
+                    "AND r.status IN " RESTORE_SQL_PENDING " LIMIT 1",
                     m->id, &r);
         if (e == ASSET_OK && PQntuples(r) > 0)
             e = ASSET_IN_PROGRESS;

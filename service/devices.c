@@ -48,9 +48,10 @@ static const db_stmt st_uninstall = {
               "  AND (SELECT count(*) FROM l) >= 0 RETURNING groups"};
 static const db_stmt st_uninstall_assets = {
     STMT_APP_UNINSTALL_ASSETS, "app_uninstall_assets",
-    "WITH own AS (DELETE FROM assets WHERE device_id = $1 AND owner_kind = 0 AND owner = $2 "
-    "  AND NOT persistent AND (sync_type & 4) = 0 RETURNING 1), "
-    "grp AS (DELETE FROM assets a WHERE a.device_id = $1 AND a.owner_kind = 1 "
+    "WITH own AS (DELETE FROM assets WHERE device_id = $1 AND owner_kind = " SQL_OWNER_APP " "
+    "  AND owner = $2 AND NOT persistent AND (sync_type & " SQL_SYNC_TRUSTED_ACCOUNT ") = 0 "
+    "  RETURNING 1), "
+    "grp AS (DELETE FROM assets a WHERE a.device_id = $1 AND a.owner_kind = " SQL_OWNER_GROUP " "
     "  AND a.owner = ANY ($3::text[]) "
     "  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.device_id = $1 "
     "    AND a.owner = ANY (i.groups)) RETURNING 1) "

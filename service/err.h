@@ -3,6 +3,9 @@
 #ifndef ASSETD_ERR_H
 #define ASSETD_ERR_H
 
+/* On every fallible exported function (a result or status the caller must look at). */
+#define WUR __attribute__((warn_unused_result))
+
 typedef enum {
     ASSET_OK = 0,
     ASSET_PERMISSION_DENIED,

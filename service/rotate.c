@@ -7,6 +7,7 @@
 
 #include "store/db.h"
 #include "crypto/keyring.h"
+#include "log.h"
 #include "sync/sync_internal.h"
 #include "svc.h"
 
@@ -73,10 +74,8 @@ static long rewrap_table(db_conn *c, const keyring *k, const wrapped_table *t)
             if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, i, t->nkeys + 1),
                                 (size_t)PQgetlength(r, i, t->nkeys + 1)) != 0 ||
                 keyring_unwrap(key, wrapped, len, old, purpose, k) != 0) {
-                fprintf(stderr,
-                        "assetd: a key wrapped under version %d does not open (%s); is "
-                        "that version in ASSETD_MASTER_KEY?\n",
-                        old, purpose);
+                log_error("a stored key does not open: is its version in ASSETD_MASTER_KEY?",
+                          LOG_INT("keyVersion", old), LOG_STR("key", purpose));
                 PQclear(r);
                 return -1;
             }
@@ -115,7 +114,7 @@ long rotate_rewrap_all(const config *cfg)
     db_conn c = {.timeout_ms = cfg->db_timeout_ms};
     long total = 0;
     if (db_connect(cfg->database_url, cfg->db_timeout_ms, &c.pg) != ASSET_OK) {
-        fprintf(stderr, "assetd: cannot connect to DATABASE_URL\n");
+        log_error("cannot connect to DATABASE_URL");
         return -1;
     }
     for (size_t i = 0; i < sizeof tables / sizeof tables[0] && total >= 0; i++) {

@@ -9,6 +9,6 @@
 #include "config.h"
 
 /* Returns the number of keys re-wrapped, or -1 (reason on stderr). */
-__attribute__((warn_unused_result)) long rotate_rewrap_all(const config *cfg);
+WUR long rotate_rewrap_all(const config *cfg);
 
 #endif

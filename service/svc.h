@@ -12,8 +12,6 @@
 #include "rules.h"
 #include "crypto/seal.h"
 
-#define WUR __attribute__((warn_unused_result))
-
 #define UUID_TEXT_LEN 37
 #define APP_ID_MAX 256
 #define APP_GROUPS_MAX 16

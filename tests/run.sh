@@ -3,7 +3,8 @@
 #
 # Starts a throw-away PostgreSQL in a temporary folder, and for each mode of TEST_MODES (default
 # "release asan") creates a fresh database assetd_<mode> and runs every built test binary of
-# build/<mode>/tests/{unit,integration,http}/ in that order, each under a timeout, with:
+# build/<mode>/tests/{unit,integration,http}/ (and their subfolders, e.g. http/reliability/) in
+# that order, each under a timeout, with:
 #   TEST_DATABASE_URL      libpq URI of that mode's database
 #   ASSETD_BIN             build/<mode>/assetd (absolute)
 #   ASSETD_MIGRATIONS_DIR  <repo>/migrations
@@ -148,10 +149,8 @@ for mode in $modes; do
         continue
     fi
     for kind in unit integration http; do
-        for bin in build/"$mode"/tests/"$kind"/*; do
-            [ -f "$bin" ] && [ -x "$bin" ] || continue
-            name=$(basename "$bin")
-            case "$name" in *.o | *.d) continue ;; esac
+        while IFS= read -r -u 3 bin; do
+            name=${bin#build/"$mode"/tests/"$kind"/} # e.g. test_sync, reliability/test_reliab_edge
             # Only binaries whose source still exists (a deleted test leaves a stale binary).
             [ -f "tests/$kind/$name.c" ] || continue
             [ -n "$filter" ] && [[ "$mode/$kind/$name" != *"$filter"* ]] && continue
@@ -161,7 +160,7 @@ for mode in $modes; do
             run_timed "$timeout_s" "$bin"
             rc=$?
             record "$mode/$kind/$name" "$rc" $((SECONDS - start))
-        done
+        done 3< <(find build/"$mode"/tests/"$kind" -type f -perm -u+x ! -name '*.o' ! -name '*.d' 2>/dev/null | sort)
     done
 done
 

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "../err.h"
+
 #include "seal.h"
 
 typedef struct keyring keyring;

@@ -15,7 +15,7 @@
 
 typedef struct {
     int64_t seq;
-    int owner_kind; /* 0 app, 1 group */
+    int owner_kind; /* OWNER_APP, OWNER_GROUP */
     asset_text owner;
     bool attr_enc;
     asset_text alias;
@@ -42,21 +42,15 @@ access_attrs record_access(const asset_record *r);
 void record_secret_ad(unsigned char out[SEAL_AD_LEN], const char *where, const asset_record *r);
 
 /* Seals secret for r into arena memory: sets r->sealed. */
-__attribute__((warn_unused_result)) int record_seal_secret(asset_record *r, arena *a,
-                                                           const unsigned char *secret, size_t len,
-                                                           const char *where,
-                                                           const unsigned char *key);
+WUR int record_seal_secret(asset_record *r, arena *a, const unsigned char *secret, size_t len,
+                           const char *where, const unsigned char *key);
 /* Opens r->sealed into arena memory. -1 when it fails to open: tampered or moved. */
-__attribute__((warn_unused_result)) int record_open_secret(unsigned char **out, size_t *out_len,
-                                                           const asset_record *r, arena *a,
-                                                           const char *where,
-                                                           const unsigned char *key);
+WUR int record_open_secret(unsigned char **out, size_t *out_len, const asset_record *r, arena *a,
+                           const char *where, const unsigned char *key);
 
 /* Encrypted labels: seal r->labels into r->labels_sealed, or open r->labels_sealed into
  * r->labels (arena memory). */
-__attribute__((warn_unused_result)) int
-record_seal_labels(asset_record *r, arena *a, const char *where, const unsigned char *key);
-__attribute__((warn_unused_result)) int
-record_open_labels(asset_record *r, arena *a, const char *where, const unsigned char *key);
+WUR int record_seal_labels(asset_record *r, arena *a, const char *where, const unsigned char *key);
+WUR int record_open_labels(asset_record *r, arena *a, const char *where, const unsigned char *key);
 
 #endif

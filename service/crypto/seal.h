@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../err.h"
+
 #define SEAL_KEY_LEN 32
 #define SEAL_NONCE_LEN 24
 #define SEAL_OVERHEAD (24 + 16)
@@ -18,8 +20,6 @@
 #define SEAL_WRAPPED_KEY_LEN (SEAL_KEY_LEN + SEAL_OVERHEAD)
 #define SEAL_INDEX_HEX_LEN 32 /* blind index: 16 bytes as lowercase hex */
 #define SEAL_TOKEN_HASH_LEN 32
-
-#define WUR __attribute__((warn_unused_result))
 
 /* out must hold in_len + SEAL_OVERHEAD bytes. */
 WUR int seal_encrypt(unsigned char *out, size_t *out_len, const unsigned char *in, size_t in_len,

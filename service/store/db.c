@@ -10,6 +10,8 @@
 #include <sodium.h>
 #include <time.h>
 
+#include "../log.h"
+
 /* Free slots are kept connected ones on top, empty ones at the bottom: a request takes a
  * connected slot whenever there is one, and opens a new connection only when none is free and
  * the last attempt to connect did not fail just now (a full cluster refuses connections: then
@@ -65,7 +67,7 @@ asset_err db_connect(const char *url, int timeout_ms, PGconn **out)
         return ASSET_OUT_OF_MEMORY;
     if (PQstatus(pg) != CONNECTION_OK) {
         asset_err_note("the database cannot be reached; retry");
-        fprintf(stderr, "{\"level\":\"error\",\"msg\":\"database connection failed\"}\n");
+        log_error("database connection failed");
         PQfinish(pg);
         return ASSET_SERVICE_UNAVAILABLE;
     }
@@ -300,14 +302,10 @@ static asset_err classify(db_conn *c, PGresult *res)
             c->broken |= transient[i].broken;
             asset_err_note(transient[i].why);
             if (!c->retryable)
-                fprintf(
-                    stderr,
-                    "{\"level\":\"warn\",\"msg\":\"database unavailable\",\"sqlstate\":\"%s\"}\n",
-                    state);
+                log_warn("database unavailable", LOG_STR("sqlstate", state));
             return ASSET_SERVICE_UNAVAILABLE;
         }
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"database error\",\"sqlstate\":\"%s\"}\n",
-            state);
+    log_error("database error", LOG_STR("sqlstate", state));
     return ASSET_DATABASE_ERROR;
 }
 
@@ -338,7 +336,7 @@ static asset_err give_up(db_conn *c, const char *why)
 {
     c->broken = true;
     asset_err_note(why);
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"%s\"}\n", why);
+    log_error(why);
     return ASSET_SERVICE_UNAVAILABLE;
 }
 
@@ -714,7 +712,7 @@ static int run_sql(PGconn *pg, const char *sql, const char *what)
     PGresult *r = PQexec(pg, sql);
     int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
-        fprintf(stderr, "assetd: migration %s failed: %s", what, PQerrorMessage(pg));
+        log_error("migration failed", LOG_STR("name", what), LOG_STR("error", PQerrorMessage(pg)));
     PQclear(r);
     return ok ? 0 : -1;
 }
@@ -748,7 +746,7 @@ static int apply_one(PGconn *pg, const char *dir, const char *name)
         return failed ? (run_sql(pg, "ROLLBACK", name), -1) : run_sql(pg, "COMMIT", name);
     char *sql = read_file(path);
     if (!sql) {
-        fprintf(stderr, "assetd: cannot read migration %s\n", path);
+        log_error("cannot read migration", LOG_STR("path", path));
         run_sql(pg, "ROLLBACK", name);
         return -1;
     }
@@ -763,8 +761,7 @@ static int apply_one(PGconn *pg, const char *dir, const char *name)
     }
     rc = rc == 0 ? run_sql(pg, "COMMIT", name) : (run_sql(pg, "ROLLBACK", name), -1);
     if (rc == 0)
-        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"migration applied\",\"name\":\"%s\"}\n",
-                name);
+        log_info("migration applied", LOG_STR("name", name));
     return rc;
 }
 
@@ -774,12 +771,12 @@ int db_migrate(const char *url, const char *dir)
     char **names = NULL;
     int n = list_migrations(dir, &names), latest = -1;
     if (n <= 0) {
-        fprintf(stderr, "assetd: no migrations found in %s (set ASSETD_MIGRATIONS_DIR)\n", dir);
+        log_error("no migrations found (set ASSETD_MIGRATIONS_DIR)", LOG_STR("dir", dir));
         free(names);
         return -1;
     }
     if (db_connect(url, 30000, &pg) != ASSET_OK) {
-        fprintf(stderr, "assetd: cannot connect to DATABASE_URL to migrate\n");
+        log_error("cannot connect to DATABASE_URL to migrate");
         free_names(names, n);
         return -1;
     }

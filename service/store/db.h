@@ -12,8 +12,6 @@
 
 #include "../err.h"
 
-#define WUR __attribute__((warn_unused_result))
-
 typedef struct db_pool db_pool;
 
 /* Every prepared statement of the service, one bit each in db_conn.prepared. */

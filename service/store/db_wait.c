@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "../log.h"
+
 #define FIRST_DELAY_MS 100
 #define MAX_DELAY_MS 2000
 #define ATTEMPT_TIMEOUT_S 5
@@ -20,15 +22,13 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The first line of libpq's message, made safe for a JSON string (quotes, backslashes and
- * control characters dropped), at most cap - 1 bytes. */
+/* The first line of libpq's message, at most cap - 1 bytes (log.h escapes it). */
 static void reason_of(PGconn *pg, char *out, size_t cap)
 {
     const char *m = pg ? PQerrorMessage(pg) : "out of memory";
     size_t j = 0;
     for (; *m && *m != '\n' && j + 1 < cap; m++)
-        if ((unsigned char)*m >= 0x20 && *m != '"' && *m != '\\')
-            out[j++] = *m;
+        out[j++] = *m;
     out[j] = 0;
 }
 
@@ -77,9 +77,8 @@ void db_warn_no_statement_timeout(const char *url)
     PGresult *r = pg && PQstatus(pg) == CONNECTION_OK ? PQexec(pg, "SHOW statement_timeout") : NULL;
     if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
         strcmp(PQgetvalue(r, 0, 0), "0") == 0)
-        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"statement_timeout is 0 behind the "
-                        "transaction pooler: set it on the role or in the pooler (see "
-                        "deploy/README.md, PgBouncer)\"}\n");
+        log_warn("statement_timeout is 0 behind the transaction pooler: set it on the role or in "
+                 "the pooler (see deploy/README.md, PgBouncer)");
     PQclear(r);
     PQfinish(pg);
 }
@@ -89,7 +88,7 @@ int db_wait_ready(const char *url, int timeout_s)
     char *err = NULL, reason[256];
     PQconninfoOption *opts = PQconninfoParse(url, &err);
     if (!opts) {
-        fprintf(stderr, "assetd: DATABASE_URL is not a valid libpq connection string\n");
+        log_error("DATABASE_URL is not a valid libpq connection string");
         PQfreemem(err);
         return -1;
     }
@@ -99,28 +98,23 @@ int db_wait_ready(const char *url, int timeout_s)
     for (int n = 1;; n++) {
         if (attempt(url, deadline - now_ms(), reason, sizeof reason) == 0) {
             if (n > 1)
-                fprintf(stderr,
-                        "{\"level\":\"info\",\"msg\":\"database reachable\",\"attempt\":%d,"
-                        "\"elapsedMs\":%lld}\n",
-                        n, now_ms() - start);
+                log_info("database reachable", LOG_INT("attempt", n),
+                         LOG_INT("elapsedMs", now_ms() - start));
             return 0;
         }
         long long t = now_ms(), left = deadline - t;
         if (left <= 0) {
-            fprintf(stderr,
-                    "{\"level\":\"error\",\"msg\":\"database not reachable, giving up\","
-                    "\"attempt\":%d,\"elapsedMs\":%lld,\"timeoutS\":%d,\"reason\":\"%s\"}\n",
-                    n, t - start, timeout_s, reason);
+            log_error("database not reachable, giving up", LOG_INT("attempt", n),
+                      LOG_INT("elapsedMs", t - start), LOG_INT("timeoutS", timeout_s),
+                      LOG_STR("reason", reason));
             return -1;
         }
         long long wait = delay < left ? delay : left;
-        fprintf(stderr,
-                "{\"level\":\"warn\",\"msg\":\"database not reachable, retrying\",\"attempt\":%d,"
-                "\"elapsedMs\":%lld,\"retryInMs\":%lld,\"reason\":\"%s\"}\n",
-                n, t - start, wait, reason);
+        log_warn("database not reachable, retrying", LOG_INT("attempt", n),
+                 LOG_INT("elapsedMs", t - start), LOG_INT("retryInMs", wait),
+                 LOG_STR("reason", reason));
         if (sleep_or_signal(wait)) {
-            fprintf(stderr, "{\"level\":\"info\",\"msg\":\"stopped while waiting for the "
-                            "database\"}\n");
+            log_info("stopped while waiting for the database");
             return 1;
         }
         delay = delay * 2 > MAX_DELAY_MS ? MAX_DELAY_MS : delay * 2;

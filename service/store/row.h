@@ -16,8 +16,7 @@
 #include <stdint.h>
 
 #include "../arena.h"
-
-#define WUR __attribute__((warn_unused_result))
+#include "../err.h"
 
 #define ROW_MAX_COLS 40
 

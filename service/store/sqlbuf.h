@@ -30,7 +30,7 @@ int sqlbuf_cstr(sqlbuf *b, const char *s); /* text format, NUL-terminated */
 int sqlbuf_int(sqlbuf *b, long long v);
 int sqlbuf_bool(sqlbuf *b, bool v);
 /* Runs it (OUT_OF_MEMORY if building failed). */
-__attribute__((warn_unused_result)) asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out);
+WUR asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out);
 
 /* copybuf: rows in COPY text format, for bulk writes (restores, backups) that would otherwise be
  * huge multi-row VALUES lists, costly for PostgreSQL to parse and plan. Fields of a row are
@@ -49,7 +49,6 @@ void copybuf_int(copybuf *b, long long v);
 void copybuf_bool(copybuf *b, bool v);
 void copybuf_row(copybuf *b);
 /* Runs `COPY ... FROM STDIN` (copy_sql) with the rows. */
-__attribute__((warn_unused_result)) asset_err copybuf_send(copybuf *b, db_conn *c,
-                                                           const char *copy_sql);
+WUR asset_err copybuf_send(copybuf *b, db_conn *c, const char *copy_sql);
 
 #endif

@@ -12,8 +12,6 @@
 #include "row.h"
 #include "../crypto/record.h"
 
-#define WUR __attribute__((warn_unused_result))
-
 /* The row type of an asset: the columns store_asset_decode() reads, by name (store_asset_row),
  * and a select list that has them all, for selects written elsewhere (backups). */
 #define STORE_ASSET_COLS                                                                           \

@@ -21,7 +21,20 @@ typedef struct {
     long record_count;
 } backup_info;
 
-enum { RESTORE_QUEUED, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };
+/* A restore's status: this enum in C; its name in the restores table (migration 0002's CHECK)
+ * and in the API. sync_status_name() and sync_status_parse() convert through one table
+ * (sync_backup.c); SQL spells the same names with the RESTORE_SQL_* literals. */
+enum { RESTORE_QUEUED, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED, RESTORE_STATUS_COUNT };
+#define RESTORE_QUEUED_NAME "queued"
+#define RESTORE_RUNNING_NAME "running"
+#define RESTORE_DONE_NAME "done"
+#define RESTORE_FAILED_NAME "failed"
+#define RESTORE_SQL_QUEUED "'" RESTORE_QUEUED_NAME "'"
+#define RESTORE_SQL_RUNNING "'" RESTORE_RUNNING_NAME "'"
+#define RESTORE_SQL_DONE "'" RESTORE_DONE_NAME "'"
+#define RESTORE_SQL_FAILED "'" RESTORE_FAILED_NAME "'"
+/* "status IN " RESTORE_SQL_PENDING: a job that is not finished. */
+#define RESTORE_SQL_PENDING "(" RESTORE_SQL_QUEUED ", " RESTORE_SQL_RUNNING ")"
 
 typedef struct {
     char id[UUID_TEXT_LEN];
@@ -50,6 +63,8 @@ typedef struct {
 void sync_stats_read(sync_stats *out);
 
 const char *sync_status_name(int status);
+/* The RESTORE_* of a status name, or -1 if it is none. */
+int sync_status_parse(const char *name);
 
 /* Snapshot device_id now, on behalf of p (audited). NOT_FOUND if no such device. */
 WUR asset_err sync_backup_create(svc *s, const principal *p, const char *device_id,
@@ -63,7 +78,7 @@ WUR asset_err sync_restore_create(svc *s, const principal *p, const char *backup
                                   const char *target_id, restore_info *out);
 WUR asset_err sync_restore_get(svc *s, const char *id, restore_info *out);
 /* Jobs by state (queued, running, done, failed). */
-WUR asset_err sync_restore_counts(svc *s, long counts[4]);
+WUR asset_err sync_restore_counts(svc *s, long counts[RESTORE_STATUS_COUNT]);
 
 /* The calling installation's sync result for its app, or group (n > 0), in the store enc. */
 WUR asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc,
@@ -77,7 +92,7 @@ WUR asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool
 enum { FIX_PASSWORD, FIX_SCREEN_LOCKED, FIX_UNLOCKED_SINCE_BOOT, FIX_COUNT };
 
 typedef struct {
-    int owner_kind;   /* 0 app, 1 group */
+    int owner_kind;   /* OWNER_APP, OWNER_GROUP */
     asset_text owner; /* points into the preview's result */
     bool attr_enc;
     long total, failed;

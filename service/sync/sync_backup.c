@@ -13,11 +13,25 @@
 #include "sync.h"
 #include "sync_internal.h"
 
-static const char *const status_names[] = {"queued", "running", "done", "failed"};
+static const char *const status_names[RESTORE_STATUS_COUNT] = {
+    [RESTORE_QUEUED] = RESTORE_QUEUED_NAME,
+    [RESTORE_RUNNING] = RESTORE_RUNNING_NAME,
+    [RESTORE_DONE] = RESTORE_DONE_NAME,
+    [RESTORE_FAILED] = RESTORE_FAILED_NAME,
+};
 
 const char *sync_status_name(int status)
 {
-    return status >= 0 && status < 4 ? status_names[status] : "failed";
+    return status >= 0 && status < RESTORE_STATUS_COUNT ? status_names[status]
+                                                        : RESTORE_FAILED_NAME;
+}
+
+int sync_status_parse(const char *name)
+{
+    for (int i = 0; name && i < RESTORE_STATUS_COUNT; i++)
+        if (strcmp(name, status_names[i]) == 0)
+            return i;
+    return -1;
 }
 
 void sync_backup_where(char out[64], const char *backup_id)
@@ -43,7 +57,7 @@ static asset_err reseal_for_backup(asset_record *r, arena *a, const char *device
         return ASSET_DATA_CORRUPTED;
     for (int i = LABEL_LOCAL; i < ASSET_LABELS; i++)
         r->labels[i] = (asset_text){NULL, 0};
-    r->key_version = 1;
+    r->key_version = SYNC_BACKUP_KEY_VERSION;
     int rc = record_seal_labels(r, a, where, tk) | record_seal_secret(r, a, secret, len, where, tk);
     sodium_memzero(secret, len);
     return rc == 0 ? ASSET_OK : ASSET_CRYPTO_ERROR;
@@ -65,7 +79,8 @@ static asset_err backup_batch(svc *s, db_conn *c, const char *device_id, const c
     const char *vals[] = {device_id, last_s};
     asset_err e = db_exec(c,
                           "SELECT " STORE_ASSET_COLS " FROM assets WHERE device_id = $1 AND "
-                          "(sync_type & 3) <> 0 AND seq > $2 ORDER BY seq LIMIT 500",
+                          "(sync_type & " SQL_SYNC_SYNCABLE ") <> 0 AND seq > $2 ORDER BY seq "
+                          "LIMIT 500",
                           2, vals, NULL, NULL, &res);
     if (e != ASSET_OK)
         goto done;
@@ -227,11 +242,8 @@ void sync_read_restore(PGresult *r, restore_info *out)
     snprintf(out->id, sizeof out->id, "%s", PQgetvalue(r, 0, 0));
     snprintf(out->backup_id, sizeof out->backup_id, "%s", PQgetvalue(r, 0, 1));
     snprintf(out->target_id, sizeof out->target_id, "%s", PQgetvalue(r, 0, 2));
-    const char *st = PQgetvalue(r, 0, 3);
-    out->status = RESTORE_FAILED;
-    for (int i = 0; i < 4; i++)
-        if (strcmp(st, status_names[i]) == 0)
-            out->status = i;
+    int st = sync_status_parse(PQgetvalue(r, 0, 3));
+    out->status = st >= 0 ? st : RESTORE_FAILED;
     out->total = atol(PQgetvalue(r, 0, 4));
     out->processed = atol(PQgetvalue(r, 0, 5));
     out->accepted = atol(PQgetvalue(r, 0, 6));
@@ -282,7 +294,8 @@ asset_err sync_restore_create(svc *s, const principal *p, const char *backup_id,
     uuid_new(id);
     audit_event_init(&ev, s, p, "createRestore", NULL, 0, NULL, 0);
     snprintf(ev.device_id, sizeof ev.device_id, "%s", target_id);
-    const char *v2[] = {id, backup_id, target_id, same ? "1" : "2"};
+    const char *v2[] = {id, backup_id, target_id,
+                        same ? SQL_SYNC_THIS_DEVICE : SQL_SYNC_TRUSTED_DEVICE};
     if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
         goto done;
     /* The job is cut into chunks of records here, so several workers can share it; the NOTIFY
@@ -333,16 +346,15 @@ asset_err sync_restore_get(svc *s, const char *id, restore_info *out)
     return e;
 }
 
-asset_err sync_restore_counts(svc *s, long counts[4])
+asset_err sync_restore_counts(svc *s, long counts[RESTORE_STATUS_COUNT])
 {
     PGresult *r = NULL;
     asset_err e = db_run_sql(s->pool, "SELECT status, count(*) FROM restores GROUP BY status", 0,
                              NULL, NULL, NULL, &r);
-    memset(counts, 0, 4 * sizeof *counts);
-    for (int i = 0; e == ASSET_OK && i < PQntuples(r); i++)
-        for (int k = 0; k < 4; k++)
-            if (strcmp(PQgetvalue(r, i, 0), status_names[k]) == 0)
-                counts[k] = atol(PQgetvalue(r, i, 1));
+    memset(counts, 0, RESTORE_STATUS_COUNT * sizeof *counts);
+    for (int i = 0, k; e == ASSET_OK && i < PQntuples(r); i++)
+        if ((k = sync_status_parse(PQgetvalue(r, i, 0))) >= 0)
+            counts[k] = atol(PQgetvalue(r, i, 1));
     PQclear(r);
     return e;
 }
@@ -355,7 +367,8 @@ asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc
         return ASSET_PERMISSION_DENIED;
     const char *owner = group.n ? group.p : p->app_id;
     size_t owner_len = group.n ? group.n : strlen(p->app_id);
-    const char *vals[] = {p->device_id, group.n ? "1" : "0", owner, enc ? "t" : "f"};
+    const char *vals[] = {p->device_id, group.n ? SQL_OWNER_GROUP : SQL_OWNER_APP, owner,
+                          enc ? "t" : "f"};
     const int lens[] = {0, 0, (int)owner_len, 0}, fmts[] = {0, 0, 1, 0};
     asset_err e = db_run_sql(s->pool,
                              "SELECT total, failed, restore_id, "

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../audit.h"
+#include "../log.h"
 #include "sync.h"
 #include "sync_internal.h"
 
@@ -129,10 +130,11 @@ static asset_err destroy_key_tx(db_conn *c, void *arg)
     snprintf(ev.device_id, sizeof ev.device_id, "%s", PQgetvalue(r, 0, 0));
     PQclear(r);
     r = NULL;
-    if ((e = db_exec(c,
-                     "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN ('queued', "
-                     "'running') LIMIT 1",
-                     1, vals, NULL, NULL, &r)) != ASSET_OK)
+    if ((e = db_exec(
+             c,
+             "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN " RESTORE_SQL_PENDING
+             " LIMIT 1",
+             1, vals, NULL, NULL, &r)) != ASSET_OK)
         return e;
     bool busy = PQntuples(r) > 0;
     PQclear(r);
@@ -165,8 +167,7 @@ static asset_err delete_as(svc *s, const principal *p, const char *id, const cha
         return e;
     /* The key is gone: a failure here leaves only unreadable rows, which expiry sweeps. */
     if (db_tx(s->pool, DB_READ_COMMITTED, delete_rows, (void *)id) != ASSET_OK)
-        fprintf(stderr, "{\"level\":\"warn\",\"msg\":\"backup rows left\",\"backup\":\"%s\"}\n",
-                id);
+        log_warn("backup rows left", LOG_STR("backup", id));
     return ASSET_OK;
 }
 
@@ -191,7 +192,7 @@ static asset_err expired(db_conn *c, void *arg)
     return db_exec(c,
                    "SELECT id FROM backups b WHERE (created_at < now() - make_interval(days => "
                    "$1::int) AND NOT EXISTS (SELECT 1 FROM restores r WHERE r.backup_id = b.id "
-                   "AND r.status IN ('queued', 'running'))) OR octet_length(wrapped_key) = 0 "
+                   "AND r.status IN " RESTORE_SQL_PENDING ")) OR octet_length(wrapped_key) = 0 "
                    "ORDER BY created_at LIMIT 100",
                    1, vals, NULL, NULL, x->res);
 }
@@ -229,5 +230,5 @@ void sync_backups_tick(svc *s, time_t *next)
     if (sync_backups_expire(s, days, &n) != ASSET_OK)
         *next = now + 5;
     else if (n > 0)
-        fprintf(stderr, "{\"level\":\"info\",\"msg\":\"backups expired\",\"count\":%ld}\n", n);
+        log_info("backups expired", LOG_INT("count", n));
 }

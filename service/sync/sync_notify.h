@@ -6,6 +6,8 @@
 
 #include <stdbool.h>
 
+#include "../err.h"
+
 typedef struct sync_listener sync_listener;
 
 /* Whether LISTEN works here: not behind a transaction pooler (ASSETD_DB_POOLER=transaction),
@@ -17,8 +19,7 @@ sync_listener *sync_listener_open(const char *url, int timeout_ms);
 void sync_listener_free(sync_listener *l);
 /* Waits up to wait_ms for notifications and calls fn(ctx, restore_id) for each. 0, or -1 when
  * the connection broke (free the listener and open another: notifications may have been lost). */
-__attribute__((warn_unused_result)) int
-sync_listener_wait(sync_listener *l, int wait_ms, void (*fn)(void *ctx, const char *restore_id),
-                   void *ctx);
+WUR int sync_listener_wait(sync_listener *l, int wait_ms,
+                           void (*fn)(void *ctx, const char *restore_id), void *ctx);
 
 #endif

@@ -26,6 +26,13 @@ const char *sync_fix_field(int field)
     return field >= 0 && field < FIX_COUNT ? names[field] : "";
 }
 
+/* Is a restore of this status finished (done or failed)? */
+static bool finished(const char *status)
+{
+    int st = sync_status_parse(status);
+    return st == RESTORE_DONE || st == RESTORE_FAILED;
+}
+
 static bool *fix_slot(device_state *st, int field)
 {
     return field == FIX_PASSWORD        ? &st->lock_screen_password_set
@@ -154,7 +161,7 @@ asset_err sync_restore_preview(svc *s, const char *backup_id, const char *target
     asset_err e = sync_restore_check(s, backup_id, target_id, &same);
     if (e != ASSET_OK)
         return e;
-    preview_ctx x = {backup_id, target_id, same ? 1 : 2, out};
+    preview_ctx x = {backup_id, target_id, same ? SYNC_THIS_DEVICE : SYNC_TRUSTED_DEVICE, out};
     /* One snapshot: the states and the records agree with each other. */
     e = db_tx(s->pool, DB_REPEATABLE_READ, preview_tx, &x);
     if (e != ASSET_OK)
@@ -208,11 +215,9 @@ static asset_err retry_base(db_conn *c, const char *id, char base[UUID_TEXT_LEN]
         return e;
     if (PQntuples(r) != 1) {
         e = ASSET_NOT_FOUND;
-    } else if (strcmp(PQgetvalue(r, 0, 6), "done") != 0 &&
-               strcmp(PQgetvalue(r, 0, 6), "failed") != 0) {
+    } else if (!finished(PQgetvalue(r, 0, 6))) {
         e = ASSET_IN_PROGRESS;
-    } else if (strcmp(PQgetvalue(r, 0, 1), "done") != 0 &&
-               strcmp(PQgetvalue(r, 0, 1), "failed") != 0) {
+    } else if (!finished(PQgetvalue(r, 0, 1))) {
         e = ASSET_IN_PROGRESS; /* a retry of the family is still running */
     } else {
         snprintf(base, UUID_TEXT_LEN, "%s", PQgetvalue(r, 0, 0));

@@ -18,6 +18,7 @@
 
 #include "../crypto/keyring.h"
 #include "../crypto/record.h"
+#include "../log.h"
 #include "../store/sqlbuf.h"
 #include "../store/store.h"
 #include "sync.h"
@@ -103,13 +104,14 @@ static void exec_ignore(db_conn *c, const char *sql, int n, const char *const *v
 static void mark_failed(worker *wk, const job *j)
 {
     const char *vals[] = {j->id, wk->me};
-    exec_ignore(&wk->c,
-                "WITH u AS (UPDATE restores SET status = 'failed', finished_at = now(), "
-                "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status IN ('queued', "
-                "'running') RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) "
-                "FROM u",
-                1, vals);
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n", j->id);
+    exec_ignore(
+        &wk->c,
+        "WITH u AS (UPDATE restores SET status = " RESTORE_SQL_FAILED ", finished_at = now(), "
+        "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status IN " RESTORE_SQL_PENDING
+        " RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) "
+        "FROM u",
+        1, vals);
+    log_error("restore failed", LOG_STR("restore", j->id));
 }
 
 /* The job's backup: OLD's recorded state and the transport key. */
@@ -211,7 +213,7 @@ static void decode_backup_row(PGresult *res, int i, asset_record *r, int *ordina
     r->sync_type = (uint8_t)atoi(PQgetvalue(res, i, 8));
     r->is_persistent = PQgetvalue(res, i, 9)[0] == 't';
     r->wrap_type = (uint8_t)atoi(PQgetvalue(res, i, 10));
-    r->key_version = 1;
+    r->key_version = SYNC_BACKUP_KEY_VERSION;
     for (int col = 11; col <= 12; col++) {
         size_t tl = (size_t)PQgetlength(res, i, col), n = 0;
         unsigned char *buf = arena_alloc(a, tl / 2 + 1);
@@ -303,12 +305,12 @@ static asset_err write_progress(worker *wk, const job *j, batch_acc *acc, const 
     sqlbuf_add(&b,
                "WITH c AS (UPDATE restore_chunks SET done = true WHERE restore_id = $%d AND "
                "chunk = $%d) "
-               "UPDATE restores SET status = 'running', processed = processed + %ld, "
+               "UPDATE restores SET status = " RESTORE_SQL_RUNNING ", processed = processed + %ld, "
                "accepted = accepted + %ld, failed = failed + %ld, "
                "f_password = f_password + %ld, f_unlocked = f_unlocked + %ld, "
                "f_user_auth = f_user_auth + %ld, f_first_unlock = f_first_unlock + %ld, "
                "lease_owner = $%d, lease_until = now() + make_interval(secs => %d) WHERE id = $%d "
-               "AND status IN ('queued', 'running')",
+               "AND status IN " RESTORE_SQL_PENDING,
                id, sqlbuf_cstr(&b, chunk), acc->processed, acc->accepted, acc->failed,
                acc->failures[RULE_PASSWORD], acc->failures[RULE_UNLOCKED],
                acc->failures[RULE_USER_AUTH], acc->failures[RULE_FIRST_UNLOCK],
@@ -340,7 +342,8 @@ static asset_err finish_job(worker *wk, const job *j)
     /* The NOTIFY is delivered at COMMIT: it wakes long polls on every instance (longpoll.c). */
     if (e == ASSET_OK)
         e = exec1(&wk->c,
-                  "WITH u AS (UPDATE restores SET status = 'done', finished_at = now(), "
+                  "WITH u AS (UPDATE restores SET status = " RESTORE_SQL_DONE
+                  ", finished_at = now(), "
                   "lease_owner = NULL, lease_until = NULL WHERE id = $1 RETURNING id) "
                   "SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) FROM u",
                   1, vals, &r);
@@ -366,7 +369,7 @@ static int run_chunk(worker *wk)
     if (exec1(&wk->c,
               "SELECT c.restore_id, c.chunk, c.first_ordinal, c.last_ordinal "
               "FROM restore_chunks c JOIN restores r ON r.id = c.restore_id "
-              "WHERE NOT c.done AND r.status IN ('queued', 'running') "
+              "WHERE NOT c.done AND r.status IN " RESTORE_SQL_PENDING " "
               "ORDER BY r.created_at, c.chunk FOR UPDATE OF c SKIP LOCKED LIMIT 1",
               0, NULL, &chunk) != ASSET_OK)
         goto out;
@@ -468,7 +471,7 @@ static int finish_one(worker *wk)
         return -1;
     if (exec1(&wk->c,
               "SELECT r.id, r.target_device_id FROM restores r "
-              "WHERE r.status IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM "
+              "WHERE r.status IN " RESTORE_SQL_PENDING " AND NOT EXISTS (SELECT 1 FROM "
               "restore_chunks c WHERE c.restore_id = r.id AND NOT c.done) "
               "ORDER BY r.created_at FOR UPDATE OF r SKIP LOCKED LIMIT 1",
               0, NULL, &r) != ASSET_OK)
@@ -564,7 +567,7 @@ static void *worker_main(void *arg)
             ;
         exec_ignore(&wk->c,
                     "UPDATE restores SET lease_owner = NULL, lease_until = NULL "
-                    "WHERE lease_owner = $1 AND status = 'running'",
+                    "WHERE lease_owner = $1 AND status = " RESTORE_SQL_RUNNING,
                     1, vals);
         PQfinish(wk->c.pg);
         wk->c.pg = NULL;

@@ -150,7 +150,7 @@ if (process.argv.includes("--self-test-only")) process.exit(0);
 
 const cflags = execFileSync("pkg-config", ["--cflags", "libmicrohttpd", "jansson", "libpq", "libsodium"], { encoding: "utf8" })
   .trim().split(/\s+/).filter(Boolean);
-const files = readdirSync("service").filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
+const files = readdirSync("service", { recursive: true }).filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
 const stmts = files.filter((f) => /db_stmt|db_exec\(|db_run_sql\(/.test(readFileSync(f, "utf8"))).flatMap((f) => statementsOf(f, cflags));
 let bad = 0;
 const seen = new Set();
@@ -170,7 +170,7 @@ for (const name of Object.keys(MULTI_SHARD)) {
 const store = readFileSync("service/store/store.c", "utf8");
 const scope = /static void scope_where\([^)]*\)\s*\{([\s\S]*?)\n\}/.exec(store);
 if (!scope || !/WHERE device_id = \$%d/.test(scope[1])) { console.log("  NOT ROUTABLE  store.c scope_where() no longer starts with WHERE device_id = $n"); bad++; }
-else console.log(`  single-shard  store.c query builder (scope_where: WHERE device_id = $n, used ${(store.match(/scope_where\(&/g) || []).length} times)`);
+else console.log(`  single-shard  store.c query builder (scope_where: WHERE device_id = $n, used ${(store.match(/scope_where\(/g) || []).length - 1} times)`);
 if (stmts.length < 10) { console.log(`citus-routing: FAILED: only ${stmts.length} statements found in the catalog (parsing broke?)`); process.exit(1); }
 console.log(`citus-routing: ${stmts.length} catalog statements, ${bad} not routable by device`);
 process.exit(bad ? 1 : 0);

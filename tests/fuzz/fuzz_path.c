@@ -1,5 +1,5 @@
-/* fuzz_path: a raw path segment, as api/h_common.c handler_path_param decodes it, taken as the
- * alias of /assets/{alias}.
+/* fuzz_path: a raw path segment, as api/h_common.c handler_path_param_or_reply decodes it, taken as
+ * the alias of /assets/{alias}.
  *
  * The segment is a C string (it ends at the first NUL). http_pct_decode without '+' as space,
  * checked against a reference decoder (the decoded length never exceeds the input's, and the

@@ -89,11 +89,11 @@ echo "pgbouncer: $(psql -qtA "$console" -c "SHOW VERSION" 2>&1 | head -n 1), poo
 sampler=$!
 
 bins=()
-for b in "$mode_dir"/tests/http/*; do
-    name=$(basename "$b")
-    [ -x "$b" ] && [ -f "tests/http/$name.c" ] || continue
-    [[ "$exclude" == *" $name "* ]] && continue
-    bins+=("$name")
+for b in "$mode_dir"/tests/http/* "$mode_dir"/tests/http/*/*; do
+    rel=${b#"$mode_dir"/tests/http/} # e.g. test_sync, reliability/test_reliab_edge
+    [ -f "$b" ] && [ -x "$b" ] && [ -f "tests/http/$rel.c" ] || continue
+    [[ "$exclude" == *" $(basename "$rel") "* ]] && continue
+    bins+=("$rel")
 done
 
 run_lane() { # lane index
@@ -107,7 +107,7 @@ run_lane() { # lane index
     mkdir -p "$TEST_TMPDIR"
     for ((i = lane; i < ${#bins[@]}; i += lanes)); do
         start=$SECONDS
-        timeout -k 10 "${TEST_TIMEOUT:-300}" "$mode_dir/tests/http/${bins[$i]}" >"$dir/${bins[$i]}.log" 2>&1
+        timeout -k 10 "${TEST_TIMEOUT:-300}" "$mode_dir/tests/http/${bins[$i]}" >"$dir/${bins[$i]//\//_}.log" 2>&1
         rc=$?
         echo "${bins[$i]} $rc $((SECONDS - start))" >>"$dir/lane$lane.results"
     done
@@ -124,7 +124,7 @@ for ((l = 0; l < lanes; l++)); do
             echo "pgbouncer: lane $l: PASS $name (${secs}s)"
         else
             echo "pgbouncer: lane $l: FAIL $name (exit $rc, ${secs}s); its output:"
-            tail -n 40 "$dir/$name.log" | sed 's/^/    /'
+            tail -n 40 "$dir/${name//\//_}.log" | sed 's/^/    /'
             failed=$((failed + 1))
         fi
     done <"$dir/lane$l.results"

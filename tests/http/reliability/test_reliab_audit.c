@@ -19,7 +19,7 @@
 
 #include <sodium.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 static tl_server *srv;
 

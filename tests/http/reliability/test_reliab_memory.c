@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 static tl_server *srv;
 

@@ -25,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 /* ---- raw TCP ---- */
 

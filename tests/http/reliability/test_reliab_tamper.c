@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 static tl_server *srv;
 

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 #define DB_TIMEOUT_MS 1000
 

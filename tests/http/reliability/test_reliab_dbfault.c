@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 #define DB_TIMEOUT_MS 2000
 #define MARGIN_MS 3000

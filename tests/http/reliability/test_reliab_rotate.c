@@ -28,7 +28,7 @@
 
 #include <sodium.h>
 
-#include "../lib/testlib.h"
+#include "../../lib/testlib.h"
 
 static char g_orig_url[1024], g_db[128];
 static char K1[64], K2[64], K3[64];
