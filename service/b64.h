@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#define WUR __attribute__((warn_unused_result))
+#include "err.h" /* WUR */
 
 /* Bytes b64_decode() may write for in_len characters. */
 #define B64_DECODED_MAX(in_len) ((in_len) / 4 * 3)
