@@ -16,12 +16,6 @@ enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
 enum { IDEMPOTENT = 0x100 };
 enum { BODY_NONE, BODY_JSON };
 
-/* Audit (one event per authenticated call; see GET /audit in openapi.yaml): AUDIT_CHANGE routes
- * record success themselves, in the transaction of the change, and the router records their
- * refusals; AUDIT_CALL routes are recorded here whatever the outcome; AUDIT_READ routes when
- * they are asked for a secret. */
-enum { AUDIT_NONE, AUDIT_CHANGE, AUDIT_CALL, AUDIT_READ };
-
 typedef struct {
     int id;
     const char *method;
@@ -30,88 +24,79 @@ typedef struct {
     unsigned who;     /* WHO_* bits, plus IDEMPOTENT */
     int body;
     handler_fn *fn;
-    const char *action; /* the operationId */
-    int audit;
+    const char *action; /* the operationId: what the audit policy (service/audit.c) knows it by */
 } route;
 
 #define MGR (WHO_ADMIN | WHO_DEVICE)
 
 /* First match wins: the fixed /assets/... paths come before /assets/{alias}. */
 static const route routes[] = {
-    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz, "getHealth",
-     AUDIT_NONE},
-    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz, "getReadiness",
-     AUDIT_NONE},
-    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics",
-     AUDIT_NONE},
+    {ROUTE_HEALTHZ, "GET", "/healthz", "/healthz", WHO_PUBLIC, BODY_NONE, h_healthz, "getHealth"},
+    {ROUTE_READYZ, "GET", "/readyz", "/readyz", WHO_PUBLIC, BODY_NONE, h_readyz, "getReadiness"},
+    {ROUTE_METRICS, "GET", "/metrics", "/metrics", WHO_PUBLIC, BODY_NONE, h_metrics, "getMetrics"},
     {ROUTE_OPENAPI, "GET", "/openapi.yaml", "/openapi.yaml", WHO_PUBLIC, BODY_NONE, h_openapi,
-     "getOpenApi", AUDIT_NONE},
+     "getOpenApi"},
     {ROUTE_ASSETS, "POST", "/assets", "/assets", WHO_APP | IDEMPOTENT, BODY_JSON, h_assets_add,
-     "addAsset", AUDIT_CHANGE},
-    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets",
-     AUDIT_READ},
+     "addAsset"},
+    {ROUTE_ASSETS, "GET", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_query, "listAssets"},
     {ROUTE_ASSETS, "DELETE", "/assets", "/assets", WHO_APP, BODY_NONE, h_assets_remove,
-     "deleteAssets", AUDIT_CHANGE},
+     "deleteAssets"},
     {ROUTE_PRE_QUERY, "POST", "/assets/pre-query", "/assets/pre-query", WHO_APP, BODY_JSON,
-     h_pre_query, "preQueryAssets", AUDIT_CALL},
+     h_pre_query, "preQueryAssets"},
     {ROUTE_AUTH_QUERY, "POST", "/assets/query", "/assets/query", WHO_APP, BODY_JSON, h_auth_query,
-     "queryAssetsWithAuth", AUDIT_READ},
+     "queryAssetsWithAuth"},
     {ROUTE_POST_QUERY, "POST", "/assets/post-query", "/assets/post-query", WHO_APP, BODY_JSON,
-     h_post_query, "postQueryAssets", AUDIT_CALL},
+     h_post_query, "postQueryAssets"},
     {ROUTE_BATCH_ADD, "POST", "/assets/batch-add", "/assets/batch-add", WHO_APP | IDEMPOTENT,
-     BODY_JSON, h_batch_add, "batchAddAssets", AUDIT_CHANGE},
+     BODY_JSON, h_batch_add, "batchAddAssets"},
     {ROUTE_BATCH_UPDATE, "POST", "/assets/batch-update", "/assets/batch-update",
-     WHO_APP | IDEMPOTENT, BODY_JSON, h_batch_update, "batchUpdateAssets", AUDIT_CHANGE},
+     WHO_APP | IDEMPOTENT, BODY_JSON, h_batch_update, "batchUpdateAssets"},
     {ROUTE_BATCH_REMOVE, "POST", "/assets/batch-remove", "/assets/batch-remove",
-     WHO_APP | IDEMPOTENT, BODY_JSON, h_batch_remove, "batchRemoveAssets", AUDIT_CHANGE},
+     WHO_APP | IDEMPOTENT, BODY_JSON, h_batch_remove, "batchRemoveAssets"},
     {ROUTE_ASSET_ONE, "GET", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_get,
-     "getAsset", AUDIT_READ},
+     "getAsset"},
     {ROUTE_ASSET_ONE, "PATCH", "/assets/*", "/assets/{alias}", WHO_APP, BODY_JSON, h_asset_update,
-     "updateAsset", AUDIT_CHANGE},
+     "updateAsset"},
     {ROUTE_ASSET_ONE, "DELETE", "/assets/*", "/assets/{alias}", WHO_APP, BODY_NONE, h_asset_remove,
-     "deleteAsset", AUDIT_CHANGE},
+     "deleteAsset"},
     {ROUTE_SYNC_RESULT, "GET", "/sync-result", "/sync-result", WHO_APP, BODY_NONE, h_sync_result,
-     "getSyncResult", AUDIT_NONE},
+     "getSyncResult"},
     {ROUTE_SYNC_RESULT_RECORDS, "GET", "/sync-result/records", "/sync-result/records", WHO_APP,
-     BODY_NONE, h_sync_result_records, "listSyncResultRecords", AUDIT_CALL},
+     BODY_NONE, h_sync_result_records, "listSyncResultRecords"},
     {ROUTE_DEVICES, "POST", "/devices", "/devices", WHO_ADMIN, BODY_JSON, h_device_create,
-     "createDevice", AUDIT_CALL},
-    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice",
-     AUDIT_NONE},
+     "createDevice"},
+    {ROUTE_DEVICE, "GET", "/devices/*", "/devices/{id}", MGR, BODY_NONE, h_device_get, "getDevice"},
     {ROUTE_DEVICE, "DELETE", "/devices/*", "/devices/{id}", WHO_ADMIN, BODY_NONE, h_device_remove,
-     "deleteDevice", AUDIT_CALL},
+     "deleteDevice"},
     {ROUTE_DEVICE_TOKEN, "POST", "/devices/*/token", "/devices/{id}/token", MGR, BODY_NONE,
-     h_device_token, "rotateDeviceToken", AUDIT_CALL},
+     h_device_token, "rotateDeviceToken"},
     {ROUTE_DEVICE_STATE, "PUT", "/devices/*/state", "/devices/{id}/state", MGR, BODY_JSON,
-     h_device_state, "setDeviceState", AUDIT_CALL},
+     h_device_state, "setDeviceState"},
     {ROUTE_DEVICE_AUTH_KEY, "PUT", "/devices/*/user-auth-key", "/devices/{id}/user-auth-key", MGR,
-     BODY_JSON, h_device_auth_key, "setUserAuthKey", AUDIT_CALL},
+     BODY_JSON, h_device_auth_key, "setUserAuthKey"},
     {ROUTE_DEVICE_APPS, "POST", "/devices/*/apps", "/devices/{id}/apps", MGR, BODY_JSON,
-     h_app_install, "installApp", AUDIT_CALL},
+     h_app_install, "installApp"},
     {ROUTE_DEVICE_APP, "DELETE", "/devices/*/apps/*", "/devices/{id}/apps/{appId}", MGR, BODY_NONE,
-     h_app_uninstall, "uninstallApp", AUDIT_CALL},
+     h_app_uninstall, "uninstallApp"},
     {ROUTE_DEVICE_APP_TOKEN, "POST", "/devices/*/apps/*/token", "/devices/{id}/apps/{appId}/token",
-     MGR, BODY_NONE, h_app_token, "rotateAppToken", AUDIT_CALL},
+     MGR, BODY_NONE, h_app_token, "rotateAppToken"},
     {ROUTE_BACKUPS, "POST", "/backups", "/backups", MGR | IDEMPOTENT, BODY_JSON, h_backup_create,
-     "createBackup", AUDIT_CHANGE},
-    {ROUTE_BACKUPS, "GET", "/backups", "/backups", MGR, BODY_NONE, h_backup_list, "listBackups",
-     AUDIT_CALL},
-    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup",
-     AUDIT_NONE},
+     "createBackup"},
+    {ROUTE_BACKUPS, "GET", "/backups", "/backups", MGR, BODY_NONE, h_backup_list, "listBackups"},
+    {ROUTE_BACKUP, "GET", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_get, "getBackup"},
     {ROUTE_BACKUP, "DELETE", "/backups/*", "/backups/{id}", MGR, BODY_NONE, h_backup_delete,
-     "deleteBackup", AUDIT_CHANGE},
+     "deleteBackup"},
     {ROUTE_RESTORES, "POST", "/restores", "/restores", MGR | IDEMPOTENT, BODY_JSON,
-     h_restore_create, "createRestore", AUDIT_CHANGE},
+     h_restore_create, "createRestore"},
     {ROUTE_RESTORE_PREVIEW, "POST", "/restores/preview", "/restores/preview", MGR, BODY_JSON,
-     h_restore_preview, "previewRestore", AUDIT_CALL},
+     h_restore_preview, "previewRestore"},
     {ROUTE_RESTORE, "GET", "/restores/*", "/restores/{id}", MGR, BODY_NONE, h_restore_get,
-     "getRestore", AUDIT_NONE},
+     "getRestore"},
     {ROUTE_RESTORE_RECORDS, "GET", "/restores/*/records", "/restores/{id}/records", MGR, BODY_NONE,
-     h_restore_records, "listRestoreRecords", AUDIT_CALL},
+     h_restore_records, "listRestoreRecords"},
     {ROUTE_RESTORE_RETRY, "POST", "/restores/*/retry", "/restores/{id}/retry", MGR | IDEMPOTENT,
-     BODY_NONE, h_restore_retry, "retryRestore", AUDIT_CHANGE},
-    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents",
-     AUDIT_NONE},
+     BODY_NONE, h_restore_retry, "retryRestore"},
+    {ROUTE_AUDIT, "GET", "/audit", "/audit", WHO_ADMIN, BODY_NONE, h_audit_list, "listAuditEvents"},
 };
 
 const char *router_route_name(int id)
@@ -254,53 +239,19 @@ static const http_arg *arg_of(const http_req *rq, const char *key)
     return NULL;
 }
 
-/* Records refused changes, and secret reads (refused or not). Successful changes recorded
- * themselves in their own transaction. */
-static void audit_call(http_req *rq, const route *r, const char *raw_p1)
+/* The device a call concerns, as its request names it: management calls the device in the path
+ * (or the one just created), backups and restores the one in the body (or the query). */
+static const char *call_device(http_req *rq, const route *r, const char *p1, size_t p1_len)
 {
-    const http_arg *rt = arg_of(rq, "returnType");
-    bool reads_secret = r->audit == AUDIT_READ &&
-                        (r->id == ROUTE_AUTH_QUERY || (rt && strcmp(rt->val, "ALL") == 0));
-    bool refused = rq->status >= 400 && rq->status != 401;
-    bool record = r->audit == AUDIT_CALL || reads_secret || (r->audit == AUDIT_CHANGE && refused);
-    if (!record)
-        return;
-    const char *alias = NULL, *group = NULL, *p1 = NULL;
-    size_t alias_len = 0, group_len = 0, p1_len = 0;
-    json_t *body = rq->json;
     const http_arg *a;
-    if (raw_p1 && http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
-        p1 = NULL;
-    if (p1 && r->id == ROUTE_ASSET_ONE) {
-        alias = p1;
-        alias_len = p1_len;
-    }
-    if (!alias && (a = arg_of(rq, "alias"))) {
-        alias = a->val;
-        alias_len = a->val_len;
-    }
-    if (!alias && json_is_string(json_object_get(body, "alias"))) {
-        alias = json_string_value(json_object_get(body, "alias"));
-        alias_len = json_string_length(json_object_get(body, "alias"));
-    }
-    if ((a = arg_of(rq, "groupId"))) {
-        group = a->val;
-        group_len = a->val_len;
-    } else if (json_is_string(json_object_get(body, "groupId"))) {
-        group = json_string_value(json_object_get(body, "groupId"));
-        group_len = json_string_length(json_object_get(body, "groupId"));
-    }
-    audit_event ev;
-    audit_event_init(&ev, rq->app->svc, rq->who, r->action, group, group_len, alias, alias_len);
-    /* Device management calls concern the device in the path (or the one just created); the
-     * path of a backup or restore route names no device. */
+    json_t *body = rq->json;
+    /* the path of a backup or restore route names no device */
     bool sync_path = r->id == ROUTE_BACKUP || r->id == ROUTE_RESTORE ||
                      r->id == ROUTE_RESTORE_RECORDS || r->id == ROUTE_RESTORE_RETRY;
     const char *dev =
         p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE && !sync_path ? p1 : NULL;
     if (r->id == ROUTE_DEVICES && rq->status == 201)
         dev = rq->location + strlen("/devices/");
-    /* Backups and restores concern the device in the body. */
     bool to_target = r->id == ROUTE_RESTORES || r->id == ROUTE_RESTORE_PREVIEW;
     json_t *dv = json_object_get(body, to_target ? "targetDeviceId" : "deviceId");
     if (!dev && (r->id == ROUTE_BACKUPS || to_target) && json_is_string(dv) &&
@@ -309,9 +260,48 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     if (!dev && r->id == ROUTE_BACKUPS && (a = arg_of(rq, "deviceId")) &&
         uuid_valid(a->val, a->val_len))
         dev = a->val; /* the list names its device in the query */
-    if (dev)
-        snprintf(ev.device_id, sizeof ev.device_id, "%s", dev);
-    audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
+    return dev;
+}
+
+/* Tells the service's audit policy how the call ended and what its request named; the service
+ * decides whether and how it is recorded (service/audit.c). */
+static void audit_call_end(http_req *rq, const route *r, const char *raw_p1)
+{
+    const http_arg *rt = arg_of(rq, "returnType");
+    audit_call call = {.op = audit_op_named(r->action),
+                       /* a 401 refuses the caller, not the operation */
+                       .refused = rq->status >= 400 && rq->status != 401,
+                       .err = rq->err,
+                       .asks_secret = rt && strcmp(rt->val, "ALL") == 0};
+    if (!audit_call_recorded(&call))
+        return;
+    const char *p1 = NULL;
+    size_t p1_len = 0;
+    json_t *body = rq->json;
+    const http_arg *a;
+    if (raw_p1 && http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
+        p1 = NULL;
+    if (p1 && r->id == ROUTE_ASSET_ONE) {
+        call.alias = p1;
+        call.alias_len = p1_len;
+    }
+    if (!call.alias && (a = arg_of(rq, "alias"))) {
+        call.alias = a->val;
+        call.alias_len = a->val_len;
+    }
+    if (!call.alias && json_is_string(json_object_get(body, "alias"))) {
+        call.alias = json_string_value(json_object_get(body, "alias"));
+        call.alias_len = json_string_length(json_object_get(body, "alias"));
+    }
+    if ((a = arg_of(rq, "groupId"))) {
+        call.group = a->val;
+        call.group_len = a->val_len;
+    } else if (json_is_string(json_object_get(body, "groupId"))) {
+        call.group = json_string_value(json_object_get(body, "groupId"));
+        call.group_len = json_string_length(json_object_get(body, "groupId"));
+    }
+    call.device_id = call_device(rq, r, p1, p1_len);
+    audit_call_done(rq->app->svc, rq->who, &call);
 }
 
 /* Route and authenticate; answers (404, 401, 429, 403) and returns NULL when the request goes
@@ -374,6 +364,6 @@ void router_dispatch(http_req *rq)
             idem_end(rq, &ic);
     }
     /* A replay or a repeat in flight is the first request again: audited once, as that one. */
-    if (r->audit != AUDIT_NONE && rq->authed && !ic.unaudited)
-        audit_call(rq, r, p1);
+    if (rq->authed && !ic.unaudited)
+        audit_call_end(rq, r, p1);
 }

@@ -19,12 +19,12 @@ WUR asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_
 /* Inserts rows recs[pick[k]] (k < n) into scope, each with its label columns cols[pick[k]] and
  * the audit row of ev (principal, action, device, owner) with alias hash hashes[pick[k]].
  * overwrite: an existing alias is replaced (DO UPDATE, as POST /assets with OVERWRITE); else it
- * is left alone and its item does not come back. *out rows: item index, seq, updateTime in ms,
- * inserted (boolean) — one per item written. */
+ * is left alone. written[pick[k]] is set true for each item written (the others are left as
+ * they are). */
 WUR asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                                  const asset_record *recs, const store_label_cols *cols,
                                  const char (*hashes)[65], const int *pick, int n, bool overwrite,
-                                 PGresult **out);
+                                 bool *written);
 
 /* Rewrites the mutable columns of rows recs[pick[k]] (by their seq), as store_asset_update does,
  * refreshing updated_at where touch[pick[k]]; one audit row of ev per row with hashes[pick[k]].
