@@ -3,7 +3,6 @@
 #include "asset_req.h"
 #include "store/store_audit.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>

@@ -1,4 +1,4 @@
-/* store_audit: the SQL of the audit log (table audit_log, migrations 0004). What is recorded,
+/* store_audit: the SQL of the audit log (table audit_log, migration 0004). What is recorded,
  * by whom and when is audit.c's policy; this module only writes and reads the rows.
  *
  * A change records itself in the statement (or transaction) that makes it: STORE_AUDIT_INSERT
