@@ -263,6 +263,34 @@ static const char *call_device(http_req *rq, const route *r, const char *p1, siz
     return dev;
 }
 
+/* The alias and group a call names: the alias in the path, the query or the body; the group in
+ * the query or the body. */
+static void call_names(http_req *rq, const route *r, const char *p1, size_t p1_len,
+                       audit_call *call)
+{
+    json_t *body = rq->json;
+    const http_arg *a;
+    if (p1 && r->id == ROUTE_ASSET_ONE) {
+        call->alias = p1;
+        call->alias_len = p1_len;
+    }
+    if (!call->alias && (a = arg_of(rq, "alias"))) {
+        call->alias = a->val;
+        call->alias_len = a->val_len;
+    }
+    if (!call->alias && json_is_string(json_object_get(body, "alias"))) {
+        call->alias = json_string_value(json_object_get(body, "alias"));
+        call->alias_len = json_string_length(json_object_get(body, "alias"));
+    }
+    if ((a = arg_of(rq, "groupId"))) {
+        call->group = a->val;
+        call->group_len = a->val_len;
+    } else if (json_is_string(json_object_get(body, "groupId"))) {
+        call->group = json_string_value(json_object_get(body, "groupId"));
+        call->group_len = json_string_length(json_object_get(body, "groupId"));
+    }
+}
+
 /* Tells the service's audit policy how the call ended and what its request named; the service
  * decides whether and how it is recorded (service/audit.c). */
 static void audit_call_end(http_req *rq, const route *r, const char *raw_p1)
@@ -277,29 +305,9 @@ static void audit_call_end(http_req *rq, const route *r, const char *raw_p1)
         return;
     const char *p1 = NULL;
     size_t p1_len = 0;
-    json_t *body = rq->json;
-    const http_arg *a;
     if (raw_p1 && http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
         p1 = NULL;
-    if (p1 && r->id == ROUTE_ASSET_ONE) {
-        call.alias = p1;
-        call.alias_len = p1_len;
-    }
-    if (!call.alias && (a = arg_of(rq, "alias"))) {
-        call.alias = a->val;
-        call.alias_len = a->val_len;
-    }
-    if (!call.alias && json_is_string(json_object_get(body, "alias"))) {
-        call.alias = json_string_value(json_object_get(body, "alias"));
-        call.alias_len = json_string_length(json_object_get(body, "alias"));
-    }
-    if ((a = arg_of(rq, "groupId"))) {
-        call.group = a->val;
-        call.group_len = a->val_len;
-    } else if (json_is_string(json_object_get(body, "groupId"))) {
-        call.group = json_string_value(json_object_get(body, "groupId"));
-        call.group_len = json_string_length(json_object_get(body, "groupId"));
-    }
+    call_names(rq, r, p1, p1_len, &call);
     call.device_id = call_device(rq, r, p1, p1_len);
     audit_call_done(rq->app->svc, rq->who, &call);
 }
