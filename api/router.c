@@ -16,13 +16,7 @@ enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
 enum { IDEMPOTENT = 0x100 };
 enum { BODY_NONE, BODY_JSON };
 
-/* Audit (one event per authenticated call; see GET /audit in openapi.yaml): AUDIT_CHANGE routes
- * record success themselves, in the transaction of the change, and the router records their
- * refusals; AUDIT_CALL routes are recorded here whatever the outcome; AUDIT_READ routes when
- * they are asked for a secret. */
-enum { AUDIT_NONE, AUDIT_CHANGE, AUDIT_CALL, AUDIT_READ };
-
-/* A field left out of an entry is 0: BODY_NONE, AUDIT_NONE; name defaults to path. */
+/* A field left out of an entry is 0: BODY_NONE; name defaults to path. */
 typedef struct {
     int id;
     const char *method;
@@ -31,8 +25,7 @@ typedef struct {
     unsigned flags;      /* WHO_* bits (who may call it), plus IDEMPOTENT */
     int body;            /* BODY_* */
     handler_fn *handler; /* answers the request */
-    const char *action;  /* the operationId */
-    int audit;           /* AUDIT_* */
+    const char *action;  /* the operationId: what the audit policy (service/audit.c) knows it by */
 } route;
 
 #define MGR (WHO_ADMIN | WHO_DEVICE)
@@ -69,78 +62,68 @@ static const route routes[] = {
      .flags = WHO_APP | IDEMPOTENT,
      .body = BODY_JSON,
      .handler = h_assets_add,
-     .action = "addAsset",
-     .audit = AUDIT_CHANGE},
+     .action = "addAsset"},
     {.id = ROUTE_ASSETS,
      .method = "GET",
      .path = "/assets",
      .flags = WHO_APP,
      .handler = h_assets_query,
-     .action = "listAssets",
-     .audit = AUDIT_READ},
+     .action = "listAssets"},
     {.id = ROUTE_ASSETS,
      .method = "DELETE",
      .path = "/assets",
      .flags = WHO_APP,
      .handler = h_assets_remove,
-     .action = "deleteAssets",
-     .audit = AUDIT_CHANGE},
+     .action = "deleteAssets"},
     {.id = ROUTE_PRE_QUERY,
      .method = "POST",
      .path = "/assets/pre-query",
      .flags = WHO_APP,
      .body = BODY_JSON,
      .handler = h_pre_query,
-     .action = "preQueryAssets",
-     .audit = AUDIT_CALL},
+     .action = "preQueryAssets"},
     {.id = ROUTE_AUTH_QUERY,
      .method = "POST",
      .path = "/assets/query",
      .flags = WHO_APP,
      .body = BODY_JSON,
      .handler = h_auth_query,
-     .action = "queryAssetsWithAuth",
-     .audit = AUDIT_READ},
+     .action = "queryAssetsWithAuth"},
     {.id = ROUTE_POST_QUERY,
      .method = "POST",
      .path = "/assets/post-query",
      .flags = WHO_APP,
      .body = BODY_JSON,
      .handler = h_post_query,
-     .action = "postQueryAssets",
-     .audit = AUDIT_CALL},
+     .action = "postQueryAssets"},
     {.id = ROUTE_BATCH_ADD,
      .method = "POST",
      .path = "/assets/batch-add",
      .flags = WHO_APP | IDEMPOTENT,
      .body = BODY_JSON,
      .handler = h_batch_add,
-     .action = "batchAddAssets",
-     .audit = AUDIT_CHANGE},
+     .action = "batchAddAssets"},
     {.id = ROUTE_BATCH_UPDATE,
      .method = "POST",
      .path = "/assets/batch-update",
      .flags = WHO_APP | IDEMPOTENT,
      .body = BODY_JSON,
      .handler = h_batch_update,
-     .action = "batchUpdateAssets",
-     .audit = AUDIT_CHANGE},
+     .action = "batchUpdateAssets"},
     {.id = ROUTE_BATCH_REMOVE,
      .method = "POST",
      .path = "/assets/batch-remove",
      .flags = WHO_APP | IDEMPOTENT,
      .body = BODY_JSON,
      .handler = h_batch_remove,
-     .action = "batchRemoveAssets",
-     .audit = AUDIT_CHANGE},
+     .action = "batchRemoveAssets"},
     {.id = ROUTE_ASSET_ONE,
      .method = "GET",
      .path = "/assets/*",
      .name = "/assets/{alias}",
      .flags = WHO_APP,
      .handler = h_asset_get,
-     .action = "getAsset",
-     .audit = AUDIT_READ},
+     .action = "getAsset"},
     {.id = ROUTE_ASSET_ONE,
      .method = "PATCH",
      .path = "/assets/*",
@@ -148,16 +131,14 @@ static const route routes[] = {
      .flags = WHO_APP,
      .body = BODY_JSON,
      .handler = h_asset_update,
-     .action = "updateAsset",
-     .audit = AUDIT_CHANGE},
+     .action = "updateAsset"},
     {.id = ROUTE_ASSET_ONE,
      .method = "DELETE",
      .path = "/assets/*",
      .name = "/assets/{alias}",
      .flags = WHO_APP,
      .handler = h_asset_remove,
-     .action = "deleteAsset",
-     .audit = AUDIT_CHANGE},
+     .action = "deleteAsset"},
     {.id = ROUTE_SYNC_RESULT,
      .method = "GET",
      .path = "/sync-result",
@@ -169,16 +150,14 @@ static const route routes[] = {
      .path = "/sync-result/records",
      .flags = WHO_APP,
      .handler = h_sync_result_records,
-     .action = "listSyncResultRecords",
-     .audit = AUDIT_CALL},
+     .action = "listSyncResultRecords"},
     {.id = ROUTE_DEVICES,
      .method = "POST",
      .path = "/devices",
      .flags = WHO_ADMIN,
      .body = BODY_JSON,
      .handler = h_device_create,
-     .action = "createDevice",
-     .audit = AUDIT_CALL},
+     .action = "createDevice"},
     {.id = ROUTE_DEVICE,
      .method = "GET",
      .path = "/devices/*",
@@ -192,16 +171,14 @@ static const route routes[] = {
      .name = "/devices/{id}",
      .flags = WHO_ADMIN,
      .handler = h_device_remove,
-     .action = "deleteDevice",
-     .audit = AUDIT_CALL},
+     .action = "deleteDevice"},
     {.id = ROUTE_DEVICE_TOKEN,
      .method = "POST",
      .path = "/devices/*/token",
      .name = "/devices/{id}/token",
      .flags = MGR,
      .handler = h_device_token,
-     .action = "rotateDeviceToken",
-     .audit = AUDIT_CALL},
+     .action = "rotateDeviceToken"},
     {.id = ROUTE_DEVICE_STATE,
      .method = "PUT",
      .path = "/devices/*/state",
@@ -209,8 +186,7 @@ static const route routes[] = {
      .flags = MGR,
      .body = BODY_JSON,
      .handler = h_device_state,
-     .action = "setDeviceState",
-     .audit = AUDIT_CALL},
+     .action = "setDeviceState"},
     {.id = ROUTE_DEVICE_AUTH_KEY,
      .method = "PUT",
      .path = "/devices/*/user-auth-key",
@@ -218,8 +194,7 @@ static const route routes[] = {
      .flags = MGR,
      .body = BODY_JSON,
      .handler = h_device_auth_key,
-     .action = "setUserAuthKey",
-     .audit = AUDIT_CALL},
+     .action = "setUserAuthKey"},
     {.id = ROUTE_DEVICE_APPS,
      .method = "POST",
      .path = "/devices/*/apps",
@@ -227,39 +202,34 @@ static const route routes[] = {
      .flags = MGR,
      .body = BODY_JSON,
      .handler = h_app_install,
-     .action = "installApp",
-     .audit = AUDIT_CALL},
+     .action = "installApp"},
     {.id = ROUTE_DEVICE_APP,
      .method = "DELETE",
      .path = "/devices/*/apps/*",
      .name = "/devices/{id}/apps/{appId}",
      .flags = MGR,
      .handler = h_app_uninstall,
-     .action = "uninstallApp",
-     .audit = AUDIT_CALL},
+     .action = "uninstallApp"},
     {.id = ROUTE_DEVICE_APP_TOKEN,
      .method = "POST",
      .path = "/devices/*/apps/*/token",
      .name = "/devices/{id}/apps/{appId}/token",
      .flags = MGR,
      .handler = h_app_token,
-     .action = "rotateAppToken",
-     .audit = AUDIT_CALL},
+     .action = "rotateAppToken"},
     {.id = ROUTE_BACKUPS,
      .method = "POST",
      .path = "/backups",
      .flags = MGR | IDEMPOTENT,
      .body = BODY_JSON,
      .handler = h_backup_create,
-     .action = "createBackup",
-     .audit = AUDIT_CHANGE},
+     .action = "createBackup"},
     {.id = ROUTE_BACKUPS,
      .method = "GET",
      .path = "/backups",
      .flags = MGR,
      .handler = h_backup_list,
-     .action = "listBackups",
-     .audit = AUDIT_CALL},
+     .action = "listBackups"},
     {.id = ROUTE_BACKUP,
      .method = "GET",
      .path = "/backups/*",
@@ -273,24 +243,21 @@ static const route routes[] = {
      .name = "/backups/{id}",
      .flags = MGR,
      .handler = h_backup_delete,
-     .action = "deleteBackup",
-     .audit = AUDIT_CHANGE},
+     .action = "deleteBackup"},
     {.id = ROUTE_RESTORES,
      .method = "POST",
      .path = "/restores",
      .flags = MGR | IDEMPOTENT,
      .body = BODY_JSON,
      .handler = h_restore_create,
-     .action = "createRestore",
-     .audit = AUDIT_CHANGE},
+     .action = "createRestore"},
     {.id = ROUTE_RESTORE_PREVIEW,
      .method = "POST",
      .path = "/restores/preview",
      .flags = MGR,
      .body = BODY_JSON,
      .handler = h_restore_preview,
-     .action = "previewRestore",
-     .audit = AUDIT_CALL},
+     .action = "previewRestore"},
     {.id = ROUTE_RESTORE,
      .method = "GET",
      .path = "/restores/*",
@@ -304,16 +271,14 @@ static const route routes[] = {
      .name = "/restores/{id}/records",
      .flags = MGR,
      .handler = h_restore_records,
-     .action = "listRestoreRecords",
-     .audit = AUDIT_CALL},
+     .action = "listRestoreRecords"},
     {.id = ROUTE_RESTORE_RETRY,
      .method = "POST",
      .path = "/restores/*/retry",
      .name = "/restores/{id}/retry",
      .flags = MGR | IDEMPOTENT,
      .handler = h_restore_retry,
-     .action = "retryRestore",
-     .audit = AUDIT_CHANGE},
+     .action = "retryRestore"},
     {.id = ROUTE_AUDIT,
      .method = "GET",
      .path = "/audit",
@@ -462,53 +427,19 @@ static const http_arg *arg_of(const http_req *rq, const char *key)
     return NULL;
 }
 
-/* Records refused changes, and secret reads (refused or not). Successful changes recorded
- * themselves in their own transaction. */
-static void audit_call(http_req *rq, const route *r, const char *raw_p1)
+/* The device a call concerns, as its request names it: management calls the device in the path
+ * (or the one just created), backups and restores the one in the body (or the query). */
+static const char *call_device(http_req *rq, const route *r, const char *p1, size_t p1_len)
 {
-    const http_arg *rt = arg_of(rq, "returnType");
-    bool reads_secret = r->audit == AUDIT_READ &&
-                        (r->id == ROUTE_AUTH_QUERY || (rt && strcmp(rt->val, "ALL") == 0));
-    bool refused = rq->status >= 400 && rq->status != 401;
-    bool record = r->audit == AUDIT_CALL || reads_secret || (r->audit == AUDIT_CHANGE && refused);
-    if (!record)
-        return;
-    const char *alias = NULL, *group = NULL, *p1 = NULL;
-    size_t alias_len = 0, group_len = 0, p1_len = 0;
-    json_t *body = rq->json;
     const http_arg *a;
-    if (raw_p1 && http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
-        p1 = NULL;
-    if (p1 && r->id == ROUTE_ASSET_ONE) {
-        alias = p1;
-        alias_len = p1_len;
-    }
-    if (!alias && (a = arg_of(rq, "alias"))) {
-        alias = a->val;
-        alias_len = a->val_len;
-    }
-    if (!alias && json_is_string(json_object_get(body, "alias"))) {
-        alias = json_string_value(json_object_get(body, "alias"));
-        alias_len = json_string_length(json_object_get(body, "alias"));
-    }
-    if ((a = arg_of(rq, "groupId"))) {
-        group = a->val;
-        group_len = a->val_len;
-    } else if (json_is_string(json_object_get(body, "groupId"))) {
-        group = json_string_value(json_object_get(body, "groupId"));
-        group_len = json_string_length(json_object_get(body, "groupId"));
-    }
-    audit_event ev;
-    audit_event_init(&ev, rq->app->svc, rq->who, r->action, group, group_len, alias, alias_len);
-    /* Device management calls concern the device in the path (or the one just created); the
-     * path of a backup or restore route names no device. */
+    json_t *body = rq->json;
+    /* the path of a backup or restore route names no device */
     bool sync_path = r->id == ROUTE_BACKUP || r->id == ROUTE_RESTORE ||
                      r->id == ROUTE_RESTORE_RECORDS || r->id == ROUTE_RESTORE_RETRY;
     const char *dev =
         p1 && uuid_valid(p1, p1_len) && r->id != ROUTE_ASSET_ONE && !sync_path ? p1 : NULL;
     if (r->id == ROUTE_DEVICES && rq->status == 201)
         dev = rq->location + strlen("/devices/");
-    /* Backups and restores concern the device in the body. */
     bool to_target = r->id == ROUTE_RESTORES || r->id == ROUTE_RESTORE_PREVIEW;
     json_t *dv = json_object_get(body, to_target ? "targetDeviceId" : "deviceId");
     if (!dev && (r->id == ROUTE_BACKUPS || to_target) && json_is_string(dv) &&
@@ -517,9 +448,56 @@ static void audit_call(http_req *rq, const route *r, const char *raw_p1)
     if (!dev && r->id == ROUTE_BACKUPS && (a = arg_of(rq, "deviceId")) &&
         uuid_valid(a->val, a->val_len))
         dev = a->val; /* the list names its device in the query */
-    if (dev)
-        snprintf(ev.device_id, sizeof ev.device_id, "%s", dev);
-    audit_record(rq->app->svc, &ev, refused ? asset_err_name(rq->err) : "ok");
+    return dev;
+}
+
+/* The alias and group a call names: the alias in the path, the query or the body; the group in
+ * the query or the body. */
+static void call_names(http_req *rq, const route *r, const char *p1, size_t p1_len,
+                       audit_call *call)
+{
+    json_t *body = rq->json;
+    const http_arg *a;
+    if (p1 && r->id == ROUTE_ASSET_ONE) {
+        call->alias = p1;
+        call->alias_len = p1_len;
+    }
+    if (!call->alias && (a = arg_of(rq, "alias"))) {
+        call->alias = a->val;
+        call->alias_len = a->val_len;
+    }
+    if (!call->alias && json_is_string(json_object_get(body, "alias"))) {
+        call->alias = json_string_value(json_object_get(body, "alias"));
+        call->alias_len = json_string_length(json_object_get(body, "alias"));
+    }
+    if ((a = arg_of(rq, "groupId"))) {
+        call->group = a->val;
+        call->group_len = a->val_len;
+    } else if (json_is_string(json_object_get(body, "groupId"))) {
+        call->group = json_string_value(json_object_get(body, "groupId"));
+        call->group_len = json_string_length(json_object_get(body, "groupId"));
+    }
+}
+
+/* Tells the service's audit policy how the call ended and what its request named; the service
+ * decides whether and how it is recorded (service/audit.c). */
+static void audit_call_end(http_req *rq, const route *r, const char *raw_p1)
+{
+    const http_arg *rt = arg_of(rq, "returnType");
+    audit_call call = {.op = audit_op_named(r->action),
+                       /* a 401 refuses the caller, not the operation */
+                       .refused = rq->status >= 400 && rq->status != 401,
+                       .err = rq->err,
+                       .asks_secret = rt && strcmp(rt->val, "ALL") == 0};
+    if (!audit_call_recorded(&call))
+        return;
+    const char *p1 = NULL;
+    size_t p1_len = 0;
+    if (raw_p1 && http_pct_decode(&rq->mem, raw_p1, strlen(raw_p1), false, &p1, &p1_len) != 0)
+        p1 = NULL;
+    call_names(rq, r, p1, p1_len, &call);
+    call.device_id = call_device(rq, r, p1, p1_len);
+    audit_call_done(rq->app->svc, rq->who, &call);
 }
 
 /* Route and authenticate_or_reply; answers (404, 401, 429, 403) and returns NULL when the request
@@ -582,6 +560,6 @@ void router_dispatch(http_req *rq)
             idem_end(rq, &ic);
     }
     /* A replay or a repeat in flight is the first request again: audited once, as that one. */
-    if (r->audit != AUDIT_NONE && rq->authed && !ic.unaudited)
-        audit_call(rq, r, p1);
+    if (rq->authed && !ic.unaudited)
+        audit_call_end(rq, r, p1);
 }

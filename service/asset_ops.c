@@ -149,7 +149,7 @@ asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list 
         }
     }
     audit_event ev;
-    audit_event_init(&ev, s, p, "addAsset", q->group.p, q->group.n, q->alias.p, q->alias.n);
+    audit_event_for(&ev, s, p, AUDIT_OP_ADD_ASSET, q->group.p, q->group.n, q->alias.p, q->alias.n);
     e = store_asset_insert(c, &sc, &r, &cols, &ev, q->conflict == CONFLICT_OVERWRITE, &inserted,
                            &seq, &ms, &version);
     if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
@@ -396,8 +396,8 @@ static asset_err update_tx(db_conn *c, void *arg)
     if ((e = assets_apply_update(u->s, c, p, upd, out, o, &cols, &touch)) != ASSET_OK)
         return e;
     audit_event ev;
-    audit_event_init(&ev, u->s, p, "updateAsset", u->sel->group.p, u->sel->group.n, u->sel->alias.p,
-                     u->sel->alias.n);
+    audit_event_for(&ev, u->s, p, AUDIT_OP_UPDATE_ASSET, u->sel->group.p, u->sel->group.n,
+                    u->sel->alias.p, u->sel->alias.n);
     if ((e = store_asset_update(c, p->device_id, r->seq, r, &cols, touch, &ms, &version)) !=
             ASSET_OK ||
         (e = audit_append(c, &ev, "ok")) != ASSET_OK)
@@ -457,8 +457,8 @@ static asset_err remove_tx(db_conn *c, void *arg)
         return m->pre && m->pre->present ? ASSET_PRECONDITION_FAILED : ASSET_NOT_FOUND;
     /* One audit event per call, in the transaction of the removal. */
     audit_event ev;
-    audit_event_init(&ev, m->s, m->p, m->one ? "deleteAsset" : "deleteAssets", m->q->group.p,
-                     m->q->group.n, m->q->alias.p, m->q->alias.n);
+    audit_event_for(&ev, m->s, m->p, m->one ? AUDIT_OP_DELETE_ASSET : AUDIT_OP_DELETE_ASSETS,
+                    m->q->group.p, m->q->group.n, m->q->alias.p, m->q->alias.n);
     return audit_append(c, &ev, "ok");
 }
 

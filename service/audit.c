@@ -2,9 +2,8 @@
 
 #include "asset_req.h"
 #include "log.h"
-#include "store/sqlbuf.h"
+#include "store/store_audit.h"
 
-#include <inttypes.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +11,83 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The policy: every operation, its action name and when its calls are recorded (audit.h). */
+static const struct {
+    const char *action;
+    audit_when when;
+    audit_op item; /* a batch: what each item is recorded as */
+} audit_ops[AUDIT_OP_COUNT_] = {
+    [AUDIT_OP_NONE] = {"", AUDIT_NEVER},
+    [AUDIT_OP_GET_HEALTH] = {"getHealth", AUDIT_NEVER},
+    [AUDIT_OP_GET_READINESS] = {"getReadiness", AUDIT_NEVER},
+    [AUDIT_OP_GET_METRICS] = {"getMetrics", AUDIT_NEVER},
+    [AUDIT_OP_GET_OPENAPI] = {"getOpenApi", AUDIT_NEVER},
+    [AUDIT_OP_ADD_ASSET] = {"addAsset", AUDIT_CHANGE},
+    [AUDIT_OP_LIST_ASSETS] = {"listAssets", AUDIT_SECRET_READ},
+    [AUDIT_OP_DELETE_ASSETS] = {"deleteAssets", AUDIT_CHANGE},
+    [AUDIT_OP_PRE_QUERY] = {"preQueryAssets", AUDIT_CALL},
+    /* always hands out secrets */
+    [AUDIT_OP_AUTH_QUERY] = {"queryAssetsWithAuth", AUDIT_CALL},
+    [AUDIT_OP_POST_QUERY] = {"postQueryAssets", AUDIT_CALL},
+    [AUDIT_OP_BATCH_ADD] = {"batchAddAssets", AUDIT_CHANGE, AUDIT_OP_ADD_ASSET},
+    [AUDIT_OP_BATCH_UPDATE] = {"batchUpdateAssets", AUDIT_CHANGE, AUDIT_OP_UPDATE_ASSET},
+    [AUDIT_OP_BATCH_REMOVE] = {"batchRemoveAssets", AUDIT_CHANGE, AUDIT_OP_DELETE_ASSET},
+    [AUDIT_OP_GET_ASSET] = {"getAsset", AUDIT_SECRET_READ},
+    [AUDIT_OP_UPDATE_ASSET] = {"updateAsset", AUDIT_CHANGE},
+    [AUDIT_OP_DELETE_ASSET] = {"deleteAsset", AUDIT_CHANGE},
+    [AUDIT_OP_GET_SYNC_RESULT] = {"getSyncResult", AUDIT_NEVER},
+    [AUDIT_OP_LIST_SYNC_RESULT_RECORDS] = {"listSyncResultRecords", AUDIT_CALL},
+    [AUDIT_OP_CREATE_DEVICE] = {"createDevice", AUDIT_CALL},
+    [AUDIT_OP_GET_DEVICE] = {"getDevice", AUDIT_NEVER},
+    [AUDIT_OP_DELETE_DEVICE] = {"deleteDevice", AUDIT_CALL},
+    [AUDIT_OP_ROTATE_DEVICE_TOKEN] = {"rotateDeviceToken", AUDIT_CALL},
+    [AUDIT_OP_SET_DEVICE_STATE] = {"setDeviceState", AUDIT_CALL},
+    [AUDIT_OP_SET_USER_AUTH_KEY] = {"setUserAuthKey", AUDIT_CALL},
+    [AUDIT_OP_INSTALL_APP] = {"installApp", AUDIT_CALL},
+    [AUDIT_OP_UNINSTALL_APP] = {"uninstallApp", AUDIT_CALL},
+    [AUDIT_OP_ROTATE_APP_TOKEN] = {"rotateAppToken", AUDIT_CALL},
+    [AUDIT_OP_CREATE_BACKUP] = {"createBackup", AUDIT_CHANGE},
+    [AUDIT_OP_LIST_BACKUPS] = {"listBackups", AUDIT_CALL},
+    [AUDIT_OP_GET_BACKUP] = {"getBackup", AUDIT_NEVER},
+    [AUDIT_OP_DELETE_BACKUP] = {"deleteBackup", AUDIT_CHANGE},
+    /* the service's own: a backup past its expiry, deleted by the sweep */
+    [AUDIT_OP_EXPIRE_BACKUP] = {"expireBackup", AUDIT_CHANGE},
+    [AUDIT_OP_CREATE_RESTORE] = {"createRestore", AUDIT_CHANGE},
+    [AUDIT_OP_PREVIEW_RESTORE] = {"previewRestore", AUDIT_CALL},
+    [AUDIT_OP_GET_RESTORE] = {"getRestore", AUDIT_NEVER},
+    [AUDIT_OP_LIST_RESTORE_RECORDS] = {"listRestoreRecords", AUDIT_CALL},
+    [AUDIT_OP_RETRY_RESTORE] = {"retryRestore", AUDIT_CHANGE},
+    [AUDIT_OP_LIST_AUDIT_EVENTS] = {"listAuditEvents", AUDIT_NEVER},
+};
+
+static bool op_valid(audit_op op)
+{
+    return (unsigned)op < AUDIT_OP_COUNT_;
+}
+
+const char *audit_action(audit_op op)
+{
+    return op_valid(op) ? audit_ops[op].action : "";
+}
+
+audit_op audit_op_named(const char *name)
+{
+    for (int op = AUDIT_OP_NONE + 1; name && op < AUDIT_OP_COUNT_; op++)
+        if (strcmp(audit_ops[op].action, name) == 0)
+            return (audit_op)op;
+    return AUDIT_OP_NONE;
+}
+
+audit_when audit_when_of(audit_op op)
+{
+    return op_valid(op) ? audit_ops[op].when : AUDIT_NEVER;
+}
+
+audit_op audit_item_op(audit_op op)
+{
+    return op_valid(op) && audit_ops[op].item != AUDIT_OP_NONE ? audit_ops[op].item : op;
+}
 
 static const char *principal_name(const principal *p)
 {
@@ -52,30 +128,56 @@ void audit_event_init(audit_event *ev, const svc *s, const principal *p, const c
     } else if (p->kind == PRINCIPAL_INSTALLATION)
         snprintf(ev->owner, sizeof ev->owner, "app:%s", p->app_id);
     if (alias && alias_len)
-        keyed_hash_hex(ev->alias_hash, s, 2, alias, alias_len);
+        audit_alias_hash(ev->alias_hash, s, alias, alias_len);
 }
 
-#define INSERT_SQL                                                                                 \
-    "INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "            \
-    "VALUES ($1, $2, NULLIF($3, '')::uuid, NULLIF($4, ''), NULLIF($5, ''), $6)"
+void audit_event_for(audit_event *ev, const svc *s, const principal *p, audit_op op,
+                     const char *group, size_t group_len, const char *alias, size_t alias_len)
+{
+    audit_event_init(ev, s, p, audit_action(op), group, group_len, alias, alias_len);
+}
+
+void audit_alias_hash(char out[65], const svc *s, const char *alias, size_t n)
+{
+    keyed_hash_hex(out, s, 2, alias, n);
+}
+
+bool audit_call_recorded(const audit_call *call)
+{
+    switch (audit_when_of(call->op)) {
+    case AUDIT_CALL:
+        return true;
+    case AUDIT_CHANGE: /* its success recorded itself, in its transaction */
+        return call->refused;
+    case AUDIT_SECRET_READ:
+        return call->asks_secret;
+    case AUDIT_NEVER:
+        break;
+    }
+    return false;
+}
+
+void audit_call_done(svc *s, const principal *p, const audit_call *call)
+{
+    audit_event ev;
+    if (!audit_call_recorded(call))
+        return;
+    audit_event_for(&ev, s, p, call->op, call->group, call->group_len, call->alias,
+                    call->alias_len);
+    if (call->device_id)
+        snprintf(ev.device_id, sizeof ev.device_id, "%s", call->device_id);
+    audit_record(s, &ev, call->refused ? asset_err_name(call->err) : "ok");
+}
 
 asset_err audit_append(db_conn *c, const audit_event *ev, const char *outcome)
 {
-    PGresult *r = NULL;
-    const char *vals[] = {ev->principal, ev->action,     ev->device_id,
-                          ev->owner,     ev->alias_hash, outcome};
-    asset_err e = db_exec(c, INSERT_SQL, 6, vals, NULL, NULL, &r);
-    PQclear(r);
-    return e;
+    return store_audit_append(c, ev, outcome);
 }
 
 #define QUEUE_MAX 4096
 #define FLUSH_MAX 256
 
-typedef struct {
-    audit_event ev;
-    char outcome[40];
-} queued;
+typedef audit_entry queued;
 
 struct audit_writer {
     pthread_mutex_t mu;
@@ -111,23 +213,8 @@ void audit_record(svc *s, const audit_event *ev, const char *outcome)
  * reached (the connection is then dropped). */
 static asset_err flush_batch(struct audit_writer *w, const queued *batch, int n)
 {
-    copybuf b;
     db_conn c = {.pg = w->pg, .timeout_ms = w->s->cfg->db_timeout_ms};
-    copybuf_init(&b);
-    for (int i = 0; i < n; i++) {
-        const queued *e = &batch[i];
-        copybuf_text(&b, e->ev.principal, strlen(e->ev.principal));
-        copybuf_text(&b, e->ev.action, strlen(e->ev.action));
-        copybuf_text(&b, e->ev.device_id[0] ? e->ev.device_id : NULL, strlen(e->ev.device_id));
-        copybuf_text(&b, e->ev.owner[0] ? e->ev.owner : NULL, strlen(e->ev.owner));
-        copybuf_text(&b, e->ev.alias_hash[0] ? e->ev.alias_hash : NULL, strlen(e->ev.alias_hash));
-        copybuf_text(&b, e->outcome, strlen(e->outcome));
-        copybuf_row(&b);
-    }
-    asset_err e = copybuf_send(&b, &c,
-                               "COPY audit_log (principal, action, device_id, owner, "
-                               "alias_hash, outcome) FROM STDIN");
-    copybuf_free(&b);
+    asset_err e = store_audit_copy(&c, batch, n);
     if (c.broken) {
         PQfinish(w->pg);
         w->pg = NULL;
@@ -262,50 +349,33 @@ void audit_writer_stop(svc *s)
     s->audit = NULL;
 }
 
+typedef struct {
+    int64_t after_id;
+    long limit;
+    audit_page *out;
+} list_ctx;
+
+static asset_err list_run(db_conn *c, void *arg)
+{
+    list_ctx *x = arg;
+    audit_page_free(x->out); /* a retried attempt starts afresh */
+    return store_audit_list(c, x->after_id, x->limit, x->out);
+}
+
 asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out)
 {
-    char after[24], lim[24];
+    list_ctx x = {after_id, limit, out};
     memset(out, 0, sizeof *out);
-    snprintf(after, sizeof after, "%" PRId64, after_id);
-    snprintf(lim, sizeof lim, "%ld", limit + 1);
-    const char *vals[] = {after, lim};
-    asset_err e = db_run_sql(s->pool,
-                             "SELECT id, (extract(epoch FROM at) * 1000)::bigint, principal, "
-                             "action, device_id, owner, alias_hash, outcome FROM audit_log "
-                             "WHERE id > $1 ORDER BY id LIMIT $2",
-                             2, vals, NULL, NULL, &out->res);
+    asset_err e = db_run(s->pool, list_run, &x);
     if (e != ASSET_OK)
-        return e;
-    out->n = PQntuples(out->res);
-    if (out->n > limit) {
-        out->n = (int)limit;
-        out->next_id = strtoll(PQgetvalue(out->res, out->n - 1, 0), NULL, 10);
-    }
-    if (out->n && !(out->rows = calloc((size_t)out->n, sizeof *out->rows))) {
         audit_page_free(out);
-        return ASSET_OUT_OF_MEMORY;
-    }
-    PGresult *r = out->res;
-    for (int i = 0; i < out->n; i++) {
-#define OPT(col) (PQgetisnull(r, i, col) ? NULL : PQgetvalue(r, i, col))
-        out->rows[i] = (audit_row){.id = strtoll(PQgetvalue(r, i, 0), NULL, 10),
-                                   .at_ms = strtoll(PQgetvalue(r, i, 1), NULL, 10),
-                                   .principal = PQgetvalue(r, i, 2),
-                                   .action = PQgetvalue(r, i, 3),
-                                   .device_id = OPT(4),
-                                   .owner = OPT(5),
-                                   .alias_hash = OPT(6),
-                                   .outcome = PQgetvalue(r, i, 7)};
-#undef OPT
-    }
-    return ASSET_OK;
+    return e;
 }
 
 void audit_page_free(audit_page *pg)
 {
     if (!pg)
         return;
-    free(pg->rows);
-    PQclear(pg->res);
+    arena_free(&pg->mem);
     memset(pg, 0, sizeof *pg);
 }

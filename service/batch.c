@@ -71,27 +71,32 @@ static asset_err check_consistent(const asset_req *items, size_t n, batch_issue 
 }
 
 /* The alias hash of the audit log for each alias. */
-static void alias_hashes(svc *s, const principal *p, const asset_text *first, size_t stride,
-                         size_t n, char (*out)[65])
+static void alias_hashes(svc *s, const asset_text *first, size_t stride, size_t n, char (*out)[65])
 {
     for (size_t i = 0; i < n; i++) {
         const asset_text *t = (const asset_text *)((const char *)first + i * stride);
-        audit_event ev;
-        audit_event_init(&ev, s, p, "", NULL, 0, t->p, t->n);
-        memcpy(out[i], ev.alias_hash, sizeof ev.alias_hash);
+        if (t->n)
+            audit_alias_hash(out[i], s, t->p, t->n);
+        else
+            out[i][0] = 0;
     }
 }
 
 /* Refused items are recorded as the single operation's refusals would be (after the fact). */
-static void audit_fails(svc *s, const principal *p, const char *action, asset_text group,
+static void audit_fails(svc *s, const principal *p, audit_op batch_op, asset_text group,
                         const asset_text *first, size_t stride, const batch_result *r)
 {
     for (size_t k = 0; k < r->nfail; k++) {
         const asset_text *t =
             (const asset_text *)((const char *)first + r->fails[k].index * stride);
-        audit_event ev;
-        audit_event_init(&ev, s, p, action, group.p, group.n, t->p, t->n);
-        audit_record(s, &ev, asset_err_name(r->fails[k].err));
+        audit_call call = {.op = audit_item_op(batch_op),
+                           .refused = true,
+                           .err = r->fails[k].err,
+                           .alias = t->p,
+                           .alias_len = t->n,
+                           .group = group.p,
+                           .group_len = group.n};
+        audit_call_done(s, p, &call);
     }
 }
 
@@ -141,22 +146,14 @@ done:
 static asset_err add_some(db_conn *c, add_ctx *x, bool overwrite)
 {
     int n = 0;
-    PGresult *res = NULL;
     for (size_t i = 0; i < x->n; i++)
         if ((x->items[i].conflict == CONFLICT_OVERWRITE) == overwrite)
             x->pick[n++] = (int)i;
     if (n == 0)
         return ASSET_OK;
     batch_conflict mode = overwrite ? BATCH_REPLACE : x->some_exist ? BATCH_SKIP : BATCH_FAIL;
-    asset_err e =
-        store_batch_insert(c, &x->sc, &x->ev, x->recs, x->cols, x->hashes, x->pick, n, mode, &res);
-    for (int r = 0; e == ASSET_OK && r < PQntuples(res); r++) {
-        long idx = atol(PQgetvalue(res, r, 0));
-        if (idx >= 0 && (size_t)idx < x->n)
-            x->done[idx] = true;
-    }
-    PQclear(res);
-    return e;
+    return store_batch_insert(c, &x->sc, &x->ev, x->recs, x->cols, x->hashes, x->pick, n, mode,
+                              x->done);
 }
 
 static asset_err add_tx(db_conn *c, void *arg)
@@ -225,8 +222,9 @@ asset_err batch_add(svc *s, const principal *p, const asset_req *items, size_t n
                   "cannot be written: the device's lock state does not allow it");
     if (e != ASSET_OK)
         goto done;
-    alias_hashes(s, p, &items[0].alias, sizeof items[0], n, x.hashes);
-    audit_event_init(&x.ev, s, p, "addAsset", items[0].group.p, items[0].group.n, NULL, 0);
+    alias_hashes(s, &items[0].alias, sizeof items[0], n, x.hashes);
+    audit_event_for(&x.ev, s, p, audit_item_op(AUDIT_OP_BATCH_ADD), items[0].group.p,
+                    items[0].group.n, NULL, 0);
     /* Most batches add only new aliases: first try that (each alias looked up once, by the
      * insert), and only if one exists, again skipping the existing ones. */
     if ((e = db_tx(s->pool, DB_READ_COMMITTED, add_tx, &x)) == ASSET_DUPLICATED) {
@@ -236,7 +234,8 @@ asset_err batch_add(svc *s, const principal *p, const asset_req *items, size_t n
     if (e == ASSET_LIMIT_EXCEEDED)
         issue(is, e, -1, NULL, "the batch would pass the owner's asset limit; nothing was written");
     if (e == ASSET_OK)
-        audit_fails(s, p, "addAsset", items[0].group, &items[0].alias, sizeof items[0], out);
+        audit_fails(s, p, AUDIT_OP_BATCH_ADD, items[0].group, &items[0].alias, sizeof items[0],
+                    out);
 done:
     arena_free(&mem);
     if (x.cols)
@@ -365,11 +364,12 @@ asset_err batch_update(svc *s, const principal *p, const asset_req *sels, const 
     }
     for (size_t i = 0; i < n; i++)
         x.aliases[i] = sels[i].alias;
-    alias_hashes(s, p, x.aliases, sizeof *x.aliases, n, x.hashes);
-    audit_event_init(&x.ev, s, p, "updateAsset", sels[0].group.p, sels[0].group.n, NULL, 0);
+    alias_hashes(s, x.aliases, sizeof *x.aliases, n, x.hashes);
+    audit_event_for(&x.ev, s, p, audit_item_op(AUDIT_OP_BATCH_UPDATE), sels[0].group.p,
+                    sels[0].group.n, NULL, 0);
     e = db_tx(s->pool, DB_READ_COMMITTED, update_tx, &x);
     if (e == ASSET_OK)
-        audit_fails(s, p, "updateAsset", sels[0].group, x.aliases, sizeof *x.aliases, out);
+        audit_fails(s, p, AUDIT_OP_BATCH_UPDATE, sels[0].group, x.aliases, sizeof *x.aliases, out);
 done:
     update_forget(&x);
     if (x.cols)
@@ -418,9 +418,10 @@ asset_err batch_remove(svc *s, const principal *p, const asset_req *sel, const a
         return issue(is, ASSET_PERMISSION_DENIED, -1, "groupId", "is not a group of this app");
     if (!(x.hashes = calloc(n, sizeof *x.hashes)))
         return ASSET_OUT_OF_MEMORY;
-    alias_hashes(s, p, aliases, sizeof *aliases, n, x.hashes);
+    alias_hashes(s, aliases, sizeof *aliases, n, x.hashes);
     /* One audit row per asset removed, as DELETE /assets/{alias} records it. */
-    audit_event_init(&x.ev, s, p, "deleteAsset", sel->group.p, sel->group.n, NULL, 0);
+    audit_event_for(&x.ev, s, p, audit_item_op(AUDIT_OP_BATCH_REMOVE), sel->group.p, sel->group.n,
+                    NULL, 0);
     e = db_tx(s->pool, DB_READ_COMMITTED, remove_tx, &x);
     if (e == ASSET_OK)
         *removed = x.removed;

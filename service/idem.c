@@ -1,6 +1,8 @@
 /* idem: Idempotency-Key answers in the database (see idem.h). */
 #include "idem.h"
 
+#include "store/row.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,31 +78,39 @@ void idem_hash_final(crypto_generichash_state *st, unsigned char out[IDEM_HASH_L
     crypto_generichash_final(st, out, IDEM_HASH_LEN);
 }
 
-static char *dup_col(PGresult *r, int col, int *bad)
+/* A kept key, as the lookup reads it. */
+enum { K_SAME, K_STATUS, K_CONTENT_TYPE, K_BODY, K_LOCATION, K_ETAG, NK };
+static const char *const key_names[NK] = {"same", "status",   "content_type",
+                                          "body", "location", "etag"};
+static const row_type key_row = {key_names, NK};
+
+static char *dup_col(const row_reader *rows, int k, int *bad)
 {
-    if (PQgetisnull(r, 0, col))
+    if (row_null(rows, 0, k))
         return NULL;
-    char *p = strdup(PQgetvalue(r, 0, col));
+    char *p = strdup(row_text(rows, 0, k, NULL));
     if (!p)
         *bad = 1;
     return p;
 }
 
-static asset_err read_answer(PGresult *r, idem_answer *ans)
+/* The answer kept (row 0), malloc'd as idem_answer owns it. */
+static asset_err read_answer(const row_reader *rows, idem_answer *ans)
 {
     int bad = 0;
-    ans->status = atoi(PQgetvalue(r, 0, 1));
-    ans->content_type = dup_col(r, 2, &bad);
-    ans->location = dup_col(r, 4, &bad);
-    ans->etag = dup_col(r, 5, &bad);
-    if (!bad && !PQgetisnull(r, 0, 3)) {
-        size_t tl = (size_t)PQgetlength(r, 0, 3);
-        if (!(ans->body = malloc(tl / 2 + 1)))
-            bad = 1;
-        else if (db_bytea_decode(ans->body, tl / 2 + 1, &ans->body_len, PQgetvalue(r, 0, 3), tl) !=
-                 0)
-            bad = 2;
-    }
+    arena a = {0};
+    const unsigned char *body = NULL;
+    ans->status = row_int(rows, 0, K_STATUS);
+    ans->content_type = dup_col(rows, K_CONTENT_TYPE, &bad);
+    ans->location = dup_col(rows, K_LOCATION, &bad);
+    ans->etag = dup_col(rows, K_ETAG, &bad);
+    if (!bad && row_bytea(rows, 0, K_BODY, &a, &body, &ans->body_len) != 0)
+        bad = 2;
+    if (!bad && body && !(ans->body = malloc(ans->body_len + 1)))
+        bad = 1;
+    if (!bad && body)
+        memcpy(ans->body, body, ans->body_len);
+    arena_free(&a);
     if (bad)
         idem_answer_free(ans);
     return bad == 0 ? ASSET_OK : bad == 1 ? ASSET_OUT_OF_MEMORY : ASSET_DATA_CORRUPTED;
@@ -126,23 +136,28 @@ asset_err idem_begin(svc *s, const char *who, const char *key,
             *state = IDEM_CLAIMED;
             return ASSET_OK;
         }
+        static row_cache cache;
+        row_reader rows;
         e = db_run_sql(s->pool,
-                       "SELECT request_hash = $3, status, content_type, body, location, etag "
-                       "FROM idempotency_keys WHERE principal = $1 AND key = $2",
+                       "SELECT request_hash = $3 AS same, status, content_type, body, location, "
+                       "etag FROM idempotency_keys WHERE principal = $1 AND key = $2",
                        3, vals, lens, fmts, &r);
         if (e != ASSET_OK)
             return e;
-        if (PQntuples(r) == 1) {
-            if (PQgetisnull(r, 0, 1))
+        bool found = false;
+        if (row_bind(&rows, r, &key_row, &cache) != 0)
+            e = ASSET_DATABASE_ERROR;
+        else if ((found = row_count(&rows) == 1)) {
+            if (row_null(&rows, 0, K_STATUS))
                 *state = IDEM_IN_FLIGHT; /* no answer yet to compare with */
-            else if (PQgetvalue(r, 0, 0)[0] != 't')
+            else if (!row_bool(&rows, 0, K_SAME))
                 *state = IDEM_MISMATCH;
-            else if ((e = read_answer(r, ans)) == ASSET_OK)
+            else if ((e = read_answer(&rows, ans)) == ASSET_OK)
                 *state = IDEM_REPLAY;
-            PQclear(r);
-            return e;
         }
         PQclear(r);
+        if (e != ASSET_OK || found)
+            return e;
     }
     return ASSET_OK; /* keeps changing hands: in flight */
 }

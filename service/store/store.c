@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include "sqlbuf.h"
+#include "store_audit.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -10,40 +11,66 @@
 
 #define ASSET_COLS STORE_ASSET_COLS
 
-static const char *const label_cols[ASSET_LABELS] = {"c1", "c2", "c3", "c4", "n1", "n2",
-                                                     "n3", "n4", "l1", "l2", "l3", "l4"};
+/* The columns store_asset_decode reads. The first ones (up to COL_SHARED) are also those of a
+ * backup record (store_backup_row), at the same indexes, so one function decodes both. */
+enum {
+    COL_OWNER_KIND,
+    COL_OWNER,
+    COL_ATTR_ENC,
+    COL_ALIAS,
+    COL_ACCESSIBILITY,
+    COL_REQ_PWD,
+    COL_AUTH_TYPE,
+    COL_SYNC_TYPE,
+    COL_PERSISTENT,
+    COL_WRAP_TYPE,
+    COL_LABELS_SEALED,
+    COL_SEALED,
+    COL_SHARED,
+    COL_SEQ = COL_SHARED,
+    COL_LABEL0, /* ASSET_LABELS label columns, in label index order */
+    COL_KEY_VERSION = COL_LABEL0 + ASSET_LABELS,
+    COL_UPDATE_MS,
+    COL_VERSION,
+    NCOLS,
+    COL_ORDINAL = COL_SHARED, /* of a backup record */
+    NBACKUP_COLS
+};
 
+#define SHARED_NAMES                                                                               \
+    "owner_kind", "owner", "attr_enc", "alias", "accessibility", "req_pwd", "auth_type",           \
+        "sync_type", "persistent", "wrap_type", "labels_sealed", "sealed"
+
+static const char *const asset_col_names[NCOLS] = {
+    SHARED_NAMES, "seq", "c1", "c2", "c3", "c4",          "n1",        "n2",     "n3",
+    "n4",         "l1",  "l2", "l3", "l4", "key_version", "update_ms", "version"};
+static const char *const backup_col_names[NBACKUP_COLS] = {SHARED_NAMES, "ordinal"};
+
+/* The label columns by label index (the names of the row type). */
+static const char *const *const label_cols = &asset_col_names[COL_LABEL0];
+
+/* $1..$26: the row (row_params); $27..$31: the audit event (audit_params). */
 #define INSERT_SQL                                                                                 \
-    "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, accessibility, "           \
-    "req_pwd, auth_type, sync_type, persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, "   \
-    "l2, l3, l4, labels_sealed, sealed, key_version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "     \
+    "INSERT INTO assets (" STORE_INSERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "          \
     "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) "    \
     "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
+#define INSERT_PARAMS 26
+#define AUDIT_PARAMS 5
 
-/* Each add records itself in the audit log in the same statement, so in the same transaction. */
+/* Each add records itself in the audit log in the same statement, so in the same transaction;
+ * the event (who, which action) is the caller's, as audit.c's policy made it. */
 #define AUDITED(insert)                                                                            \
-    "WITH a AS (" insert "), au AS (INSERT INTO audit_log (principal, action, device_id, owner, "  \
-    "alias_hash, outcome) SELECT 'installation', 'addAsset', $1::uuid, $27, NULLIF($28, ''), "     \
-    "'ok' "                                                                                        \
-    "FROM a) SELECT * FROM a"
+    "WITH a AS (" insert                                                                           \
+    "), au AS (" STORE_AUDIT_INSERT("$27", "$28", "$29", "$30", "$31", "a") ") SELECT * FROM a"
+#define RETURNING(inserted)                                                                        \
+    " RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, " inserted      \
+    " AS inserted, version"
 
-static const db_stmt st_insert = {
-    STMT_ASSET_INSERT, "asset_insert",
-    AUDITED(INSERT_SQL
-            "DO NOTHING RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, true, "
-            "version")};
+static const db_stmt st_insert = {STMT_ASSET_INSERT, "asset_insert",
+                                  AUDITED(INSERT_SQL "DO NOTHING" RETURNING("true"))};
 static const db_stmt st_upsert = {
     STMT_ASSET_UPSERT, "asset_upsert",
-    AUDITED(
-        INSERT_SQL
-        "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
-        "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
-        "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
-        "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
-        "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
-        "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
-        "key_version = EXCLUDED.key_version, updated_at = now() "
-        "RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint, (xmax = 0), version")};
+    AUDITED(INSERT_SQL "DO UPDATE SET " STORE_UPSERT_SET RETURNING("(xmax = 0)"))};
 /* The alias key of migration 0007 from parameters (device, owner kind, owner, store, alias):
  * WHERE alias_key = this, and nothing else but the device (which makes the statement routable
  * by device, deploy/README.md), is the one way to find an asset by its alias, so the plan cannot
@@ -62,9 +89,9 @@ static const db_stmt st_update = {
     "labels_sealed = $10, sealed = $11, "
     "updated_at = CASE WHEN $12::boolean THEN now() ELSE updated_at END "
     "WHERE device_id = $13 AND seq = $1 "
-    "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint, version"};
+    "RETURNING (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, version"};
 static const db_stmt st_count = {STMT_ASSET_COUNT, "asset_count",
-                                 "SELECT count(*) FROM assets WHERE device_id = $1 AND "
+                                 "SELECT count(*) AS n FROM assets WHERE device_id = $1 AND "
                                  "owner_kind = $2 AND owner = $3 AND attr_enc = $4"};
 
 static void scope_where(sqlbuf *b, const store_scope *sc)
@@ -177,10 +204,7 @@ asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req 
     return e;
 }
 
-#define RESTORE_COLS                                                                               \
-    "owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "           \
-    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "       \
-    "sealed, key_version"
+#define RESTORE_COLS STORE_OWNER_COLS ", " STORE_ROW_COLS
 
 /* Restores stage their rows with COPY (cheap to parse, unlike a multi-row VALUES list of
  * thousands of parameters) in a temporary table emptied at commit, then upsert them with one
@@ -230,16 +254,9 @@ asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asse
         return e;
     const char *vals[] = {device_id};
     e = db_exec(c,
-                "INSERT INTO assets (device_id, " RESTORE_COLS ") SELECT $1::uuid, " RESTORE_COLS
+                "INSERT INTO assets (" STORE_INSERT_COLS ") SELECT $1::uuid, " RESTORE_COLS
                 " FROM restore_stage ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
-                "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
-                "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
-                "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, "
-                "c1 = EXCLUDED.c1, c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, "
-                "n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, "
-                "l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, l4 = EXCLUDED.l4, "
-                "labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
-                "key_version = EXCLUDED.key_version, updated_at = now()",
+                "DO UPDATE SET " STORE_UPSERT_SET,
                 1, vals, NULL, NULL, &r);
     PQclear(r);
     return e;
@@ -272,30 +289,52 @@ static void row_params(const char **vals, int *lens, int *fmts, char nums[][24],
 #undef P
 }
 
+/* The audit event's columns, as STORE_AUDIT_INSERT takes them. */
+static void audit_params(const char **vals, const audit_event *ev)
+{
+    vals[0] = ev->principal;
+    vals[1] = ev->action;
+    vals[2] = ev->device_id;
+    vals[3] = ev->owner;
+    vals[4] = ev->alias_hash;
+}
+
+/* What an insert, upsert or update returns about the row written. */
+enum { W_SEQ, W_UPDATE_MS, W_INSERTED, W_VERSION, NW };
+static const char *const written_names[NW] = {"seq", "update_ms", "inserted", "version"};
+static const row_type written_row = {written_names, NW};
+enum { U_UPDATE_MS, U_VERSION, NU };
+static const char *const update_names[NU] = {"update_ms", "version"};
+static const row_type update_row = {update_names, NU};
+
 asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_record *r,
                              const store_label_cols *cols, const audit_event *ev, bool overwrite,
                              bool *inserted, int64_t *seq, int64_t *update_ms, int64_t *version)
 {
-    const char *vals[28];
-    int lens[28] = {0}, fmts[28] = {0};
-    char nums[28][24];
+    enum { N = INSERT_PARAMS + AUDIT_PARAMS };
+    static row_cache cache[2]; /* insert, upsert */
+    const char *vals[N];
+    int lens[N] = {0}, fmts[N] = {0};
+    char nums[INSERT_PARAMS][24];
     PGresult *res = NULL;
+    row_reader w;
     row_params(vals, lens, fmts, nums, sc, r, cols);
-    vals[26] = ev->owner;
-    vals[27] = ev->alias_hash;
-    asset_err e = db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, 28, vals, lens, fmts, &res);
+    audit_params(vals + INSERT_PARAMS, ev);
+    asset_err e = db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, N, vals, lens, fmts, &res);
     if (e != ASSET_OK)
         return e;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return ASSET_DUPLICATED;
+    if (row_bind(&w, res, &written_row, &cache[overwrite]) != 0)
+        e = ASSET_DATABASE_ERROR;
+    else if (row_count(&w) != 1)
+        e = ASSET_DUPLICATED;
+    else {
+        *seq = row_i64(&w, 0, W_SEQ);
+        *update_ms = row_i64(&w, 0, W_UPDATE_MS);
+        *inserted = row_bool(&w, 0, W_INSERTED);
+        *version = row_i64(&w, 0, W_VERSION);
     }
-    *seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    *update_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    *inserted = PQgetvalue(res, 0, 2)[0] == 't';
-    *version = strtoll(PQgetvalue(res, 0, 3), NULL, 10);
     PQclear(res);
-    return ASSET_OK;
+    return e;
 }
 
 asset_err store_asset_update(db_conn *c, const char *device_id, int64_t seq, const asset_record *r,
@@ -321,11 +360,15 @@ asset_err store_asset_update(db_conn *c, const char *device_id, int64_t seq, con
     fmts[10] = 1;
     vals[11] = touch_time ? "t" : "f";
     vals[12] = device_id;
+    static row_cache cache;
+    row_reader u;
     asset_err e = db_exec_stmt(c, &st_update, 13, vals, lens, fmts, &res);
+    if (e == ASSET_OK && row_bind(&u, res, &update_row, &cache) != 0)
+        e = ASSET_DATABASE_ERROR;
     if (e == ASSET_OK) {
-        if (PQntuples(res) == 1) {
-            *update_ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-            *version = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        if (row_count(&u) == 1) {
+            *update_ms = row_i64(&u, 0, U_UPDATE_MS);
+            *version = row_i64(&u, 0, U_VERSION);
         } else
             e = ASSET_NOT_FOUND;
     }
@@ -353,42 +396,21 @@ asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count)
     snprintf(k, sizeof k, "%d", sc->owner_kind);
     const char *vals[] = {sc->device_id, k, sc->owner.p, sc->attr_enc ? "t" : "f"};
     const int lens[] = {0, 0, (int)sc->owner.n, 0}, fmts[] = {0, 0, 1, 0};
+    static row_cache cache;
+    row_reader n;
     asset_err e = db_exec_stmt(c, &st_count, 4, vals, lens, fmts, &res);
+    if (e == ASSET_OK && (row_bind(&n, res, &store_count_row, &cache) != 0 || row_count(&n) != 1))
+        e = ASSET_DATABASE_ERROR;
     if (e == ASSET_OK)
-        *count = atol(PQgetvalue(res, 0, 0));
+        *count = (long)row_i64(&n, 0, 0);
     PQclear(res);
     return e;
 }
 
-enum {
-    COL_SEQ,
-    COL_OWNER_KIND,
-    COL_OWNER,
-    COL_ATTR_ENC,
-    COL_ALIAS,
-    COL_ACCESSIBILITY,
-    COL_REQ_PWD,
-    COL_AUTH_TYPE,
-    COL_SYNC_TYPE,
-    COL_PERSISTENT,
-    COL_WRAP_TYPE,
-    COL_LABEL0, /* ASSET_LABELS label columns, in label_cols order */
-    COL_LABELS_SEALED = COL_LABEL0 + ASSET_LABELS,
-    COL_SEALED,
-    COL_KEY_VERSION,
-    COL_UPDATE_MS,
-    COL_VERSION,
-    NCOLS
-};
-
-static const char *const asset_col_names[NCOLS] = {
-    "seq",     "owner_kind",  "owner",     "attr_enc",   "alias",     "accessibility",
-    "req_pwd", "auth_type",   "sync_type", "persistent", "wrap_type", "c1",
-    "c2",      "c3",          "c4",        "n1",         "n2",        "n3",
-    "n4",      "l1",          "l2",        "l3",         "l4",        "labels_sealed",
-    "sealed",  "key_version", "update_ms", "version"};
-
 const row_type store_asset_row = {asset_col_names, NCOLS};
+static const row_type backup_row = {backup_col_names, NBACKUP_COLS};
+static const char *const count_names[] = {"n"};
+const row_type store_count_row = {count_names, 1};
 
 int store_asset_rows(row_reader *rows, const PGresult *res)
 {
@@ -404,11 +426,9 @@ static asset_text col_text(const row_reader *rows, int i, int k)
     return t;
 }
 
-int store_asset_decode(const row_reader *rows, int i, asset_record *r, arena *a)
+/* The columns an asset and a backup record share (indexes below COL_SHARED in both). */
+static int decode_shared(const row_reader *rows, int i, asset_record *r, arena *a)
 {
-    memset(r, 0, sizeof *r);
-    if (row_i64_checked(rows, i, COL_SEQ, &r->seq) != 0)
-        return -1;
     r->owner_kind = row_int(rows, i, COL_OWNER_KIND);
     r->owner = col_text(rows, i, COL_OWNER);
     r->attr_enc = row_bool(rows, i, COL_ATTR_ENC);
@@ -419,15 +439,39 @@ int store_asset_decode(const row_reader *rows, int i, asset_record *r, arena *a)
     r->sync_type = (uint8_t)row_int(rows, i, COL_SYNC_TYPE);
     r->is_persistent = row_bool(rows, i, COL_PERSISTENT);
     r->wrap_type = (uint8_t)row_int(rows, i, COL_WRAP_TYPE);
-    if (!r->attr_enc)
-        for (int k = 0; k < ASSET_LABELS; k++)
-            r->labels[k] = col_text(rows, i, COL_LABEL0 + k);
     if (row_bytea(rows, i, COL_LABELS_SEALED, a, &r->labels_sealed, &r->labels_sealed_len) != 0 ||
         row_bytea(rows, i, COL_SEALED, a, &r->sealed, &r->sealed_len) != 0)
         return -1;
+    return 0;
+}
+
+int store_asset_decode(const row_reader *rows, int i, asset_record *r, arena *a)
+{
+    memset(r, 0, sizeof *r);
+    if (row_i64_checked(rows, i, COL_SEQ, &r->seq) != 0 || decode_shared(rows, i, r, a) != 0)
+        return -1;
+    if (!r->attr_enc)
+        for (int k = 0; k < ASSET_LABELS; k++)
+            r->labels[k] = col_text(rows, i, COL_LABEL0 + k);
     r->key_version = row_int(rows, i, COL_KEY_VERSION);
     r->update_ms = row_i64(rows, i, COL_UPDATE_MS);
     r->version = row_i64(rows, i, COL_VERSION);
+    return 0;
+}
+
+int store_backup_rows(row_reader *rows, const PGresult *res)
+{
+    static row_cache cache;
+    return row_bind(rows, res, &backup_row, &cache);
+}
+
+int store_backup_decode(const row_reader *rows, int i, asset_record *r, int *ordinal, arena *a)
+{
+    int64_t o = 0;
+    memset(r, 0, sizeof *r);
+    if (row_i64_checked(rows, i, COL_ORDINAL, &o) != 0 || decode_shared(rows, i, r, a) != 0)
+        return -1;
+    *ordinal = (int)o;
     return 0;
 }
 

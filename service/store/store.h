@@ -12,13 +12,37 @@
 #include "row.h"
 #include "../crypto/record.h"
 
+/* The columns of an asset, each list written once and used by every statement that names them
+ * (store.c, store_batch.c, restores, backups):
+ *   STORE_OWNER_COLS  whose store the asset is in (with device_id, the scope);
+ *   STORE_ATTR_COLS   the alias and the access attributes;
+ *   STORE_LABEL_COLS  the label columns, in label index order;
+ *   STORE_ROW_COLS    what a write gives for one asset in its scope;
+ *   STORE_INSERT_COLS the column list of every INSERT INTO assets;
+ *   STORE_UPSERT_SET  what an upsert (ON CONFLICT DO UPDATE) replaces: every column a write gives
+ *                     but the key, and the time. */
+#define STORE_OWNER_COLS "owner_kind, owner, attr_enc"
+#define STORE_ATTR_COLS "alias, accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type"
+#define STORE_LABEL_COLS "c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4"
+#define STORE_ROW_COLS STORE_ATTR_COLS ", " STORE_LABEL_COLS ", labels_sealed, sealed, key_version"
+#define STORE_INSERT_COLS "device_id, " STORE_OWNER_COLS ", " STORE_ROW_COLS
+#define STORE_UPSERT_SET                                                                           \
+    "accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "                         \
+    "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "                             \
+    "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "         \
+    "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "   \
+    "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "   \
+    "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "         \
+    "key_version = EXCLUDED.key_version, updated_at = now()"
+
 /* The row type of an asset: the columns store_asset_decode() reads, by name (store_asset_row),
  * and a select list that has them all, for selects written elsewhere (backups). */
 #define STORE_ASSET_COLS                                                                           \
-    "seq, owner_kind, owner, attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "      \
-    "persistent, wrap_type, c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, "       \
-    "sealed, key_version, (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, version"
+    "seq, " STORE_OWNER_COLS ", " STORE_ROW_COLS                                                   \
+    ", (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, version"
 extern const row_type store_asset_row;
+/* A result of one column "n" (a count). */
+extern const row_type store_count_row;
 
 /* Which store of which owner on which device: every asset statement is scoped to one. */
 typedef struct {
@@ -86,5 +110,13 @@ WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id, const 
 WUR int store_asset_rows(row_reader *rows, const PGresult *res);
 /* Decode row i of a result bound to store_asset_row into r; -1 if a column is malformed. */
 WUR int store_asset_decode(const row_reader *rows, int i, asset_record *r, arena *a);
+
+/* A backup record (table backup_records) holds an asset's owner, attribute and sealed columns
+ * under the same names, and its ordinal in the backup. store_backup_rows binds a result that
+ * selects them (any order, any table prefix); store_backup_decode reads row i into r (the
+ * columns a backup holds; the rest stays zero) and *ordinal, as store_asset_decode reads them.
+ * 0, or -1 when a column is missing or malformed. */
+WUR int store_backup_rows(row_reader *rows, const PGresult *res);
+WUR int store_backup_decode(const row_reader *rows, int i, asset_record *r, int *ordinal, arena *a);
 
 #endif

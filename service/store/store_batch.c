@@ -1,5 +1,7 @@
 #include "store_batch.h"
 
+#include "store_audit.h"
+
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,10 +185,11 @@ asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text
     return p_exec(&ps, c, for_update ? &st_select_lock : &st_select, out);
 }
 
-#define LABEL_NAMES "c1, c2, c3, c4, n1, n2, n3, n4, l1, l2, l3, l4"
-#define ROW_COLS                                                                                   \
-    "alias, accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, " LABEL_NAMES     \
-    ", labels_sealed, sealed, key_version"
+#define ROW_COLS STORE_ROW_COLS
+
+/* What an insert returns: one row per item written. */
+static const char *const written_names[] = {"idx"};
+static const row_type written_row = {written_names, 1};
 
 /* $1..$4 scope, $5..$28 the items, $29..$32 the audit columns. */
 #define INSERT_SQL(conflict)                                                                       \
@@ -195,41 +198,35 @@ asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text
     "$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], "  \
     "$22::text[], $23::text[], $24::text[], $25::bytea[], $26::bytea[], $27::int[], $28::text[]) " \
     "AS t(idx, " ROW_COLS ", alias_hash)), "                                                       \
-    "a AS (INSERT INTO assets (device_id, owner_kind, owner, attr_enc, " ROW_COLS ") "             \
+    "a AS (INSERT INTO assets (" STORE_INSERT_COLS ") "                                            \
     "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS                              \
     " FROM i ORDER BY idx " conflict                                                               \
     " RETURNING alias, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS ms, "               \
     "(xmax = 0) AS inserted), "                                                                    \
     "r AS (SELECT i.idx, a.seq, a.ms, a.inserted, i.alias_hash FROM a JOIN i ON i.alias = "        \
     "a.alias), "                                                                                   \
-    "au AS (INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "     \
-    "SELECT $29, $30, NULLIF($31, '')::uuid, NULLIF($32, ''), NULLIF(alias_hash, ''), 'ok' "       \
-    "FROM r ORDER BY idx) "                                                                        \
-    "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
+    "au AS (" STORE_AUDIT_INSERT(                                                                  \
+        "$29", "$30", "$31", "$32", "alias_hash",                                                  \
+        "r ORDER BY idx") ") "                                                                     \
+                          "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
 
 #define ON_ALIAS "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
 static const db_stmt st_insert_new = {STMT_BATCH_INSERT_NEW, "batch_insert_new", INSERT_SQL("")};
 static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert",
                                   INSERT_SQL(ON_ALIAS "DO NOTHING")};
 /* As the single upsert (store.c): every column of the row replaced, updated_at refreshed. */
-static const db_stmt st_upsert = {
-    STMT_BATCH_UPSERT, "batch_upsert",
-    INSERT_SQL(
-        ON_ALIAS
-        "DO UPDATE SET accessibility = EXCLUDED.accessibility, req_pwd = EXCLUDED.req_pwd, "
-        "auth_type = EXCLUDED.auth_type, sync_type = EXCLUDED.sync_type, "
-        "persistent = EXCLUDED.persistent, wrap_type = EXCLUDED.wrap_type, c1 = EXCLUDED.c1, "
-        "c2 = EXCLUDED.c2, c3 = EXCLUDED.c3, c4 = EXCLUDED.c4, n1 = EXCLUDED.n1, n2 = EXCLUDED.n2, "
-        "n3 = EXCLUDED.n3, n4 = EXCLUDED.n4, l1 = EXCLUDED.l1, l2 = EXCLUDED.l2, l3 = EXCLUDED.l3, "
-        "l4 = EXCLUDED.l4, labels_sealed = EXCLUDED.labels_sealed, sealed = EXCLUDED.sealed, "
-        "key_version = EXCLUDED.key_version, updated_at = now()")};
+static const db_stmt st_upsert = {STMT_BATCH_UPSERT, "batch_upsert",
+                                  INSERT_SQL(ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET)};
 
 asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_record *recs, const store_label_cols *cols,
                              const char (*hashes)[65], const int *pick, int n, batch_conflict mode,
-                             PGresult **out)
+                             bool *written)
 {
+    static row_cache cache[3]; /* by mode */
     params ps = {0};
+    PGresult *res = NULL;
+    row_reader rows;
     pgarr *a;
     p_scope(&ps, sc);
     a = p_array(&ps, OID_INT4, n);
@@ -260,11 +257,23 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
     COLUMN(OID_INT4, el_int(&ps, a, 4, r->key_version));
     COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
     p_audit(&ps, ev);
-    return p_exec(&ps, c,
-                  mode == BATCH_REPLACE ? &st_upsert
-                  : mode == BATCH_SKIP  ? &st_insert
-                                        : &st_insert_new,
-                  out);
+    static const db_stmt *const stmts[] = {
+        [BATCH_FAIL] = &st_insert_new, [BATCH_SKIP] = &st_insert, [BATCH_REPLACE] = &st_upsert};
+    asset_err e = p_exec(&ps, c, stmts[mode], &res);
+    if (e == ASSET_OK && row_bind(&rows, res, &written_row, &cache[mode]) != 0)
+        e = ASSET_DATABASE_ERROR;
+    int top = 0; /* the indexes sent: written[] has room for them */
+    for (int k = 0; k < n; k++)
+        top = pick[k] > top ? pick[k] : top;
+    for (int r = 0; e == ASSET_OK && r < row_count(&rows); r++) {
+        int64_t idx = -1;
+        if (row_i64_checked(&rows, r, 0, &idx) != 0 || idx < 0 || idx > top)
+            e = ASSET_DATABASE_ERROR;
+        else
+            written[idx] = true;
+    }
+    PQclear(res);
+    return e;
 }
 
 /* $1..$14 the items, $15..$18 the audit columns. */
@@ -280,10 +289,9 @@ static const db_stmt st_update = {
     "WHERE a.device_id = $17::text::uuid AND a.seq = u.seq "
     "RETURNING u.idx, a.seq, (extract(epoch FROM a.updated_at) * 1000)::bigint AS ms, "
     "u.alias_hash), "
-    "au AS (INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "
-    "SELECT $15, $16, NULLIF($17, '')::uuid, NULLIF($18, ''), NULLIF(alias_hash, ''), 'ok' "
-    "FROM w ORDER BY idx) "
-    "SELECT seq, ms FROM w ORDER BY idx"};
+    "au AS (" STORE_AUDIT_INSERT("$15", "$16", "$17", "$18", "alias_hash",
+                                 "w ORDER BY idx") ") "
+                                                   "SELECT seq, ms FROM w ORDER BY idx"};
 
 asset_err store_batch_update(db_conn *c, const audit_event *ev, const asset_record *recs,
                              const store_label_cols *cols, const bool *touch,
@@ -314,10 +322,9 @@ static const db_stmt st_delete = {
     "d AS (DELETE FROM assets a USING i WHERE a.device_id = $1::uuid AND "
     "a.owner_kind = $2::smallint AND a.owner = $3::text AND a.attr_enc = $4::boolean AND "
     "a.alias = i.alias RETURNING i.idx, i.alias_hash), "
-    "au AS (INSERT INTO audit_log (principal, action, device_id, owner, alias_hash, outcome) "
-    "SELECT $7, $8, NULLIF($9, '')::uuid, NULLIF($10, ''), NULLIF(alias_hash, ''), 'ok' "
-    "FROM d ORDER BY idx) "
-    "SELECT count(*) FROM d"};
+    "au AS (" STORE_AUDIT_INSERT("$7", "$8", "$9", "$10", "alias_hash",
+                                 "d ORDER BY idx") ") "
+                                                   "SELECT count(*) AS n FROM d"};
 
 asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_text *aliases, const char (*hashes)[65], int n,
@@ -331,8 +338,13 @@ asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_even
     for (int k = 0; k < n; k++)
         el_bytes(&ps, a, hashes[k], strlen(hashes[k]));
     p_audit(&ps, ev);
+    static row_cache cache;
+    row_reader rows;
     asset_err e = p_exec(&ps, c, &st_delete, &res);
-    *removed = e == ASSET_OK ? atol(PQgetvalue(res, 0, 0)) : 0;
+    if (e == ASSET_OK &&
+        (row_bind(&rows, res, &store_count_row, &cache) != 0 || row_count(&rows) != 1))
+        e = ASSET_DATABASE_ERROR;
+    *removed = e == ASSET_OK ? (long)row_i64(&rows, 0, 0) : 0;
     PQclear(res);
     return e;
 }

@@ -19,16 +19,15 @@ WUR asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_
 /* Inserts rows recs[pick[k]] (k < n) into scope, each with its label columns cols[pick[k]] and
  * the audit row of ev (principal, action, device, owner) with alias hash hashes[pick[k]].
  * mode: what an alias that exists already does — BATCH_REPLACE replaces it (DO UPDATE, as POST
- * /assets with OVERWRITE), BATCH_SKIP leaves it alone (its item does not come back), BATCH_FAIL
- * fails the statement with ASSET_DUPLICATED, which aborts the transaction: the cheapest when no
- * alias is expected to exist, since it looks each alias up once, while inserting, instead of
- * twice. *out rows: item index, seq, updateTime in ms, inserted (boolean) — one per item written.
- */
+ * /assets with OVERWRITE), BATCH_SKIP leaves it alone, BATCH_FAIL fails the statement with
+ * ASSET_DUPLICATED, which aborts the transaction: the cheapest when no alias is expected to
+ * exist, since it looks each alias up once, while inserting, instead of twice.
+ * written[pick[k]] is set true for each item written (the others are left as they are). */
 typedef enum { BATCH_FAIL, BATCH_SKIP, BATCH_REPLACE } batch_conflict;
 WUR asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                                  const asset_record *recs, const store_label_cols *cols,
                                  const char (*hashes)[65], const int *pick, int n,
-                                 batch_conflict mode, PGresult **out);
+                                 batch_conflict mode, bool *written);
 
 /* Rewrites the mutable columns of rows recs[pick[k]] (by their seq), as store_asset_update does,
  * refreshing updated_at where touch[pick[k]]; one audit row of ev per row with hashes[pick[k]].

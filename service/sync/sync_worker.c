@@ -198,37 +198,17 @@ static owner_count *owner_of(batch_acc *acc, const asset_record *r)
     return o;
 }
 
-static void decode_backup_row(PGresult *res, int i, asset_record *r, int *ordinal, arena *a,
-                              int *bad)
+/* A backup record as an asset_record: the columns it shares with an asset decode as
+ * store_asset_decode reads them (store_backup_decode); it is sealed under
+ * SYNC_BACKUP_KEY_VERSION. */
+static void decode_backup_row(const row_reader *rows, int i, asset_record *r, int *ordinal,
+                              arena *a, int *bad)
 {
-    memset(r, 0, sizeof *r);
-    *ordinal = atoi(PQgetvalue(res, i, 0));
-    r->owner_kind = atoi(PQgetvalue(res, i, 1));
-    r->owner = (asset_text){PQgetvalue(res, i, 2), (size_t)PQgetlength(res, i, 2)};
-    r->attr_enc = PQgetvalue(res, i, 3)[0] == 't';
-    r->alias = (asset_text){PQgetvalue(res, i, 4), (size_t)PQgetlength(res, i, 4)};
-    r->accessibility = (uint8_t)atoi(PQgetvalue(res, i, 5));
-    r->require_password_set = PQgetvalue(res, i, 6)[0] == 't';
-    r->auth_type = (uint8_t)atoi(PQgetvalue(res, i, 7));
-    r->sync_type = (uint8_t)atoi(PQgetvalue(res, i, 8));
-    r->is_persistent = PQgetvalue(res, i, 9)[0] == 't';
-    r->wrap_type = (uint8_t)atoi(PQgetvalue(res, i, 10));
-    r->key_version = SYNC_BACKUP_KEY_VERSION;
-    for (int col = 11; col <= 12; col++) {
-        size_t tl = (size_t)PQgetlength(res, i, col), n = 0;
-        unsigned char *buf = arena_alloc(a, tl / 2 + 1);
-        if (!buf || db_bytea_decode(buf, tl / 2 + 1, &n, PQgetvalue(res, i, col), tl) != 0) {
-            *bad = 1;
-            return;
-        }
-        if (col == 11) {
-            r->labels_sealed = buf;
-            r->labels_sealed_len = n;
-        } else {
-            r->sealed = buf;
-            r->sealed_len = n;
-        }
+    if (store_backup_decode(rows, i, r, ordinal, a) != 0) {
+        *bad = 1;
+        return;
     }
+    r->key_version = SYNC_BACKUP_KEY_VERSION;
 }
 
 /* Open a backup record and re-seal it for the target device. */
@@ -403,9 +383,14 @@ static int run_chunk(worker *wk)
     acc.cols = calloc((size_t)n + 1, sizeof *acc.cols);
     if (!acc.rows || !acc.cols)
         goto out;
+    row_reader rows;
+    if (store_backup_rows(&rows, recs) != 0) {
+        rc = BATCH_FAILED_JOB;
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
         asset_record *r = &acc.rows[acc.nrows];
-        decode_backup_row(recs, i, r, &ordinal, &a, &bad);
+        decode_backup_row(&rows, i, r, &ordinal, &a, &bad);
         if (bad) {
             rc = BATCH_FAILED_JOB;
             goto out;
