@@ -1,8 +1,6 @@
 #include "devices.h"
 
 #include <sodium.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "asset_req.h"
