@@ -4,7 +4,7 @@
 // one and the same parameter, or joined to such a table on it, or (INSERT) given the column.
 // Reference tables (replicated to every node) need nothing.
 //
-// The catalog is every `static const db_stmt` of service/*.c (the named statements: each
+// The catalog is every `static const db_stmt` of service/ (the named statements: each
 // request's hot path), read from the C preprocessor's output so that macros (column lists,
 // AUDITED(...)) are expanded exactly as compiled, plus the WHERE of store.c's query builder
 // (lists and bulk deletes), and the one-off db_exec() / db_run_sql() statements of the files of
@@ -150,7 +150,7 @@ if (process.argv.includes("--self-test-only")) process.exit(0);
 
 const cflags = execFileSync("pkg-config", ["--cflags", "libmicrohttpd", "jansson", "libpq", "libsodium"], { encoding: "utf8" })
   .trim().split(/\s+/).filter(Boolean);
-const files = readdirSync("service").filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
+const files = readdirSync("service", { recursive: true }).filter((f) => f.endsWith(".c")).map((f) => `service/${f}`);
 const stmts = files.filter((f) => /db_stmt|db_exec\(|db_run_sql\(/.test(readFileSync(f, "utf8"))).flatMap((f) => statementsOf(f, cflags));
 let bad = 0;
 const seen = new Set();
