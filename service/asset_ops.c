@@ -107,66 +107,74 @@ asset_err assets_seal_add(const principal *p, const asset_req *q, const store_sc
     return ASSET_OK;
 }
 
+typedef struct {
+    svc *s;
+    const principal *p;
+    const asset_req *q;
+    const store_scope *sc;
+    const asset_record *r;
+    const store_label_cols *cols;
+    bool inserted;
+    int64_t seq, ms, version;
+} add_ctx;
+
+static asset_err add_tx(db_conn *c, void *arg)
+{
+    add_ctx *x = arg;
+    svc *s = x->s;
+    const asset_req *q = x->q;
+    asset_err e;
+    x->inserted = false; /* a retried attempt starts afresh */
+    if ((e = svc_installation_hold(c, x->p)) != ASSET_OK)
+        return e;
+    if (s->cfg->max_assets > 0) {
+        /* Count and insert under a lock of the store, or concurrent adds overshoot the limit.
+         * Full: only replacing an existing alias (OVERWRITE) is still allowed. */
+        long n = 0;
+        PGresult *ex = NULL;
+        if ((e = store_scope_lock(c, x->sc)) != ASSET_OK ||
+            (e = store_asset_count(c, x->sc, &n)) != ASSET_OK)
+            return e;
+        if (n >= s->cfg->max_assets && q->conflict == CONFLICT_OVERWRITE &&
+            (e = store_asset_get(c, x->sc, q->alias, &ex)) == ASSET_OK && PQntuples(ex) == 1)
+            n = 0;
+        PQclear(ex);
+        if (e != ASSET_OK)
+            return e;
+        if (n >= s->cfg->max_assets)
+            return ASSET_LIMIT_EXCEEDED;
+    }
+    audit_event ev;
+    audit_event_for(&ev, s, x->p, AUDIT_OP_ADD_ASSET, q->group.p, q->group.n, q->alias.p,
+                    q->alias.n);
+    return store_asset_insert(c, x->sc, x->r, x->cols, &ev, q->conflict == CONFLICT_OVERWRITE,
+                              &x->inserted, &x->seq, &x->ms, &x->version);
+}
+
 asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out)
 {
     store_scope sc;
     store_label_cols cols;
-    db_conn *c = NULL;
     asset_out *o;
     asset_record r;
-    int64_t seq = 0, ms = 0, version = 0;
-    bool inserted = false, in_tx = false;
     memset(out, 0, sizeof *out);
     asset_err e = assets_scope(p, q, &sc);
     if (e != ASSET_OK)
         return e;
     if (!(out->items = o = arena_alloc(&out->mem, sizeof *o)))
         return ASSET_OUT_OF_MEMORY;
-    if ((e = assets_seal_add(p, q, &sc, &out->mem, &r, &cols)) != ASSET_OK)
-        goto done;
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK || (e = db_begin(c)) != ASSET_OK)
-        goto done;
-    in_tx = true;
-    if ((e = svc_installation_hold(c, p)) != ASSET_OK)
-        goto done;
-    if (s->cfg->max_assets > 0) {
-        /* Count and insert under a lock of the store, or concurrent adds overshoot the limit.
-         * Full: only replacing an existing alias (OVERWRITE) is still allowed. */
-        long n = 0;
-        PGresult *ex = NULL;
-        if ((e = store_scope_lock(c, &sc)) != ASSET_OK ||
-            (e = store_asset_count(c, &sc, &n)) != ASSET_OK)
-            goto done;
-        if (n >= s->cfg->max_assets && q->conflict == CONFLICT_OVERWRITE &&
-            (e = store_asset_get(c, &sc, q->alias, &ex)) == ASSET_OK && PQntuples(ex) == 1)
-            n = 0;
-        PQclear(ex);
-        if (e != ASSET_OK)
-            goto done;
-        if (n >= s->cfg->max_assets) {
-            e = ASSET_LIMIT_EXCEEDED;
-            goto done;
-        }
-    }
-    audit_event ev;
-    audit_event_for(&ev, s, p, AUDIT_OP_ADD_ASSET, q->group.p, q->group.n, q->alias.p, q->alias.n);
-    e = store_asset_insert(c, &sc, &r, &cols, &ev, q->conflict == CONFLICT_OVERWRITE, &inserted,
-                           &seq, &ms, &version);
-    if (e == ASSET_OK && (e = db_commit(c)) == ASSET_OK)
-        in_tx = false;
+    add_ctx x = {.s = s, .p = p, .q = q, .sc = &sc, .r = &r, .cols = &cols};
+    if ((e = assets_seal_add(p, q, &sc, &out->mem, &r, &cols)) == ASSET_OK)
+        e = db_tx(s->pool, DB_READ_COMMITTED, add_tx, &x);
     if (e == ASSET_OK) {
-        r.seq = seq;
-        r.update_ms = ms;
-        r.version = version;
+        r.seq = x.seq;
+        r.update_ms = x.ms;
+        r.version = x.version;
         o->rec = r;
         o->has_group = sc.owner_kind == OWNER_GROUP;
         out->n = 1;
-        out->replaced = !inserted;
+        out->replaced = !x.inserted;
     }
-done:
-    if (in_tx)
-        db_rollback(c);
-    db_release(s->pool, c);
     if (e != ASSET_OK)
         asset_list_free(out);
     return e;
@@ -260,61 +268,77 @@ static asset_err cursor_decode(svc *s, const principal *p, const asset_req *q, s
     return ASSET_OK;
 }
 
-asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+typedef struct {
+    svc *s;
+    const principal *p;
+    const asset_req *q;
+    const store_scope *sc;
+    const store_label_cols *cols;
+    const store_pos *pos;
+    asset_list *out;
+} query_ctx;
+
+static asset_err query_fn(db_conn *c, void *arg)
 {
-    store_scope sc;
-    store_label_cols cols;
-    store_pos pos = {0};
-    db_conn *c = NULL;
+    query_ctx *x = arg;
+    svc *s = x->s;
+    const principal *p = x->p;
+    const asset_req *q = x->q;
+    asset_list *out = x->out;
     bool with_secret = q->return_type == RETURN_ALL;
-    memset(out, 0, sizeof *out);
-    asset_err e = assets_scope(p, q, &sc);
-    if (e == ASSET_OK && (q->has & FBIT(F_CURSOR)))
-        e = cursor_decode(s, p, q, &pos, &out->mem);
-    if (e != ASSET_OK)
-        goto done;
-    assets_filter_cols(p, q, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK)
-        goto done;
+    /* A retried attempt starts afresh; the cursor (in out->mem) is decoded already. */
+    PQclear(out->res);
+    out->res = NULL;
+    out->items = NULL;
+    out->n = 0;
+    out->next_cursor = NULL;
     bool one = (q->has & FBIT(F_ALIAS)) &&
                q->has == (q->has & (FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
                                     FBIT(F_REQUIRE_ATTR_ENCRYPTED) | FBIT(F_RETURN_TYPE)));
-    e = one ? store_asset_get(c, &sc, q->alias, &out->res)
-            : store_asset_select(c, &sc, q, &cols, &pos, q->limit + 1, false, &out->res);
+    asset_err e =
+        one ? store_asset_get(c, x->sc, q->alias, &out->res)
+            : store_asset_select(c, x->sc, q, x->cols, x->pos, q->limit + 1, false, &out->res);
     if (e != ASSET_OK)
-        goto done;
+        return e;
     int rows = PQntuples(out->res);
-    if (rows == 0) {
-        e = ASSET_NOT_FOUND;
-        goto done;
-    }
+    if (rows == 0)
+        return ASSET_NOT_FOUND;
     size_t n = (size_t)rows > (size_t)q->limit ? (size_t)q->limit : (size_t)rows;
-    if (!(out->items = arena_alloc(&out->mem, n * sizeof *out->items))) {
-        e = ASSET_OUT_OF_MEMORY;
-        goto done;
-    }
+    if (!(out->items = arena_alloc(&out->mem, n * sizeof *out->items)))
+        return ASSET_OUT_OF_MEMORY;
     for (size_t i = 0; i < n; i++) {
         asset_out *o = &out->items[i];
         if ((e = assets_open_row(s, c, p, out->res, (int)i, with_secret, out, o)) != ASSET_OK)
-            goto done;
+            return e;
         if (with_secret) {
             access_attrs acc = record_access(&o->rec);
-            if (o->rec.auth_type == AUTH_TYPE_ANY) {
-                e = ASSET_ACCESS_DENIED;
-                goto done;
-            }
-            if (!rules_accessible(&acc, &p->state)) {
-                e = ASSET_STATUS_MISMATCH;
-                goto done;
-            }
+            if (o->rec.auth_type == AUTH_TYPE_ANY)
+                return ASSET_ACCESS_DENIED;
+            if (!rules_accessible(&acc, &p->state))
+                return ASSET_STATUS_MISMATCH;
         }
         out->n++;
     }
     if ((size_t)rows > n &&
         !(out->next_cursor = cursor_encode(s, p, q, &out->items[n - 1].rec, &out->mem)))
-        e = ASSET_OUT_OF_MEMORY;
-done:
-    db_release(s->pool, c);
+        return ASSET_OUT_OF_MEMORY;
+    return ASSET_OK;
+}
+
+asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+{
+    store_scope sc;
+    store_label_cols cols;
+    store_pos pos = {0};
+    memset(out, 0, sizeof *out);
+    asset_err e = assets_scope(p, q, &sc);
+    if (e == ASSET_OK && (q->has & FBIT(F_CURSOR)))
+        e = cursor_decode(s, p, q, &pos, &out->mem);
+    if (e == ASSET_OK) {
+        assets_filter_cols(p, q, &cols);
+        query_ctx x = {.s = s, .p = p, .q = q, .sc = &sc, .cols = &cols, .pos = &pos, .out = out};
+        e = db_run(s->pool, query_fn, &x);
+    }
     if (e != ASSET_OK)
         asset_list_free(out);
     return e;

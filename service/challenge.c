@@ -3,8 +3,9 @@
 #include <inttypes.h>
 #include <sodium.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
+
+#include "store/store_challenges.h"
 
 /* The pre-query's filters select only auth-gated assets. */
 static void auth_gated(asset_req *copy, const asset_req *q)
@@ -16,256 +17,208 @@ static void auth_gated(asset_req *copy, const asset_req *q)
     copy->offset = 0;
 }
 
-/* bigint[] literal of the rows' seq column ("{1,2,3}"), in arena memory. */
-static const char *seq_list(PGresult *res, int n, arena *a)
+/* bigint[] literal of the matched assets' seqs ("{1,2,3}"), in arena memory. */
+static const char *seq_list(const asset_record *recs, int n, arena *a)
 {
     char *out = arena_alloc(a, (size_t)n * 21 + 3), *p = out;
     if (!out)
         return NULL;
     *p++ = '{';
     for (int i = 0; i < n; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+        p += sprintf(p, "%s%" PRId64, i ? "," : "", recs[i].seq);
     *p++ = '}';
     *p = 0;
     return out;
 }
 
-/* Under a lock of the installation row: drop its dead challenges, count the live ones. */
-static asset_err live_challenges(db_conn *c, const principal *p, long *live, int *retry_after)
+/* A pre-query: the request, and what it answers. */
+typedef struct {
+    const principal *p;
+    const asset_req *q;
+    store_scope sc;
+    store_label_cols cols;
+    asset_req gated;
+    asset_list found; /* the matched rows (res), decoded (mem) */
+    unsigned char *challenge;
+    int64_t *expires_ms;
+    int *retry_after;
+} pre_query;
+
+/* The auth-gated assets the pre-query matches, into x->found: NOT_FOUND (none),
+ * UNSUPPORTED (too many, or more than one (accessibility, requirePasswordSet) pair: one user
+ * authentication must satisfy them all), STATUS_MISMATCH (not accessible now). */
+static asset_err matched(db_conn *c, pre_query *x, asset_record **recs, int *n)
 {
-    char inst[24];
-    PGresult *r = NULL;
-    snprintf(inst, sizeof inst, "%" PRId64, p->installation_id);
-    const char *vals[] = {inst};
-    asset_err e =
-        db_exec(c, "SELECT 1 FROM installations WHERE id = $1 FOR UPDATE", 1, vals, NULL, NULL, &r);
-    PQclear(r);
-    r = NULL;
+    row_reader rows;
+    asset_err e = store_asset_select(c, &x->sc, &x->gated, &x->cols, NULL, CHALLENGE_MATCH_MAX + 1,
+                                     false, &x->found.res);
+    *n = 0;
+    if (e == ASSET_OK && store_asset_rows(&rows, x->found.res) != 0)
+        e = ASSET_DATA_CORRUPTED;
     if (e == ASSET_OK)
-        e = db_exec(c,
-                    "DELETE FROM challenges WHERE installation_id = $1 AND "
-                    "expires_at <= now()",
-                    1, vals, NULL, NULL, &r);
-    PQclear(r);
-    r = NULL;
-    if (e == ASSET_OK)
-        e = db_exec(c,
-                    "SELECT count(*), coalesce(ceil(extract(epoch FROM min(expires_at) - now())), "
-                    "1)::int FROM challenges WHERE installation_id = $1",
-                    1, vals, NULL, NULL, &r);
-    if (e == ASSET_OK) {
-        *live = atol(PQgetvalue(r, 0, 0));
-        *retry_after = atoi(PQgetvalue(r, 0, 1));
-        if (*retry_after < 1)
-            *retry_after = 1;
+        *n = row_count(&rows);
+    if (e == ASSET_OK && *n == 0)
+        e = ASSET_NOT_FOUND;
+    else if (e == ASSET_OK && *n > CHALLENGE_MATCH_MAX)
+        e = ASSET_UNSUPPORTED;
+    if (e == ASSET_OK && !(*recs = arena_alloc(&x->found.mem, (size_t)*n * sizeof **recs)))
+        e = ASSET_OUT_OF_MEMORY;
+    for (int i = 0; e == ASSET_OK && i < *n; i++) {
+        asset_record *r = &(*recs)[i];
+        if (store_asset_decode(&rows, i, r, &x->found.mem) != 0)
+            e = ASSET_DATA_CORRUPTED;
+        else if (i > 0 && (r->accessibility != (*recs)[0].accessibility ||
+                           r->require_password_set != (*recs)[0].require_password_set))
+            e = ASSET_UNSUPPORTED;
     }
-    PQclear(r);
+    if (e == ASSET_OK) {
+        access_attrs acc = record_access(&(*recs)[0]);
+        if (!rules_accessible(&acc, &x->p->state))
+            e = ASSET_STATUS_MISMATCH;
+    }
     return e;
+}
+
+static asset_err pre_query_tx(db_conn *c, void *arg)
+{
+    pre_query *x = arg;
+    asset_record *recs = NULL;
+    const char *seqs;
+    long live = 0;
+    int n = 0;
+    asset_list_free(&x->found); /* a retried attempt starts afresh */
+    *x->retry_after = 0;
+    asset_err e = matched(c, x, &recs, &n);
+    if (e == ASSET_OK)
+        e = store_challenge_live(c, x->p->installation_id, &live, x->retry_after);
+    if (e == ASSET_OK && live >= CHALLENGE_LIVE_MAX)
+        return ASSET_LIMIT_EXCEEDED;
+    if (e != ASSET_OK)
+        return e;
+    if (!(seqs = seq_list(recs, n, &x->found.mem)))
+        return ASSET_OUT_OF_MEMORY;
+    randombytes_buf(x->challenge, ASSET_CHALLENGE_LEN);
+    return store_challenge_insert(c, x->challenge, x->p->installation_id, seqs, x->q->auth_validity,
+                                  x->expires_ms);
 }
 
 asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q,
                               unsigned char challenge[ASSET_CHALLENGE_LEN], int64_t *expires_ms,
                               int *retry_after)
 {
-    store_scope sc;
-    store_label_cols cols;
-    asset_req gated;
-    db_conn *c = NULL;
-    PGresult *res = NULL, *ins = NULL;
-    arena a = {0};
-    bool in_tx = false;
-    long live = 0;
+    pre_query x = {.p = p,
+                   .q = q,
+                   .challenge = challenge,
+                   .expires_ms = expires_ms,
+                   .retry_after = retry_after};
     *retry_after = 0;
-    asset_err e = assets_scope(p, q, &sc);
+    asset_err e = assets_scope(p, q, &x.sc);
     if (e != ASSET_OK)
         return e;
-    auth_gated(&gated, q);
-    assets_filter_cols(p, &gated, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK ||
-        (e = store_asset_select(c, &sc, &gated, &cols, NULL, CHALLENGE_MATCH_MAX + 1, false,
-                                &res)) != ASSET_OK)
-        goto done;
-    int n = PQntuples(res);
-    if (n == 0) {
-        e = ASSET_NOT_FOUND;
-        goto done;
-    }
-    if (n > CHALLENGE_MATCH_MAX) {
-        e = ASSET_UNSUPPORTED;
-        goto done;
-    }
-    /* One user authentication must satisfy every matched asset. */
-    asset_record first;
-    row_reader rows;
-    if (store_asset_rows(&rows, res) != 0) {
-        e = ASSET_DATA_CORRUPTED;
-        goto done;
-    }
-    for (int i = 0; i < n; i++) {
-        asset_record r;
-        if (store_asset_decode(&rows, i, &r, &a) != 0) {
-            e = ASSET_DATA_CORRUPTED;
-            goto done;
-        }
-        if (i == 0)
-            first = r;
-        else if (r.accessibility != first.accessibility ||
-                 r.require_password_set != first.require_password_set) {
-            e = ASSET_UNSUPPORTED;
-            goto done;
-        }
-    }
-    access_attrs acc = record_access(&first);
-    if (!rules_accessible(&acc, &p->state)) {
-        e = ASSET_STATUS_MISMATCH;
-        goto done;
-    }
-    if ((e = db_begin(c)) != ASSET_OK)
-        goto done;
-    in_tx = true;
-    if ((e = live_challenges(c, p, &live, retry_after)) != ASSET_OK)
-        goto done;
-    if (live >= CHALLENGE_LIVE_MAX) {
-        e = ASSET_LIMIT_EXCEEDED;
-        goto done;
-    }
-    const char *seqs = seq_list(res, n, &a);
-    char inst[24], validity[16];
-    if (!seqs) {
-        e = ASSET_OUT_OF_MEMORY;
-        goto done;
-    }
-    randombytes_buf(challenge, ASSET_CHALLENGE_LEN);
-    snprintf(inst, sizeof inst, "%" PRId64, p->installation_id);
-    snprintf(validity, sizeof validity, "%ld", q->auth_validity);
-    const char *vals[] = {(const char *)challenge, inst, seqs, validity};
-    const int lens[] = {ASSET_CHALLENGE_LEN, 0, 0, 0}, fmts[] = {1, 0, 0, 0};
-    if ((e = db_exec(c,
-                     "INSERT INTO challenges (challenge, installation_id, asset_seqs, expires_at) "
-                     "VALUES ($1, $2, $3, now() + make_interval(secs => $4::int)) "
-                     "RETURNING (extract(epoch FROM expires_at) * 1000)::bigint",
-                     4, vals, lens, fmts, &ins)) != ASSET_OK ||
-        (e = db_commit(c)) != ASSET_OK)
-        goto done;
-    in_tx = false;
-    *expires_ms = strtoll(PQgetvalue(ins, 0, 0), NULL, 10);
-done:
-    if (in_tx)
-        db_rollback(c);
-    db_release(s->pool, c);
-    PQclear(res);
-    PQclear(ins);
-    arena_free(&a);
+    auth_gated(&x.gated, q);
+    assets_filter_cols(p, &x.gated, &x.cols);
+    e = db_tx(s->pool, DB_READ_COMMITTED, pre_query_tx, &x);
+    asset_list_free(&x.found);
     if (e != ASSET_OK)
         sodium_memzero(challenge, ASSET_CHALLENGE_LEN);
     return e;
 }
 
-/* The challenge's matched assets, if it is the caller's, live, and the token is the device's
- * user-auth signature over challenge || appId. */
-static asset_err check_challenge(db_conn *c, const principal *p, const asset_req *q, PGresult **out)
+/* The challenge's matched assets (a bigint[] literal in arena a), if it is the caller's, live,
+ * and the token is the device's user-auth signature over challenge || appId. */
+static asset_err check_challenge(db_conn *c, const principal *p, const asset_req *q, arena *a,
+                                 const char **seqs)
 {
-    PGresult *r = NULL;
-    unsigned char pk[32];
-    size_t pk_len = 0;
-    const char *vals[] = {(const char *)q->challenge};
-    const int lens[] = {ASSET_CHALLENGE_LEN}, fmts[] = {1};
-    *out = NULL;
-    asset_err e = db_exec(c,
-                          "SELECT c.installation_id, c.asset_seqs, d.user_auth_pk "
-                          "FROM challenges c JOIN installations i ON i.id = c.installation_id "
-                          "JOIN devices d ON d.id = i.device_id "
-                          "WHERE c.challenge = $1 AND c.expires_at > now()",
-                          1, vals, lens, fmts, &r);
+    store_challenge ch;
+    asset_err e = store_challenge_get(c, q->challenge, a, &ch);
+    if (e == ASSET_NOT_FOUND ||
+        (e == ASSET_OK && (ch.installation_id != p->installation_id || !ch.has_pk)))
+        return ASSET_ACCESS_DENIED;
     if (e != ASSET_OK)
         return e;
-    if (PQntuples(r) != 1 || strtoll(PQgetvalue(r, 0, 0), NULL, 10) != p->installation_id ||
-        PQgetisnull(r, 0, 2) ||
-        db_bytea_decode(pk, sizeof pk, &pk_len, PQgetvalue(r, 0, 2),
-                        (size_t)PQgetlength(r, 0, 2)) != 0 ||
-        pk_len != sizeof pk) {
-        PQclear(r);
-        return ASSET_ACCESS_DENIED;
-    }
     size_t app_len = strlen(p->app_id);
     unsigned char msg[ASSET_CHALLENGE_LEN + APP_ID_MAX];
     memcpy(msg, q->challenge, ASSET_CHALLENGE_LEN);
     memcpy(msg + ASSET_CHALLENGE_LEN, p->app_id, app_len);
     if (q->auth_token_len != crypto_sign_BYTES ||
-        crypto_sign_verify_detached(q->auth_token, msg, ASSET_CHALLENGE_LEN + app_len, pk) != 0) {
-        PQclear(r);
+        crypto_sign_verify_detached(q->auth_token, msg, ASSET_CHALLENGE_LEN + app_len, ch.pk) != 0)
         return ASSET_ACCESS_DENIED;
+    *seqs = ch.asset_seqs;
+    return ASSET_OK;
+}
+
+typedef struct {
+    svc *s;
+    const principal *p;
+    const asset_req *q;
+    store_scope sc;
+    store_label_cols cols;
+    asset_req gated;
+    asset_list *out;
+} auth_query;
+
+static asset_err query_fn(db_conn *c, void *arg)
+{
+    auth_query *x = arg;
+    asset_list *out = x->out;
+    store_pos pos = {0};
+    row_reader rows;
+    asset_list_free(out); /* a retried attempt starts afresh */
+    asset_err e = check_challenge(c, x->p, x->q, &out->mem, &pos.only_seqs);
+    if (e != ASSET_OK || (e = store_asset_select(c, &x->sc, &x->gated, &x->cols, &pos,
+                                                 ASSET_LIMIT_MAX, false, &out->res)) != ASSET_OK)
+        return e;
+    if (store_asset_rows(&rows, out->res) != 0)
+        return ASSET_DATA_CORRUPTED;
+    int n = row_count(&rows);
+    if (n == 0)
+        return ASSET_NOT_FOUND;
+    if (!(out->items = arena_alloc(&out->mem, (size_t)n * sizeof *out->items)))
+        return ASSET_OUT_OF_MEMORY;
+    bool with_secret = x->q->return_type == RETURN_ALL;
+    for (int i = 0; i < n; i++) {
+        asset_out *o = &out->items[i];
+        if ((e = assets_open_row(x->s, c, x->p, out->res, i, with_secret, out, o)) != ASSET_OK)
+            return e;
+        access_attrs acc = record_access(&o->rec);
+        if (with_secret && !rules_accessible(&acc, &x->p->state))
+            return ASSET_STATUS_MISMATCH;
+        out->n++;
     }
-    *out = r;
     return ASSET_OK;
 }
 
 asset_err challenge_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
 {
-    store_scope sc;
-    store_label_cols cols;
-    asset_req gated;
-    db_conn *c = NULL;
-    PGresult *ch = NULL;
+    auth_query x = {.s = s, .p = p, .q = q, .out = out};
     memset(out, 0, sizeof *out);
-    asset_err e = assets_scope(p, q, &sc);
+    asset_err e = assets_scope(p, q, &x.sc);
     if (e != ASSET_OK)
         return e;
-    auth_gated(&gated, q);
-    assets_filter_cols(p, &gated, &cols);
-    if ((e = db_acquire(s->pool, &c)) != ASSET_OK ||
-        (e = check_challenge(c, p, q, &ch)) != ASSET_OK)
-        goto done;
-    store_pos pos = {0};
-    pos.only_seqs = PQgetvalue(ch, 0, 1);
-    if ((e = store_asset_select(c, &sc, &gated, &cols, &pos, ASSET_LIMIT_MAX, false, &out->res)) !=
-        ASSET_OK)
-        goto done;
-    int n = PQntuples(out->res);
-    if (n == 0) {
-        e = ASSET_NOT_FOUND;
-        goto done;
-    }
-    if (!(out->items = arena_alloc(&out->mem, (size_t)n * sizeof *out->items))) {
-        e = ASSET_OUT_OF_MEMORY;
-        goto done;
-    }
-    bool with_secret = q->return_type == RETURN_ALL;
-    for (int i = 0; i < n; i++) {
-        asset_out *o = &out->items[i];
-        if ((e = assets_open_row(s, c, p, out->res, i, with_secret, out, o)) != ASSET_OK)
-            goto done;
-        access_attrs acc = record_access(&o->rec);
-        if (with_secret && !rules_accessible(&acc, &p->state)) {
-            e = ASSET_STATUS_MISMATCH;
-            goto done;
-        }
-        out->n++;
-    }
-done:
-    db_release(s->pool, c);
-    PQclear(ch);
+    auth_gated(&x.gated, q);
+    assets_filter_cols(p, &x.gated, &x.cols);
+    e = db_run(s->pool, query_fn, &x);
     if (e != ASSET_OK)
         asset_list_free(out);
     return e;
 }
 
+typedef struct {
+    const unsigned char *challenge;
+    int64_t installation_id;
+} post_query;
+
+static asset_err post_query_fn(db_conn *c, void *arg)
+{
+    post_query *x = arg;
+    return store_challenge_delete(c, x->challenge, x->installation_id);
+}
+
 asset_err challenge_post_query(svc *s, const principal *p, const asset_req *q)
 {
-    char inst[24];
-    db_conn *c = NULL;
-    PGresult *r = NULL;
-    snprintf(inst, sizeof inst, "%" PRId64, p->installation_id);
-    const char *vals[] = {(const char *)q->challenge, inst};
-    const int lens[] = {ASSET_CHALLENGE_LEN, 0}, fmts[] = {1, 0};
     /* The Kit takes GROUP_ID here too: the app must belong to the group. */
     if ((q->has & FBIT(F_GROUP_ID)) && !principal_in_group(p, q->group.p, q->group.n))
         return ASSET_PERMISSION_DENIED;
-    asset_err e = db_acquire(s->pool, &c);
-    if (e == ASSET_OK)
-        e = db_exec(c, "DELETE FROM challenges WHERE challenge = $1 AND installation_id = $2", 2,
-                    vals, lens, fmts, &r);
-    db_release(s->pool, c);
-    PQclear(r);
-    return e;
+    post_query x = {q->challenge, p->installation_id};
+    return db_run(s->pool, post_query_fn, &x);
 }

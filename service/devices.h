@@ -4,19 +4,13 @@
 #ifndef ASSETD_DEVICES_H
 #define ASSETD_DEVICES_H
 
+#include "store/store_devices.h"
 #include "svc.h"
 
-#define USER_AUTH_PK_LEN 32
+#define USER_AUTH_PK_LEN STORE_USER_AUTH_PK_LEN
 
-typedef struct {
-    char id[UUID_TEXT_LEN];
-    char name[NAME_MAX_BYTES + 1];
-    bool has_account;
-    char account_id[NAME_MAX_BYTES + 1];
-    bool has_pk;
-    unsigned char pk[USER_AUTH_PK_LEN];
-    device_state state;
-} device_info;
+/* A device as stored (id, name, account, user-auth key, state). */
+typedef store_device device_info;
 
 /* Text of a device name, account id or app id: 1..256 bytes of UTF-8 without U+0000. */
 bool devices_valid_name(const char *p, size_t n);

@@ -3,41 +3,13 @@
 #include <jansson.h>
 #include <sodium.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "audit.h"
 #include "authcache.h"
 #include "crypto/keyring.h"
-
-static const db_stmt st_auth = {
-    STMT_AUTH, "auth",
-    "SELECT 'i', d.id, i.id, i.app_id, array_to_json(i.groups), i.perm_persistent, d.pwd_set, "
-    "d.screen_locked, d.unlocked_since_boot, d.account_id, k.version, k.kek_version, k.wrapped "
-    "FROM installations i JOIN devices d ON d.id = i.device_id "
-    "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
-    "WHERE i.token_hash = $1 "
-    "UNION ALL "
-    "SELECT 'd', d.id, 0, NULL, NULL, false, d.pwd_set, d.screen_locked, d.unlocked_since_boot, "
-    "d.account_id, k.version, k.kek_version, k.wrapped FROM devices d "
-    "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
-    "WHERE d.token_hash = $1"};
-
-/* The row read here (with the statement's snapshot) only makes the statement routable by
- * device; the function decides, with a snapshot taken after its lock. */
-static const db_stmt st_installation_hold = {
-    STMT_INSTALLATION_HOLD, "installation_hold",
-    "SELECT assetd_installation_hold(id, $2) FROM installations WHERE device_id = $3 AND id = $1"};
-
-static const db_stmt st_device_key = {
-    STMT_DEVICE_KEY, "device_key",
-    "SELECT kek_version, wrapped FROM device_keys WHERE device_id = $1 AND version = $2"};
-
-static const db_stmt st_key_get = {STMT_SERVICE_KEY_GET, "service_key_get",
-                                   "SELECT kek_version, wrapped FROM service_keys WHERE name = $1"};
-static const db_stmt st_key_put = {STMT_SERVICE_KEY_PUT, "service_key_put",
-                                   "INSERT INTO service_keys (name, kek_version, wrapped) "
-                                   "VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING"};
+#include "store/store_devices.h"
+#include "store/store_keys.h"
 
 bool uuid_valid(const char *p, size_t n)
 {
@@ -72,20 +44,13 @@ void uuid_new(char out[UUID_TEXT_LEN])
              b[15]);
 }
 
-/* Unwrap a key stored as (kek_version text, wrapped bytea text) in row 0 of r: DATA_CORRUPTED
- * if it fails to open; SERVICE_UNAVAILABLE if it is wrapped under a master key version this
- * process does not hold yet (a rolling rotation: another process has it, a retry may land
- * there, and this one will have it after its restart). */
-static asset_err unwrap_row(svc *s, PGresult *r, int col, const char *purpose,
-                            unsigned char key[SEAL_KEY_LEN])
+/* Unwrap a stored key: DATA_CORRUPTED if it fails to open; SERVICE_UNAVAILABLE if it is wrapped
+ * under a master key version this process does not hold yet (a rolling rotation: another
+ * process has it, a retry may land there, and this one will have it after its restart). */
+static asset_err unwrap(svc *s, const store_wrapped_key *k, const char *purpose,
+                        unsigned char key[SEAL_KEY_LEN])
 {
-    unsigned char wrapped[SEAL_WRAPPED_KEY_LEN];
-    size_t len = 0;
-    int kek = atoi(PQgetvalue(r, 0, col));
-    if (db_bytea_decode(wrapped, sizeof wrapped, &len, PQgetvalue(r, 0, col + 1),
-                        (size_t)PQgetlength(r, 0, col + 1)) != 0)
-        return ASSET_DATA_CORRUPTED;
-    int rc = keyring_unwrap(key, wrapped, len, kek, purpose, s->cfg->keys);
+    int rc = keyring_unwrap(key, k->wrapped, k->len, k->kek_version, purpose, s->cfg->keys);
     if (rc == KEYRING_UNKNOWN_VERSION) {
         asset_err_note("this instance does not hold the master key version the data is wrapped "
                        "under yet (a key rotation is rolling out); retry");
@@ -102,57 +67,54 @@ static void dek_purpose(char *out, size_t n, const char *device_id, int version)
 asset_err svc_device_key(svc *s, db_conn *c, const char *device_id, int version,
                          unsigned char key[SEAL_KEY_LEN])
 {
-    char ver[16], purpose[96];
-    PGresult *r = NULL;
-    snprintf(ver, sizeof ver, "%d", version);
-    const char *vals[] = {device_id, ver};
-    asset_err e = db_exec_stmt(c, &st_device_key, 2, vals, NULL, NULL, &r);
+    char purpose[96];
+    store_wrapped_key k;
+    asset_err e = store_device_key_get(c, device_id, version, &k);
     if (e != ASSET_OK)
-        return e;
+        return e == ASSET_NOT_FOUND ? ASSET_DATA_CORRUPTED : e;
     dek_purpose(purpose, sizeof purpose, device_id, version);
-    e = PQntuples(r) != 1 ? ASSET_DATA_CORRUPTED : unwrap_row(s, r, 0, purpose, key);
-    PQclear(r);
-    return e;
+    return unwrap(s, &k, purpose, key);
 }
 
-static asset_err load_service_key(svc *s, db_conn *c, const char *name)
+/* The service key `name` into key, created (wrapped under the newest master key) on the first
+ * start. Re-runnable: each statement commits on its own, and a retry reads back what is stored. */
+typedef struct {
+    svc *s;
+    const char *name;
+    unsigned char *key;
+    bool connected; /* the database answered */
+} service_key_ctx;
+
+static asset_err create_service_key(db_conn *c, service_key_ctx *k)
 {
-    PGresult *r = NULL;
-    const char *vals[3] = {name};
-    asset_err e = db_exec_stmt(c, &st_key_get, 1, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && PQntuples(r) == 0) {
-        unsigned char fresh[SEAL_KEY_LEN], wrapped[SEAL_WRAPPED_KEY_LEN];
-        char kek[16];
-        int kv = 0;
-        randombytes_buf(fresh, sizeof fresh);
-        int rc = keyring_wrap(wrapped, &kv, fresh, name, s->cfg->keys);
-        sodium_memzero(fresh, sizeof fresh);
-        PQclear(r);
-        r = NULL;
-        if (rc != 0)
-            return ASSET_CRYPTO_ERROR;
-        snprintf(kek, sizeof kek, "%d", kv);
-        vals[1] = kek;
-        vals[2] = (const char *)wrapped;
-        const int lens[] = {0, 0, sizeof wrapped}, fmts[] = {0, 0, 1};
-        e = db_exec_stmt(c, &st_key_put, 3, vals, lens, fmts, &r);
-        PQclear(r);
-        r = NULL;
+    unsigned char fresh[SEAL_KEY_LEN];
+    store_wrapped_key w = {.len = sizeof w.wrapped};
+    randombytes_buf(fresh, sizeof fresh);
+    int rc = keyring_wrap(w.wrapped, &w.kek_version, fresh, k->name, k->s->cfg->keys);
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc != 0)
+        return ASSET_CRYPTO_ERROR;
+    return store_service_key_put(c, k->name, &w);
+}
+
+static asset_err load_service_key(db_conn *c, void *arg)
+{
+    service_key_ctx *k = arg;
+    store_wrapped_key w;
+    k->connected = true;
+    asset_err e = store_service_key_get(c, k->name, &w);
+    if (e == ASSET_NOT_FOUND && (e = create_service_key(c, k)) == ASSET_OK)
         /* Another instance may have won the race: read back whichever key is stored. */
-        if (e == ASSET_OK)
-            e = db_exec_stmt(c, &st_key_get, 1, vals, NULL, NULL, &r);
-    }
+        e = store_service_key_get(c, k->name, &w);
     /* At start a service key that does not open, whatever the reason (a wrong key, a version
      * missing from the list), means this process cannot run. */
-    if (e == ASSET_OK && (PQntuples(r) != 1 || unwrap_row(s, r, 0, name, s->token_key) != ASSET_OK))
+    if (e == ASSET_NOT_FOUND || (e == ASSET_OK && unwrap(k->s, &w, k->name, k->key) != ASSET_OK))
         e = ASSET_DATA_CORRUPTED;
-    PQclear(r);
     return e;
 }
 
 int svc_open(svc *s, const config *cfg, const char **why)
 {
-    db_conn *c = NULL;
     memset(s, 0, sizeof *s);
     s->cfg = cfg;
     s->migrations_latest = db_migrations_latest(cfg->migrations_dir);
@@ -161,14 +123,11 @@ int svc_open(svc *s, const config *cfg, const char **why)
         *why = "out of memory";
         goto fail;
     }
-    if (db_acquire(s->pool, &c) != ASSET_OK) {
-        *why = "cannot connect to DATABASE_URL";
-        goto fail;
-    }
-    asset_err e = load_service_key(s, c, "token");
-    db_release(s->pool, c);
+    service_key_ctx k = {s, "token", s->token_key, false};
+    asset_err e = db_run(s->pool, load_service_key, &k);
     if (e != ASSET_OK) {
-        *why = e == ASSET_DATA_CORRUPTED
+        *why = !k.connected ? "cannot connect to DATABASE_URL"
+               : e == ASSET_DATA_CORRUPTED
                    ? "the stored service key does not open with ASSETD_MASTER_KEY (wrong key?)"
                    : "cannot read the service keys (are migrations applied?)";
         goto fail;
@@ -204,18 +163,9 @@ void principal_clear(principal *p)
 
 asset_err svc_installation_hold(db_conn *c, const principal *p)
 {
-    char id[24];
-    PGresult *r = NULL;
     if (p->kind != PRINCIPAL_INSTALLATION)
         return ASSET_OK;
-    snprintf(id, sizeof id, "%lld", (long long)p->installation_id);
-    const char *vals[] = {id, (const char *)p->token_hash, p->device_id};
-    const int lens[] = {0, SEAL_TOKEN_HASH_LEN, 0}, fmts[] = {0, 1, 0};
-    asset_err e = db_exec_stmt(c, &st_installation_hold, 3, vals, lens, fmts, &r);
-    if (e == ASSET_OK && (PQntuples(r) != 1 || !db_bool(r, 0, 0)))
-        e = ASSET_UNAUTHENTICATED;
-    PQclear(r);
-    return e;
+    return store_installation_hold(c, p->device_id, p->installation_id, p->token_hash);
 }
 
 bool principal_may_manage(const principal *p, const char *device_id)
@@ -253,11 +203,41 @@ static int parse_groups(principal *p, const char *text)
     return rc;
 }
 
+typedef struct {
+    const unsigned char *hash;
+    store_token_owner *owner;
+} owner_ctx;
+
+static asset_err find_owner(db_conn *c, void *arg)
+{
+    owner_ctx *o = arg;
+    store_token_owner_clear(o->owner); /* a retried attempt starts afresh */
+    return store_token_owner_get(c, o->hash, o->owner);
+}
+
+/* The principal of a token's owner, its data key unwrapped. */
+static asset_err principal_of(svc *s, const store_token_owner *o, principal *out)
+{
+    char purpose[96];
+    out->kind = o->installation ? PRINCIPAL_INSTALLATION : PRINCIPAL_DEVICE;
+    snprintf(out->device_id, sizeof out->device_id, "%s", o->device_id);
+    out->installation_id = o->installation_id;
+    snprintf(out->app_id, sizeof out->app_id, "%s", o->app_id);
+    out->perm_persistent = o->perm_persistent;
+    out->state = o->state;
+    out->has_account = o->has_account;
+    snprintf(out->account_id, sizeof out->account_id, "%s", o->account_id);
+    out->dek_version = o->dek_version;
+    dek_purpose(purpose, sizeof purpose, out->device_id, out->dek_version);
+    if (o->installation && parse_groups(out, o->groups_json) != 0)
+        return ASSET_DATA_CORRUPTED;
+    return unwrap(s, &o->dek, purpose, out->dek);
+}
+
 asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out)
 {
     unsigned char h[SEAL_TOKEN_HASH_LEN];
-    PGresult *r = NULL;
-    char purpose[96];
+    store_token_owner owner = {0};
     memset(out, 0, sizeof *out);
     if (len == 0 || len > 512)
         return ASSET_PERMISSION_DENIED;
@@ -269,30 +249,13 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     if (authcache_get(s->auth_cache, h, out))
         return ASSET_OK;
     memcpy(out->token_hash, h, sizeof h);
-    const char *vals[] = {(const char *)h};
-    const int lens[] = {sizeof h}, fmts[] = {1};
-    asset_err e = db_run_stmt(s->pool, &st_auth, 1, vals, lens, fmts, &r);
-    if (e != ASSET_OK)
-        return e;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
+    owner_ctx o = {h, &owner};
+    asset_err e = db_run(s->pool, find_owner, &o);
+    if (e == ASSET_NOT_FOUND)
         return ASSET_PERMISSION_DENIED;
-    }
-    out->kind = PQgetvalue(r, 0, 0)[0] == 'i' ? PRINCIPAL_INSTALLATION : PRINCIPAL_DEVICE;
-    snprintf(out->device_id, sizeof out->device_id, "%s", PQgetvalue(r, 0, 1));
-    out->installation_id = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
-    snprintf(out->app_id, sizeof out->app_id, "%s", PQgetvalue(r, 0, 3));
-    out->perm_persistent = PQgetvalue(r, 0, 5)[0] == 't';
-    out->state = svc_device_state_row(r, 0, 6);
-    out->has_account = !PQgetisnull(r, 0, 9);
-    snprintf(out->account_id, sizeof out->account_id, "%s", PQgetvalue(r, 0, 9));
-    out->dek_version = atoi(PQgetvalue(r, 0, 10));
-    dek_purpose(purpose, sizeof purpose, out->device_id, out->dek_version);
-    if (out->kind == PRINCIPAL_INSTALLATION && parse_groups(out, PQgetvalue(r, 0, 4)) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    else
-        e = unwrap_row(s, r, 11, purpose, out->dek);
-    PQclear(r);
+    if (e == ASSET_OK)
+        e = principal_of(s, &owner, out);
+    store_token_owner_clear(&owner);
     if (e != ASSET_OK)
         principal_clear(out);
     else
@@ -300,14 +263,17 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
     return e;
 }
 
+static asset_err schema_version(db_conn *c, void *arg)
+{
+    return db_schema_version(c, arg);
+}
+
 asset_err svc_ready(svc *s)
 {
-    PGresult *r = NULL;
-    asset_err e = db_run_sql(s->pool, "SELECT coalesce(max(version), -1) FROM schema_migrations", 0,
-                             NULL, NULL, NULL, &r);
-    if (e == ASSET_OK && atoi(PQgetvalue(r, 0, 0)) < s->migrations_latest)
+    int version = -1;
+    asset_err e = db_run(s->pool, schema_version, &version);
+    if (e == ASSET_OK && version < s->migrations_latest)
         e = ASSET_SERVICE_UNAVAILABLE;
-    PQclear(r);
     return e == ASSET_OK ? ASSET_OK : ASSET_SERVICE_UNAVAILABLE;
 }
 
@@ -319,6 +285,5 @@ void svc_dek_purpose(char *out, size_t n, const char *device_id, int version)
 
 device_state svc_device_state_row(PGresult *r, int i, int col)
 {
-    device_state st = {db_bool(r, i, col), db_bool(r, i, col + 1), db_bool(r, i, col + 2)};
-    return st;
+    return store_device_state_at(r, i, col);
 }

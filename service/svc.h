@@ -61,10 +61,7 @@ void principal_clear(principal *p);
  * UNAUTHENTICATED: the token is no longer valid). The token check and the write are thus one
  * atomic step. Other principals: nothing to hold. */
 WUR asset_err svc_installation_hold(db_conn *c, const principal *p);
-/* SQL: the exclusive side of that hold, for installation id (an SQL expression), held until the
- * transaction ends; taken before an installation is deleted or its token changed. The key is
- * the one migration 0010's assetd_installation_hold() takes shared. */
-#define SVC_INSTALLATION_LOCK(id) "pg_advisory_xact_lock(7263540, ((" id ") % 2147483647)::int)"
+/* Its exclusive side is STORE_INSTALLATION_LOCK (store/store_devices.h). */
 
 /* Whether p may manage device `device_id` (admin, or that device itself). */
 bool principal_may_manage(const principal *p, const char *device_id);
@@ -87,7 +84,7 @@ WUR asset_err svc_device_key(svc *s, db_conn *c, const char *device_id, int vers
                              unsigned char key[SEAL_KEY_LEN]);
 
 /* A device state from three consecutive columns (pwd_set, screen_locked, unlocked_since_boot)
- * of row i, starting at col. */
+ * of row i, starting at col (store_device_state_at; for the sync selects that read by position). */
 device_state svc_device_state_row(PGresult *r, int i, int col);
 
 /* The binding of a wrapped data key to its device and version. */

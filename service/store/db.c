@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../log.h"
+#include "row.h"
 
 /* Free slots are kept connected ones on top, empty ones at the bottom: a request takes a
  * connected slot whenever there is one, and opens a new connection only when none is free and
@@ -685,6 +686,23 @@ int db_migrations_latest(const char *dir)
     else
         free(names);
     return latest;
+}
+
+asset_err db_schema_version(db_conn *c, int *out)
+{
+    static const char *const names[] = {"version"};
+    static const row_type version_row = {names, 1};
+    PGresult *res = NULL;
+    row_reader r;
+    *out = -1;
+    asset_err e = db_exec(c, "SELECT coalesce(max(version), -1) AS version FROM schema_migrations",
+                          0, NULL, NULL, NULL, &res);
+    if (e == ASSET_OK && (row_bind(&r, res, &version_row, NULL) != 0 || row_count(&r) != 1))
+        e = ASSET_DATA_CORRUPTED;
+    if (e == ASSET_OK)
+        *out = row_int(&r, 0, 0);
+    PQclear(res);
+    return e;
 }
 
 static char *read_file(const char *path)

@@ -137,6 +137,8 @@ WUR asset_err db_connect(const char *url, int timeout_ms, PGconn **out);
 WUR int db_migrate(const char *url, const char *dir);
 /* Highest migration number found in dir (-1 if none or unreadable). */
 int db_migrations_latest(const char *dir);
+/* Highest migration number applied to the database (-1 if none). */
+WUR asset_err db_schema_version(db_conn *c, int *out);
 
 /* A text-format boolean column of row i. */
 static inline bool db_bool(PGresult *r, int i, int col)

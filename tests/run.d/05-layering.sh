@@ -9,7 +9,7 @@
 #   - service/crypto/ does no I/O: it includes only its own headers, err.h, arena.h and
 #     asset_req.h, and of the system only libsodium and the C headers without I/O;
 #   - service/store/ (the SQL) never includes the operations, authentication or sync: only its
-#     own headers, crypto/, err.h, log.h, audit.h, arena.h and asset_req.h.
+#     own headers, crypto/, err.h, log.h, audit.h, arena.h, asset_req.h and rules.h.
 # Prints each violation with its file and line; exits 1 if there is any.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
