@@ -1,7 +1,8 @@
 /* idem: the store of Idempotency-Key answers (spec §13, table idempotency_keys). A key is kept
  * per (principal, key) for 24 hours with a keyed hash of the request; the first request claims
  * it (a lease, so a request that died frees it), then either completes it with its answer or
- * abandons it (an answer the client should retry, 5xx). The HTTP side is api/idem.c.
+ * abandons it (an answer the client should retry, 5xx). The HTTP side is api/idem.c; the SQL is
+ * service/store/store_idem.c.
  *
  * An idem_answer read back owns its memory (malloc'd); idem_answer_free() frees it (NULL-safe). */
 #ifndef ASSETD_IDEM_H
@@ -9,14 +10,15 @@
 
 #include <sodium.h>
 
+#include "store/store_idem.h"
 #include "svc.h"
 
 #define IDEM_KEY_MAX 255
-#define IDEM_HASH_LEN 32
+#define IDEM_HASH_LEN STORE_IDEM_HASH_LEN
 #define IDEM_PRINCIPAL_LEN 64
 /* How long a claim holds while its request runs, and how long answers are kept. */
-#define IDEM_LEASE_SECONDS 300
-#define IDEM_KEEP_HOURS 24
+#define IDEM_LEASE_SECONDS STORE_IDEM_LEASE_SECONDS
+#define IDEM_KEEP_HOURS STORE_IDEM_KEEP_HOURS
 
 typedef enum {
     IDEM_CLAIMED,  /* the caller runs the request, then completes or abandons the key */
@@ -25,15 +27,9 @@ typedef enum {
     IDEM_IN_FLIGHT /* the first request with this key still runs */
 } idem_state;
 
-typedef struct {
-    int status;
-    char *content_type; /* NULL: none */
-    unsigned char *body;
-    size_t body_len;
-    char *location, *etag; /* NULL: none */
-} idem_answer;
-
-void idem_answer_free(idem_answer *a);
+/* An answer kept: status, content type, body, Location and ETag (NULL: none). */
+typedef store_idem_answer idem_answer;
+#define idem_answer_free store_idem_answer_free
 
 /* "admin", "device:<id>" or "installation:<id>": whose keys these are. */
 void idem_principal(char out[IDEM_PRINCIPAL_LEN], const principal *p);
