@@ -52,8 +52,8 @@ static const char *const *const label_cols = &asset_col_names[COL_LABEL0];
 /* $1..$26: the row (row_params); $27..$31: the audit event (audit_params). */
 #define INSERT_SQL                                                                                 \
     "INSERT INTO assets (" STORE_INSERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "          \
-    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) "    \
-    "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
+    "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, "         \
+    "$26) " STORE_ON_ALIAS
 #define INSERT_PARAMS 26
 #define AUDIT_PARAMS 5
 
@@ -71,15 +71,6 @@ static const db_stmt st_insert = {STMT_ASSET_INSERT, "asset_insert",
 static const db_stmt st_upsert = {
     STMT_ASSET_UPSERT, "asset_upsert",
     AUDITED(INSERT_SQL "DO UPDATE SET " STORE_UPSERT_SET RETURNING("(xmax = 0)"))};
-/* The alias key of migration 0007 from parameters (device, owner kind, owner, store, alias):
- * WHERE alias_key = this, and nothing else but the device (which makes the statement routable
- * by device, deploy/README.md), is the one way to find an asset by its alias, so the plan cannot
- * flip to another index whatever the statistics say: no other index has all its columns given. */
-#define ALIAS_KEY_SQL(d, k, o, e, a)                                                               \
-    "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e         \
-    "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a              \
-    "::text, '\\', '\\\\'), 'escape'))"
-
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
                                "SELECT " ASSET_COLS " FROM assets WHERE alias_key = " ALIAS_KEY_SQL(
                                    "$1", "$2", "$3", "$4", "$5") " AND device_id = $1"};
@@ -255,8 +246,7 @@ asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asse
     const char *vals[] = {device_id};
     e = db_exec(c,
                 "INSERT INTO assets (" STORE_INSERT_COLS ") SELECT $1::uuid, " RESTORE_COLS
-                " FROM restore_stage ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
-                "DO UPDATE SET " STORE_UPSERT_SET,
+                " FROM restore_stage " STORE_ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET,
                 1, vals, NULL, NULL, &r);
     PQclear(r);
     return e;

@@ -41,6 +41,17 @@
     "seq, " STORE_OWNER_COLS ", " STORE_ROW_COLS                                                   \
     ", (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, version"
 extern const row_type store_asset_row;
+
+/* SQL: the alias key of migration 0007 from SQL expressions (device, owner kind, owner, store,
+ * alias). WHERE alias_key = this, and nothing else but the device (which makes the statement
+ * routable by device, deploy/README.md), is the one way to find an asset by its alias, so the
+ * plan cannot flip to another index whatever the statistics say: no other index has all its
+ * columns given. It is also the assets' only unique key (migration 0014): STORE_ON_ALIAS. */
+#define ALIAS_KEY_SQL(d, k, o, e, a)                                                               \
+    "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e         \
+    "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a              \
+    "::text, '\\', '\\\\'), 'escape'))"
+#define STORE_ON_ALIAS "ON CONFLICT (alias_key) "
 /* A result of one column "n" (a count). */
 extern const row_type store_count_row;
 

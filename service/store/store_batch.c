@@ -165,16 +165,14 @@ static void p_aliases(params *ps, const asset_text *aliases, int n)
         el_bytes(ps, a, aliases[i].p, aliases[i].n);
 }
 
-#define SCOPE_WHERE                                                                                \
-    "device_id = $1::uuid AND owner_kind = $2::smallint AND owner = $3::text AND "                 \
-    "attr_enc = $4::boolean"
-
-static const db_stmt st_select = {STMT_BATCH_SELECT, "batch_select",
-                                  "SELECT " STORE_ASSET_COLS " FROM assets WHERE " SCOPE_WHERE
-                                  " AND alias = ANY ($5::text[]) ORDER BY seq"};
+/* The rows of aliases $5 in scope $1..$4: through the alias key, as every lookup by alias. */
+#define BY_ALIASES                                                                                 \
+    "SELECT " STORE_ASSET_COLS " FROM assets WHERE device_id = $1::uuid AND alias_key = ANY "      \
+    "(ARRAY(SELECT " ALIAS_KEY_SQL("$1", "$2", "$3", "$4", "u.a") " FROM unnest($5::text[]) "      \
+                                                                  "AS u(a))) ORDER BY seq"
+static const db_stmt st_select = {STMT_BATCH_SELECT, "batch_select", BY_ALIASES};
 static const db_stmt st_select_lock = {STMT_BATCH_SELECT_LOCK, "batch_select_lock",
-                                       "SELECT " STORE_ASSET_COLS " FROM assets WHERE " SCOPE_WHERE
-                                       " AND alias = ANY ($5::text[]) ORDER BY seq FOR UPDATE"};
+                                       BY_ALIASES " FOR UPDATE"};
 
 asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text *aliases, int n,
                              bool for_update, PGresult **out)
@@ -210,13 +208,12 @@ static const row_type written_row = {written_names, 1};
         "r ORDER BY idx") ") "                                                                     \
                           "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
 
-#define ON_ALIAS "ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) "
 static const db_stmt st_insert_new = {STMT_BATCH_INSERT_NEW, "batch_insert_new", INSERT_SQL("")};
 static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert",
-                                  INSERT_SQL(ON_ALIAS "DO NOTHING")};
+                                  INSERT_SQL(STORE_ON_ALIAS "DO NOTHING")};
 /* As the single upsert (store.c): every column of the row replaced, updated_at refreshed. */
 static const db_stmt st_upsert = {STMT_BATCH_UPSERT, "batch_upsert",
-                                  INSERT_SQL(ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET)};
+                                  INSERT_SQL(STORE_ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET)};
 
 asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_record *recs, const store_label_cols *cols,
@@ -320,11 +317,13 @@ static const db_stmt st_delete = {
     "WITH i AS (SELECT * FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS t(alias, "
     "alias_hash, idx)), "
     "d AS (DELETE FROM assets a USING i WHERE a.device_id = $1::uuid AND "
-    "a.owner_kind = $2::smallint AND a.owner = $3::text AND a.attr_enc = $4::boolean AND "
-    "a.alias = i.alias RETURNING i.idx, i.alias_hash), "
-    "au AS (" STORE_AUDIT_INSERT("$7", "$8", "$9", "$10", "alias_hash",
-                                 "d ORDER BY idx") ") "
-                                                   "SELECT count(*) AS n FROM d"};
+    "a.alias_key = " ALIAS_KEY_SQL("$1", "$2", "$3", "$4",
+                                   "i.alias") " "
+                                              "RETURNING i.idx, i.alias_hash), "
+                                              "au AS (" STORE_AUDIT_INSERT(
+                                                  "$7", "$8", "$9", "$10", "alias_hash",
+                                                  "d ORDER BY idx") ") "
+                                                                    "SELECT count(*) AS n FROM d"};
 
 asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_text *aliases, const char (*hashes)[65], int n,

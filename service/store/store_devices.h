@@ -25,6 +25,15 @@
  * shared. */
 #define STORE_INSTALLATION_LOCK(id) "pg_advisory_xact_lock(7263540, ((" id ") % 2147483647)::int)"
 
+/* SQL: a device held until the transaction ends (device id: an SQL expression of type uuid, or
+ * text holding one; the lock is on its canonical form). Restore chunks writing onto the device
+ * hold it shared; device removal takes it exclusively, so it waits for the chunks in flight and
+ * the ones after it see their job failed. Assets have no foreign key to devices (migration
+ * 0013): this is what keeps a chunk from writing onto a device being removed. */
+#define STORE_DEVICE_LOCK(id) "pg_advisory_xact_lock(7263541, hashtext((" id ")::uuid::text))"
+#define STORE_DEVICE_LOCK_SHARED(id)                                                               \
+    "pg_advisory_xact_lock_shared(7263541, hashtext((" id ")::uuid::text))"
+
 typedef struct {
     char id[STORE_UUID_TEXT_LEN];
     char name[STORE_NAME_MAX + 1];

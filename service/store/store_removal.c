@@ -7,8 +7,10 @@ static const struct {
     const char *sql;
     bool channel;
 } steps[] = {
-    /* In-flight writes of its installations commit first, and are removed below. */
+    /* In-flight writes of its installations and restore chunks onto it commit first, and are
+     * removed below (assets have no foreign key to the device: migration 0013). */
     {.sql = "SELECT " STORE_INSTALLATION_LOCK("id") " FROM installations WHERE device_id = $1"},
+    {.sql = "SELECT " STORE_DEVICE_LOCK("$1")},
     {.sql = "DELETE FROM device_keys WHERE device_id = $1"},
     {.sql = "DELETE FROM assets WHERE device_id = $1"},
     {.sql = "DELETE FROM challenges WHERE installation_id IN "
