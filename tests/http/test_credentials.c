@@ -491,11 +491,12 @@ static void test_remove_device_during_restore(void **st)
     static const char *const wenv[] = {"ASSETD_SYNC_WORKERS=1", NULL};
     tl_proc *w = tl_worker_start(s1, wenv);
     wait_for_lock_wait("WITH c AS (UPDATE restore_chunks", "the worker's progress write");
-    /* The removal (through the other instance) waits for the chunk's transaction. */
+    /* The removal (through the other instance) waits for the chunk's transaction: the chunk holds
+     * its target device (STORE_DEVICE_LOCK_SHARED), which the removal takes exclusively. */
     removal_call call = {tl_pathf(path, sizeof path, "/devices/%s", neu.id), 0};
     pthread_t th;
     pthread_create(&th, NULL, remove_in_background, &call);
-    wait_for_lock_wait("SELECT 1 FROM devices WHERE id = $1 FOR UPDATE", "the removal's wait");
+    wait_for_lock_wait("SELECT pg_advisory_xact_lock(7263541,", "the removal's wait");
     PQclear(PQexec(hold, "COMMIT"));
     PQfinish(hold);
     pthread_join(th, NULL);
