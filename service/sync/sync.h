@@ -12,35 +12,11 @@
 #include "../arena.h"
 #include "../asset_req.h"
 #include "../rules.h"
+#include "../store/store_sync.h"
 #include "../svc.h"
 
-typedef struct {
-    char id[UUID_TEXT_LEN];
-    char device_id[UUID_TEXT_LEN];
-    int64_t created_ms;
-    long record_count;
-} backup_info;
-
-enum { RESTORE_QUEUED, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED };
-
-typedef struct {
-    char id[UUID_TEXT_LEN];
-    char backup_id[UUID_TEXT_LEN];
-    char target_id[UUID_TEXT_LEN];
-    int status;
-    long total, processed, accepted, failed;
-    long failures[RULE_COUNT]; /* by rule; [RULE_OK] unused */
-    int64_t created_ms;
-    int64_t finished_ms;          /* 0 while not finished */
-    char retry_of[UUID_TEXT_LEN]; /* "" unless a retry */
-} restore_info;
-
-typedef struct {
-    long total, failed;
-    bool has_restore;
-    char restore_id[UUID_TEXT_LEN];
-    int64_t finished_ms;
-} sync_result;
+/* backup_info, restore_info (RESTORE_QUEUED...), sync_result and record_row are the rows of
+ * store_sync.h, used as they are; SYNC_DONE_CHANNEL is there too. */
 
 /* Process-wide counters of decided records, for metrics. */
 typedef struct {
@@ -63,7 +39,7 @@ WUR asset_err sync_restore_create(svc *s, const principal *p, const char *backup
                                   const char *target_id, restore_info *out);
 WUR asset_err sync_restore_get(svc *s, const char *id, restore_info *out);
 /* Jobs by state (queued, running, done, failed). */
-WUR asset_err sync_restore_counts(svc *s, long counts[4]);
+WUR asset_err sync_restore_counts(svc *s, long counts[RESTORE_STATUS_COUNT]);
 
 /* The calling installation's sync result for its app, or group (n > 0), in the store enc. */
 WUR asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc,
@@ -71,14 +47,11 @@ WUR asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool
 
 /* ---- beyond the Kit (spec §12): sync_preview.c, sync_report.c, sync_backups.c ---- */
 
-/* NOTIFY channel of finished (done or failed) restores; the payload is the restore's id. */
-#define SYNC_DONE_CHANNEL "assetd_restore_done"
-
 enum { FIX_PASSWORD, FIX_SCREEN_LOCKED, FIX_UNLOCKED_SINCE_BOOT, FIX_COUNT };
 
 typedef struct {
     int owner_kind;   /* 0 app, 1 group */
-    asset_text owner; /* points into the preview's result */
+    asset_text owner; /* in the preview's arena */
     bool attr_enc;
     long total, failed;
 } preview_owner;
@@ -97,7 +70,7 @@ typedef struct {
     int n_owners;
     preview_fix fixes[FIX_COUNT];
     int n_fixes;
-    PGresult *res;
+    arena mem;
 } sync_preview;
 
 /* "lockScreenPasswordSet", "screenLocked", "unlockedSinceBoot". */
@@ -122,19 +95,10 @@ typedef struct {
 } records_query;
 
 typedef struct {
-    int owner_kind;
-    asset_text owner, alias;
-    bool attr_enc;
-    int rule; /* RULE_OK: accepted */
-    char alias_hash[65];
-} record_row;
-
-typedef struct {
     record_row *rows;
     int n;
     const char *next_cursor; /* NULL: last page */
-    PGresult *res;
-    arena mem;
+    arena mem;               /* rows, their texts and the cursor */
 } records_page;
 
 /* GET /restores/{id}/records: aliases only as aliasHash. NOT_FOUND for an unknown restore;
