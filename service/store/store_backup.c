@@ -284,10 +284,10 @@ asset_err store_backup_in_use(db_conn *c, const char *id, bool *busy)
 {
     PGresult *r = NULL;
     const char *vals[] = {id};
-    asset_err e = db_exec(c,
-                          "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN ('queued', "
-                          "'running') LIMIT 1",
-                          1, vals, NULL, NULL, &r);
+    asset_err e = db_exec(
+        c,
+        "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN " RESTORE_SQL_PENDING " LIMIT 1",
+        1, vals, NULL, NULL, &r);
     *busy = e == ASSET_OK && PQntuples(r) > 0;
     PQclear(r);
     return e;
@@ -318,13 +318,14 @@ asset_err store_backups_expired(db_pool *p, int days, char (*ids)[UUID_TEXT_LEN]
     snprintf(lim, sizeof lim, "%d", cap);
     const char *vals[] = {d, lim};
     *n = 0;
-    asset_err e = db_run_sql(p,
-                             "SELECT id FROM backups b WHERE (created_at < now() - "
-                             "make_interval(days => $1::int) AND NOT EXISTS (SELECT 1 FROM "
-                             "restores r WHERE r.backup_id = b.id AND r.status IN ('queued', "
-                             "'running'))) OR octet_length(wrapped_key) = 0 "
-                             "ORDER BY created_at LIMIT $2::int",
-                             2, vals, NULL, NULL, &r);
+    asset_err e =
+        db_run_sql(p,
+                   "SELECT id FROM backups b WHERE (created_at < now() - "
+                   "make_interval(days => $1::int) AND NOT EXISTS (SELECT 1 FROM "
+                   "restores r WHERE r.backup_id = b.id AND r.status IN " RESTORE_SQL_PENDING
+                   ")) OR octet_length(wrapped_key) = 0 "
+                   "ORDER BY created_at LIMIT $2::int",
+                   2, vals, NULL, NULL, &r);
     if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
         e = ASSET_DATA_CORRUPTED;
     for (int i = 0; e == ASSET_OK && i < row_count(&rows) && i < cap; i++, (*n)++)

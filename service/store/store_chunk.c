@@ -36,8 +36,8 @@ asset_err store_chunk_claim(db_conn *c, store_chunk *out, bool *found)
     asset_err e = db_exec(c,
                           "SELECT c.restore_id, c.chunk, c.first_ordinal, c.last_ordinal "
                           "FROM restore_chunks c JOIN restores r ON r.id = c.restore_id "
-                          "WHERE NOT c.done AND r.status IN ('queued', 'running') "
-                          "ORDER BY r.created_at, c.chunk FOR UPDATE OF c SKIP LOCKED LIMIT 1",
+                          "WHERE NOT c.done AND r.status IN " RESTORE_SQL_PENDING
+                          " ORDER BY r.created_at, c.chunk FOR UPDATE OF c SKIP LOCKED LIMIT 1",
                           0, NULL, NULL, NULL, &r);
     if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
         e = ASSET_DATA_CORRUPTED;
@@ -147,8 +147,8 @@ static const row_type backup_record_row = {backup_record_names, BR_COLS};
     "b.ordinal, b.owner_kind, b.owner, b.attr_enc, b.alias, b.accessibility, b.req_pwd, "          \
     "b.auth_type, b.sync_type, b.persistent, b.wrap_type, b.labels_sealed, b.sealed"
 
-/* Row i of a result bound to backup_record_row: a record sealed for the backup (key_version
- * 1, labels_sealed holding every synced label); -1 if a sealed column is malformed. */
+/* Row i of a result bound to backup_record_row: a record sealed for the backup (labels_sealed
+ * holding every synced label; key_version left 0); -1 if a sealed column is malformed. */
 static int decode_backup_record(const row_reader *rows, int i, asset_record *r, int *ordinal,
                                 arena *a)
 {
@@ -164,7 +164,6 @@ static int decode_backup_record(const row_reader *rows, int i, asset_record *r, 
     r->sync_type = (uint8_t)row_int(rows, i, BR_SYNC_TYPE);
     r->is_persistent = row_bool(rows, i, BR_PERSISTENT);
     r->wrap_type = (uint8_t)row_int(rows, i, BR_WRAP_TYPE);
-    r->key_version = 1;
     return row_bytea(rows, i, BR_LABELS_SEALED, a, &r->labels_sealed, &r->labels_sealed_len) ||
                    row_bytea(rows, i, BR_SEALED, a, &r->sealed, &r->sealed_len)
                ? -1
@@ -292,12 +291,12 @@ asset_err store_chunk_done(db_conn *c, const store_chunk *ch, const store_progre
     sqlbuf_add(&b,
                "WITH c AS (UPDATE restore_chunks SET done = true WHERE restore_id = $%d AND "
                "chunk = $%d) "
-               "UPDATE restores SET status = 'running', processed = processed + %ld, "
+               "UPDATE restores SET status = " RESTORE_SQL_RUNNING ", processed = processed + %ld, "
                "accepted = accepted + %ld, failed = failed + %ld, "
                "f_password = f_password + %ld, f_unlocked = f_unlocked + %ld, "
                "f_user_auth = f_user_auth + %ld, f_first_unlock = f_first_unlock + %ld, "
                "lease_owner = $%d, lease_until = now() + make_interval(secs => %d) WHERE id = $%d "
-               "AND status IN ('queued', 'running')",
+               "AND status IN " RESTORE_SQL_PENDING,
                id, sqlbuf_int(&b, ch->chunk), pr->processed, pr->accepted, pr->failed,
                pr->failures[RULE_PASSWORD], pr->failures[RULE_UNLOCKED],
                pr->failures[RULE_USER_AUTH], pr->failures[RULE_FIRST_UNLOCK],
@@ -323,7 +322,7 @@ asset_err store_restore_finishable(db_conn *c, char id[UUID_TEXT_LEN],
     id[0] = target_id[0] = 0;
     asset_err e = db_exec(c,
                           "SELECT r.id, r.target_device_id FROM restores r "
-                          "WHERE r.status IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM "
+                          "WHERE r.status IN " RESTORE_SQL_PENDING " AND NOT EXISTS (SELECT 1 FROM "
                           "restore_chunks c WHERE c.restore_id = r.id AND NOT c.done) "
                           "ORDER BY r.created_at FOR UPDATE OF r SKIP LOCKED LIMIT 1",
                           0, NULL, NULL, NULL, &r);
@@ -353,7 +352,8 @@ asset_err store_restore_finish(db_conn *c, const char *id, const char *target_id
     /* The NOTIFY is delivered at COMMIT: it wakes long polls on every instance (longpoll.c). */
     if (e == ASSET_OK)
         e = exec_discard(c,
-                         "WITH u AS (UPDATE restores SET status = 'done', finished_at = now(), "
+                         "WITH u AS (UPDATE restores SET status = " RESTORE_SQL_DONE
+                         ", finished_at = now(), "
                          "lease_owner = NULL, lease_until = NULL WHERE id = $1 RETURNING id) "
                          "SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) FROM u",
                          1, vals);
@@ -363,12 +363,12 @@ asset_err store_restore_finish(db_conn *c, const char *id, const char *target_id
 asset_err store_restore_fail(db_conn *c, const char *id)
 {
     const char *vals[] = {id};
-    return exec_discard(c,
-                        "WITH u AS (UPDATE restores SET status = 'failed', finished_at = now(), "
-                        "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status IN "
-                        "('queued', 'running') RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL
-                        "', id::text) FROM u",
-                        1, vals);
+    return exec_discard(
+        c,
+        "WITH u AS (UPDATE restores SET status = " RESTORE_SQL_FAILED ", finished_at = now(), "
+        "lease_owner = NULL, lease_until = NULL WHERE id = $1 AND status IN " RESTORE_SQL_PENDING
+        " RETURNING id) SELECT pg_notify('" SYNC_DONE_CHANNEL "', id::text) FROM u",
+        1, vals);
 }
 
 asset_err store_restore_release(db_conn *c, const char *lease_owner)
@@ -376,6 +376,6 @@ asset_err store_restore_release(db_conn *c, const char *lease_owner)
     const char *vals[] = {lease_owner};
     return exec_discard(c,
                         "UPDATE restores SET lease_owner = NULL, lease_until = NULL "
-                        "WHERE lease_owner = $1 AND status = 'running'",
+                        "WHERE lease_owner = $1 AND status = " RESTORE_SQL_RUNNING,
                         1, vals);
 }

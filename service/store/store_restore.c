@@ -7,20 +7,32 @@
 
 #include "store_sync.h"
 
-static const char *const status_names[RESTORE_STATUS_COUNT] = {"queued", "running", "done",
-                                                               "failed"};
+static const char *const status_names[RESTORE_STATUS_COUNT] = {
+    [RESTORE_QUEUED] = RESTORE_QUEUED_NAME,
+    [RESTORE_RUNNING] = RESTORE_RUNNING_NAME,
+    [RESTORE_DONE] = RESTORE_DONE_NAME,
+    [RESTORE_FAILED] = RESTORE_FAILED_NAME,
+};
 
 const char *store_restore_status_name(int status)
 {
-    return status >= 0 && status < RESTORE_STATUS_COUNT ? status_names[status] : "failed";
+    return status >= 0 && status < RESTORE_STATUS_COUNT ? status_names[status]
+                                                        : RESTORE_FAILED_NAME;
 }
 
-static int status_of(const char *name)
+int store_restore_status_parse(const char *name)
 {
-    for (int i = 0; i < RESTORE_STATUS_COUNT; i++)
+    for (int i = 0; name && i < RESTORE_STATUS_COUNT; i++)
         if (strcmp(name, status_names[i]) == 0)
             return i;
-    return RESTORE_FAILED;
+    return -1;
+}
+
+/* A stored status; one the table does not know reads as failed. */
+static int status_of(const char *name)
+{
+    int st = store_restore_status_parse(name);
+    return st >= 0 ? st : RESTORE_FAILED;
 }
 
 static void copy_id(char out[UUID_TEXT_LEN], const row_reader *rows, int i, int k)
@@ -148,10 +160,9 @@ asset_err store_restore_counts(db_pool *p, long counts[RESTORE_STATUS_COUNT])
     if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
         e = ASSET_DATA_CORRUPTED;
     for (int i = 0; e == ASSET_OK && i < row_count(&rows); i++) {
-        const char *st = row_text(&rows, i, 0, NULL);
-        for (int k = 0; k < RESTORE_STATUS_COUNT; k++)
-            if (strcmp(st, status_names[k]) == 0)
-                counts[k] = (long)row_i64(&rows, i, 1);
+        int k = store_restore_status_parse(row_text(&rows, i, 0, NULL));
+        if (k >= 0)
+            counts[k] = (long)row_i64(&rows, i, 1);
     }
     PQclear(r);
     return e;

@@ -12,14 +12,26 @@
 
 #include "store.h"
 
-#define WUR __attribute__((warn_unused_result))
-
 /* ---- the public shapes of sync (sync.h uses them as they are) ---- */
 
-/* A restore job's status, as stored (restores.status). */
+/* A restore's status: this enum in C; its name in the restores table (migration 0002's CHECK)
+ * and in the API. store_restore_status_name() and store_restore_status_parse() convert through
+ * one table (store_restore.c); SQL spells the same names with the RESTORE_SQL_* literals. */
 enum { RESTORE_QUEUED, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED, RESTORE_STATUS_COUNT };
-/* "queued", "running", "done", "failed" ("failed" for anything else). */
+#define RESTORE_QUEUED_NAME "queued"
+#define RESTORE_RUNNING_NAME "running"
+#define RESTORE_DONE_NAME "done"
+#define RESTORE_FAILED_NAME "failed"
+#define RESTORE_SQL_QUEUED "'" RESTORE_QUEUED_NAME "'"
+#define RESTORE_SQL_RUNNING "'" RESTORE_RUNNING_NAME "'"
+#define RESTORE_SQL_DONE "'" RESTORE_DONE_NAME "'"
+#define RESTORE_SQL_FAILED "'" RESTORE_FAILED_NAME "'"
+/* "status IN " RESTORE_SQL_PENDING: a job that is not finished. */
+#define RESTORE_SQL_PENDING "(" RESTORE_SQL_QUEUED ", " RESTORE_SQL_RUNNING ")"
+/* The name of a RESTORE_* (RESTORE_FAILED_NAME for anything else). */
 const char *store_restore_status_name(int status);
+/* The RESTORE_* of a status name, or -1 if it is none. */
+int store_restore_status_parse(const char *name);
 
 typedef struct {
     char id[UUID_TEXT_LEN];
@@ -204,8 +216,8 @@ WUR asset_err store_restore_job(db_conn *c, const char *id, store_job *out);
 WUR asset_err store_restore_target(db_conn *c, const char *device_id, device_state *st,
                                    int *dek_version);
 /* The backup records of chunk ch (of a retry: only those its base refused under its rules),
- * by ordinal, as records sealed for the backup (key_version 1); bytea in a. DATA_CORRUPTED for a
- * malformed row. */
+ * by ordinal, as records sealed for the backup (key_version is left 0: the caller knows the
+ * backup's); bytea in a. DATA_CORRUPTED for a malformed row. */
 WUR asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk *ch, arena *a,
                                   store_records *out);
 /* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out) (COPY). */

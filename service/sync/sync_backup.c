@@ -39,7 +39,7 @@ static asset_err reseal_for_backup(asset_record *r, arena *a, const char *device
         return ASSET_DATA_CORRUPTED;
     for (int i = LABEL_LOCAL; i < ASSET_LABELS; i++)
         r->labels[i] = (asset_text){NULL, 0};
-    r->key_version = 1;
+    r->key_version = SYNC_BACKUP_KEY_VERSION;
     int rc = record_seal_labels(r, a, where, tk) | record_seal_secret(r, a, secret, len, where, tk);
     sodium_memzero(secret, len);
     return rc == 0 ? ASSET_OK : ASSET_CRYPTO_ERROR;

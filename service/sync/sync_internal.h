@@ -14,6 +14,10 @@ const char *sync_cursor_encode(const svc *s, const char *context, const unsigned
 WUR asset_err sync_cursor_decode(const svc *s, const char *context, asset_text cursor,
                                  unsigned char *pos, size_t n);
 
+/* The key_version of a backup record: it is sealed under its backup's transport key, which has
+ * only this one version (a device's data keys have many). */
+#define SYNC_BACKUP_KEY_VERSION 1
+
 /* The AD binding of a backup's records, and the purpose of its wrapped transport key. */
 void sync_backup_where(char out[64], const char *backup_id);
 void sync_backup_purpose(char out[96], const char *backup_id);

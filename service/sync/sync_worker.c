@@ -159,12 +159,12 @@ static int reseal_for_target(asset_record *r, store_label_cols *cols, arena *a, 
 
 /* Decide every record of recs with rules_check_restore and reseal the accepted ones into acc.
  * BATCH_MORE, or the BATCH_* of a failure. */
-static int decide(batch_acc *acc, const store_records *recs, const job *j,
-                  const device_state *new_state, int dek_version, const unsigned char *dek,
-                  arena *a)
+static int decide(batch_acc *acc, store_records *recs, const job *j, const device_state *new_state,
+                  int dek_version, const unsigned char *dek, arena *a)
 {
     for (int i = 0; i < recs->n; i++) {
-        const asset_record *r = &recs->rows[i];
+        asset_record *r = &recs->rows[i];
+        r->key_version = SYNC_BACKUP_KEY_VERSION;
         acc->rules[i] = -1;
         if (!(r->sync_type & j->row.sync_bit))
             continue; /* does not take part in this kind of move: not counted */
