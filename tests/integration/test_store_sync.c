@@ -202,7 +202,7 @@ typedef struct {
     const char *backup_id, *device_id;
     unsigned char wrapped[SEAL_WRAPPED_KEY_LEN];
     asset_record rows[NREC];
-    char alias[NREC][8];
+    char alias[NREC][16];
     unsigned char sealed[NREC][16], labels[NREC][8];
 } backup_fixture;
 
