@@ -6,12 +6,12 @@
 #   - api/ and cmd/ never speak to PostgreSQL themselves (no libpq header, type or call), and
 #     api/ never reaches past the operations into service/store/ or service/crypto/;
 #   - only service/config.c reads the environment;
+#   - service/sync/ keeps the logic of backup and restore and speaks no SQL: no libpq type or
+#     call, no statement or transaction of its own (store_sync.h runs them; db_tx, db_tx_on);
 #   - service/crypto/ does no I/O: it includes only its own headers, err.h, arena.h and
 #     asset_req.h, and of the system only libsodium and the C headers without I/O;
 #   - service/store/ (the SQL) never includes the operations, authentication or sync: only its
-#     own headers, crypto/, err.h, audit.h, arena.h and asset_req.h;
-#   - service/sync/ keeps the logic of backup and restore and speaks no SQL: no libpq type or
-#     call, no statement or transaction of its own (store_sync.h runs them; db_tx, db_tx_on).
+#     own headers, crypto/, err.h, audit.h, arena.h and asset_req.h.
 # Prints each violation with its file and line; exits 1 if there is any.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
