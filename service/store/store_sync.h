@@ -71,8 +71,10 @@ typedef struct {
 } record_row;
 
 /* Records read for a backup or a restore: rows[0..n) (n + 1 allocated), ordinals[i] the
- * backup record's ordinal (restore side only). Texts point into res, bytea into the arena the
- * reader was given. store_records_free releases rows, ordinals and res; NULL-safe. */
+ * backup record's ordinal (restore side only). Texts point into res (the store's, never read by
+ * the caller: kept rather than copied, since a restore reads every record of a backup), bytea
+ * into the arena the reader was given. store_records_free releases rows, ordinals and res;
+ * NULL-safe. */
 typedef struct {
     asset_record *rows;
     int *ordinals;

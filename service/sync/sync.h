@@ -3,7 +3,8 @@
  * rules_check_restore() exactly once (a chunk is claimed with FOR UPDATE SKIP LOCKED inside the
  * transaction that writes its records, their outcomes and the job's progress, so any number of
  * workers share a job and a crash only redoes an uncommitted chunk), the per-owner sync results,
- * previews, per-record reports, retries and the backup lifecycle. */
+ * previews, per-record reports, retries and the backup lifecycle. The decisions, the sealing and
+ * the chunking are here; every statement is service/store/store_sync.h's. */
 #ifndef ASSETD_SYNC_H
 #define ASSETD_SYNC_H
 
