@@ -509,6 +509,28 @@ static void backoff(int attempt)
     nanosleep(&ts, NULL);
 }
 
+/* One attempt of fn on c: in a transaction begun with `begin`, or without one (NULL). */
+static asset_err attempt_on(db_conn *c, const char *begin, db_tx_fn *fn, void *ctx)
+{
+    asset_err e = ASSET_OK;
+    c->retryable = false;
+    if (!begin || (e = exec_simple(c, begin)) == ASSET_OK) {
+        e = fn(c, ctx);
+        if (begin && e == ASSET_OK)
+            e = db_commit(c);
+        if (begin && e != ASSET_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+            db_rollback(c);
+    }
+    return e;
+}
+
+static asset_err conflicts_ran_out(void)
+{
+    asset_err_note("the transaction kept conflicting with concurrent ones (serialization "
+                   "failure or deadlock); retry");
+    return ASSET_SERVICE_UNAVAILABLE;
+}
+
 static asset_err run_attempts(db_pool *p, const char *begin, db_tx_fn *fn, void *ctx)
 {
     asset_err e = ASSET_SERVICE_UNAVAILABLE;
@@ -516,14 +538,7 @@ static asset_err run_attempts(db_pool *p, const char *begin, db_tx_fn *fn, void 
         db_conn *c = NULL;
         if ((e = db_acquire(p, &c)) != ASSET_OK)
             return e;
-        c->retryable = false;
-        if (!begin || (e = exec_simple(c, begin)) == ASSET_OK) {
-            e = fn(c, ctx);
-            if (begin && e == ASSET_OK)
-                e = db_commit(c);
-            if (begin && e != ASSET_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
-                db_rollback(c);
-        }
+        e = attempt_on(c, begin, fn, ctx);
         bool again = c->retryable;
         c->retryable = false;
         db_release(p, c);
@@ -531,19 +546,31 @@ static asset_err run_attempts(db_pool *p, const char *begin, db_tx_fn *fn, void 
             return e;
         backoff(attempt);
     }
-    asset_err_note("the transaction kept conflicting with concurrent ones (serialization "
-                   "failure or deadlock); retry");
-    return ASSET_SERVICE_UNAVAILABLE;
+    return conflicts_ran_out();
 }
+
+static const char *const begins[] = {
+    [DB_READ_COMMITTED] = "BEGIN ISOLATION LEVEL READ COMMITTED",
+    [DB_REPEATABLE_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
+    [DB_SERIALIZABLE] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
+};
 
 asset_err db_tx(db_pool *p, db_isolation iso, db_tx_fn *fn, void *ctx)
 {
-    static const char *const begins[] = {
-        [DB_READ_COMMITTED] = "BEGIN ISOLATION LEVEL READ COMMITTED",
-        [DB_REPEATABLE_READ] = "BEGIN ISOLATION LEVEL REPEATABLE READ",
-        [DB_SERIALIZABLE] = "BEGIN ISOLATION LEVEL SERIALIZABLE",
-    };
     return run_attempts(p, begins[iso], fn, ctx);
+}
+
+asset_err db_tx_on(db_conn *c, db_isolation iso, db_tx_fn *fn, void *ctx)
+{
+    for (int attempt = 0; attempt < DB_TX_ATTEMPTS; attempt++) {
+        asset_err e = attempt_on(c, begins[iso], fn, ctx);
+        bool again = c->retryable && !c->broken;
+        c->retryable = false;
+        if (!again)
+            return e;
+        backoff(attempt);
+    }
+    return conflicts_ran_out();
 }
 
 asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx)

@@ -110,6 +110,10 @@ WUR asset_err db_tx(db_pool *p, db_isolation iso, db_tx_fn *fn, void *ctx);
 /* The same without BEGIN/COMMIT (each statement of fn commits on its own): for reads and
  * single-statement writes. */
 WUR asset_err db_run(db_pool *p, db_tx_fn *fn, void *ctx);
+/* db_tx on a connection the caller holds outside the pool (a sync worker's own, which LISTENs
+ * between transactions, db_listen.h): BEGIN, fn, COMMIT or ROLLBACK, the same retries; the
+ * connection stays with the caller. */
+WUR asset_err db_tx_on(db_conn *c, db_isolation iso, db_tx_fn *fn, void *ctx);
 
 /* Behind a transaction-pooling proxy (pgbouncer pool_mode=transaction), consecutive
  * transactions of one client connection may run on different server connections, so nothing

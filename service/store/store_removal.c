@@ -1,6 +1,7 @@
 #include "store_removal.h"
 
 #include "store_devices.h"
+#include "store_sync.h"
 
 /* Statements in order; $1 is the device id, $2 (when `channel`) the NOTIFY channel. */
 static const struct {
@@ -17,9 +18,10 @@ static const struct {
             "(SELECT id FROM installations WHERE device_id = $1)"},
     {.sql = "DELETE FROM sync_results WHERE device_id = $1"},
     /* Long polls on those jobs wake at commit, on every instance (longpoll.c). */
-    {.sql = "WITH f AS (UPDATE restores SET status = 'failed', finished_at = now(), lease_owner = "
+    {.sql = "WITH f AS (UPDATE restores SET status = " RESTORE_SQL_FAILED ", finished_at = now(), "
+            "lease_owner = "
             "NULL, "
-            "lease_until = NULL WHERE target_device_id = $1 AND status IN ('queued', 'running') "
+            "lease_until = NULL WHERE target_device_id = $1 AND status IN " RESTORE_SQL_PENDING " "
             "RETURNING id) SELECT pg_notify($2, id::text) FROM f",
      .channel = true},
     {.sql = "DELETE FROM idempotency_keys WHERE principal = 'device:' || $1::text OR principal IN "
@@ -52,7 +54,7 @@ asset_err store_device_remove(db_conn *c, const char *device_id, bool delete_bac
         e = exec_id(c,
                     "SELECT 1 FROM restores r JOIN backups b ON b.id = r.backup_id "
                     "WHERE b.device_id = $1 AND r.target_device_id <> $1 "
-                    "AND r.status IN ('queued', 'running') LIMIT 1",
+                    "AND r.status IN " RESTORE_SQL_PENDING " LIMIT 1",
                     device_id, NULL, &rows);
         if (e == ASSET_OK && rows > 0)
             e = ASSET_IN_PROGRESS;

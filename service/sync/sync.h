@@ -3,7 +3,8 @@
  * rules_check_restore() exactly once (a chunk is claimed with FOR UPDATE SKIP LOCKED inside the
  * transaction that writes its records, their outcomes and the job's progress, so any number of
  * workers share a job and a crash only redoes an uncommitted chunk), the per-owner sync results,
- * previews, per-record reports, retries and the backup lifecycle. */
+ * previews, per-record reports, retries and the backup lifecycle. The decisions, the sealing and
+ * the chunking are here; every statement is service/store/store_sync.h's. */
 #ifndef ASSETD_SYNC_H
 #define ASSETD_SYNC_H
 
@@ -12,48 +13,11 @@
 #include "../arena.h"
 #include "../asset_req.h"
 #include "../rules.h"
+#include "../store/store_sync.h"
 #include "../svc.h"
 
-typedef struct {
-    char id[UUID_TEXT_LEN];
-    char device_id[UUID_TEXT_LEN];
-    int64_t created_ms;
-    long record_count;
-} backup_info;
-
-/* A restore's status: this enum in C; its name in the restores table (migration 0002's CHECK)
- * and in the API. sync_status_name() and sync_status_parse() convert through one table
- * (sync_backup.c); SQL spells the same names with the RESTORE_SQL_* literals. */
-enum { RESTORE_QUEUED, RESTORE_RUNNING, RESTORE_DONE, RESTORE_FAILED, RESTORE_STATUS_COUNT };
-#define RESTORE_QUEUED_NAME "queued"
-#define RESTORE_RUNNING_NAME "running"
-#define RESTORE_DONE_NAME "done"
-#define RESTORE_FAILED_NAME "failed"
-#define RESTORE_SQL_QUEUED "'" RESTORE_QUEUED_NAME "'"
-#define RESTORE_SQL_RUNNING "'" RESTORE_RUNNING_NAME "'"
-#define RESTORE_SQL_DONE "'" RESTORE_DONE_NAME "'"
-#define RESTORE_SQL_FAILED "'" RESTORE_FAILED_NAME "'"
-/* "status IN " RESTORE_SQL_PENDING: a job that is not finished. */
-#define RESTORE_SQL_PENDING "(" RESTORE_SQL_QUEUED ", " RESTORE_SQL_RUNNING ")"
-
-typedef struct {
-    char id[UUID_TEXT_LEN];
-    char backup_id[UUID_TEXT_LEN];
-    char target_id[UUID_TEXT_LEN];
-    int status;
-    long total, processed, accepted, failed;
-    long failures[RULE_COUNT]; /* by rule; [RULE_OK] unused */
-    int64_t created_ms;
-    int64_t finished_ms;          /* 0 while not finished */
-    char retry_of[UUID_TEXT_LEN]; /* "" unless a retry */
-} restore_info;
-
-typedef struct {
-    long total, failed;
-    bool has_restore;
-    char restore_id[UUID_TEXT_LEN];
-    int64_t finished_ms;
-} sync_result;
+/* backup_info, restore_info (RESTORE_QUEUED...), sync_result and record_row are the rows of
+ * store_sync.h, used as they are; SYNC_DONE_CHANNEL is there too. */
 
 /* Process-wide counters of decided records, for metrics. */
 typedef struct {
@@ -62,7 +26,9 @@ typedef struct {
 } sync_stats;
 void sync_stats_read(sync_stats *out);
 
+/* A restore status's name, and back (-1 for none): store_restore_status_name/_parse. */
 const char *sync_status_name(int status);
+int sync_status_parse(const char *name);
 /* The RESTORE_* of a status name, or -1 if it is none. */
 int sync_status_parse(const char *name);
 
@@ -86,14 +52,11 @@ WUR asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool
 
 /* ---- beyond the Kit (spec §12): sync_preview.c, sync_report.c, sync_backups.c ---- */
 
-/* NOTIFY channel of finished (done or failed) restores; the payload is the restore's id. */
-#define SYNC_DONE_CHANNEL "assetd_restore_done"
-
 enum { FIX_PASSWORD, FIX_SCREEN_LOCKED, FIX_UNLOCKED_SINCE_BOOT, FIX_COUNT };
 
 typedef struct {
-    int owner_kind;   /* OWNER_APP, OWNER_GROUP */
-    asset_text owner; /* points into the preview's result */
+    int owner_kind;   /* 0 app, 1 group */
+    asset_text owner; /* in the preview's arena */
     bool attr_enc;
     long total, failed;
 } preview_owner;
@@ -112,7 +75,7 @@ typedef struct {
     int n_owners;
     preview_fix fixes[FIX_COUNT];
     int n_fixes;
-    PGresult *res;
+    arena mem;
 } sync_preview;
 
 /* "lockScreenPasswordSet", "screenLocked", "unlockedSinceBoot". */
@@ -137,19 +100,10 @@ typedef struct {
 } records_query;
 
 typedef struct {
-    int owner_kind;
-    asset_text owner, alias;
-    bool attr_enc;
-    int rule; /* RULE_OK: accepted */
-    char alias_hash[65];
-} record_row;
-
-typedef struct {
     record_row *rows;
     int n;
     const char *next_cursor; /* NULL: last page */
-    PGresult *res;
-    arena mem;
+    arena mem;               /* rows, their texts and the cursor */
 } records_page;
 
 /* GET /restores/{id}/records: aliases only as aliasHash. NOT_FOUND for an unknown restore;

@@ -4,7 +4,8 @@
  *
  * Deleting destroys the backup's wrapped transport key first, in a committed transaction of its
  * own, so its sealed records can never be opened again even if the rows outlive a crash; only
- * then do the rows go. A backup whose key is destroyed is treated as gone everywhere. */
+ * then do the rows go. A backup whose key is destroyed is treated as gone everywhere. The SQL is
+ * service/store/store_sync.h's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,77 +18,50 @@
 
 #define POS_LEN (8 + UUID_TEXT_LEN)
 
-typedef struct {
-    const char *device_id;
-    long limit;
-    unsigned char pos[POS_LEN];
-    bool has_pos;
-    PGresult **res;
-} list_ctx;
-
-static asset_err list_run(db_conn *c, void *arg)
+/* The cursor's position (created_us, id) of a backup, and back. */
+static void pos_encode(unsigned char pos[POS_LEN], const backup_info *b)
 {
-    list_ctx *x = arg;
-    char micros[24] = "0", lim[24], id[UUID_TEXT_LEN] = "";
-    if (x->has_pos) {
-        int64_t m = 0;
-        for (int k = 0; k < 8; k++)
-            m |= (int64_t)x->pos[k] << (8 * k);
-        snprintf(micros, sizeof micros, "%lld", (long long)m);
-        memcpy(id, x->pos + 8, UUID_TEXT_LEN - 1);
-        id[UUID_TEXT_LEN - 1] = 0;
-    }
-    snprintf(lim, sizeof lim, "%ld", x->limit + 1);
-    const char *vals[] = {x->device_id, x->has_pos ? "t" : "f", micros,
-                          x->has_pos ? id : "00000000-0000-0000-0000-000000000000", lim};
-    PQclear(*x->res);
-    *x->res = NULL;
-    return db_exec(c,
-                   "SELECT id, device_id, (extract(epoch FROM created_at) * 1000)::bigint, "
-                   "record_count, (extract(epoch FROM created_at) * 1000000)::bigint "
-                   "FROM backups WHERE device_id = $1 AND octet_length(wrapped_key) > 0 AND "
-                   "(NOT $2::boolean OR (created_at, id) < (timestamptz 'epoch' + "
-                   "$3::bigint * interval '1 microsecond', $4::uuid)) "
-                   "ORDER BY created_at DESC, id DESC LIMIT $5::int",
-                   5, vals, NULL, NULL, x->res);
+    for (int k = 0; k < 8; k++)
+        pos[k] = (unsigned char)((uint64_t)b->created_us >> (8 * k));
+    memcpy(pos + 8, b->id, UUID_TEXT_LEN - 1);
+    pos[POS_LEN - 1] = 0;
+}
+
+static void pos_decode(backup_info *b, const unsigned char pos[POS_LEN])
+{
+    int64_t m = 0;
+    for (int k = 0; k < 8; k++)
+        m |= (int64_t)pos[k] << (8 * k);
+    b->created_us = m;
+    memcpy(b->id, pos + 8, UUID_TEXT_LEN - 1);
+    b->id[UUID_TEXT_LEN - 1] = 0;
 }
 
 asset_err sync_backup_list(svc *s, const char *device_id, long limit, asset_text cursor,
                            backup_page *out)
 {
-    PGresult *r = NULL;
     char context[80];
-    list_ctx x = {device_id, limit, {0}, cursor.n > 0, &r};
+    unsigned char pos[POS_LEN] = {0};
+    backup_info after;
+    int rows = 0;
     memset(out, 0, sizeof *out);
+    memset(&after, 0, sizeof after);
     snprintf(context, sizeof context, "backups|%s", device_id);
-    asset_err e = cursor.n ? sync_cursor_decode(s, context, cursor, x.pos, POS_LEN) : ASSET_OK;
+    asset_err e = cursor.n ? sync_cursor_decode(s, context, cursor, pos, POS_LEN) : ASSET_OK;
+    if (e == ASSET_OK && cursor.n)
+        pos_decode(&after, pos);
     if (e == ASSET_OK)
-        e = db_run(s->pool, list_run, &x);
+        e = store_backup_list(s->pool, device_id, cursor.n ? &after : NULL, limit + 1, &out->mem,
+                              &out->items, &rows);
     if (e != ASSET_OK)
         goto done;
-    int rows = PQntuples(r), n = rows > limit ? (int)limit : rows;
-    if (n && !(out->items = arena_alloc(&out->mem, (size_t)n * sizeof *out->items))) {
-        e = ASSET_OUT_OF_MEMORY;
-        goto done;
-    }
-    for (int i = 0; i < n; i++, out->n++) {
-        backup_info *b = &out->items[i];
-        snprintf(b->id, sizeof b->id, "%s", PQgetvalue(r, i, 0));
-        snprintf(b->device_id, sizeof b->device_id, "%s", PQgetvalue(r, i, 1));
-        b->created_ms = strtoll(PQgetvalue(r, i, 2), NULL, 10);
-        b->record_count = atol(PQgetvalue(r, i, 3));
-    }
-    if (rows > n) {
-        int64_t m = strtoll(PQgetvalue(r, n - 1, 4), NULL, 10);
-        for (int k = 0; k < 8; k++)
-            x.pos[k] = (unsigned char)((uint64_t)m >> (8 * k));
-        memcpy(x.pos + 8, PQgetvalue(r, n - 1, 0), UUID_TEXT_LEN - 1);
-        x.pos[POS_LEN - 1] = 0;
-        if (!(out->next_cursor = sync_cursor_encode(s, context, x.pos, POS_LEN, &out->mem)))
+    out->n = rows > limit ? (int)limit : rows;
+    if (rows > out->n) {
+        pos_encode(pos, &out->items[out->n - 1]);
+        if (!(out->next_cursor = sync_cursor_encode(s, context, pos, POS_LEN, &out->mem)))
             e = ASSET_OUT_OF_MEMORY;
     }
 done:
-    PQclear(r);
     if (e != ASSET_OK)
         backup_page_free(out);
     return e;
@@ -113,50 +87,22 @@ typedef struct {
 static asset_err destroy_key_tx(db_conn *c, void *arg)
 {
     delete_ctx *x = arg;
-    PGresult *r = NULL;
-    const char *vals[] = {x->id};
-    asset_err e = db_exec(c,
-                          "SELECT device_id FROM backups WHERE id = $1 AND "
-                          "octet_length(wrapped_key) > 0 FOR UPDATE",
-                          1, vals, NULL, NULL, &r);
-    if (e != ASSET_OK)
-        return e;
-    if (PQntuples(r) != 1) {
-        PQclear(r);
-        return ASSET_NOT_FOUND;
-    }
     audit_event ev;
+    bool busy = false;
     audit_event_init(&ev, x->s, x->p, x->action, NULL, 0, NULL, 0);
-    snprintf(ev.device_id, sizeof ev.device_id, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
-    r = NULL;
-    if ((e = db_exec(
-             c,
-             "SELECT 1 FROM restores WHERE backup_id = $1 AND status IN " RESTORE_SQL_PENDING
-             " LIMIT 1",
-             1, vals, NULL, NULL, &r)) != ASSET_OK)
-        return e;
-    bool busy = PQntuples(r) > 0;
-    PQclear(r);
-    r = NULL;
-    if (busy)
-        return ASSET_IN_PROGRESS;
-    if ((e = db_exec(c, "UPDATE backups SET wrapped_key = '\\x'::bytea WHERE id = $1", 1, vals,
-                     NULL, NULL, &r)) != ASSET_OK)
-        return e;
-    PQclear(r);
-    return audit_append(c, &ev, "ok");
+    asset_err e = store_backup_lock(c, x->id, ev.device_id);
+    if (e == ASSET_OK)
+        e = store_backup_in_use(c, x->id, &busy);
+    if (e == ASSET_OK && busy)
+        e = ASSET_IN_PROGRESS;
+    if (e == ASSET_OK)
+        e = store_backup_destroy_key(c, x->id);
+    return e == ASSET_OK ? audit_append(c, &ev, "ok") : e;
 }
 
 static asset_err delete_rows(db_conn *c, void *arg)
 {
-    const char *id = arg;
-    PGresult *r = NULL;
-    const char *vals[] = {id};
-    asset_err e = db_exec(c, "DELETE FROM backups WHERE id = $1 AND octet_length(wrapped_key) = 0",
-                          1, vals, NULL, NULL, &r);
-    PQclear(r);
-    return e;
+    return store_backup_delete_rows(c, arg);
 }
 
 static asset_err delete_as(svc *s, const principal *p, const char *id, const char *action)
@@ -176,46 +122,30 @@ asset_err sync_backup_delete(svc *s, const principal *p, const char *id)
     return delete_as(s, p, id, "deleteBackup");
 }
 
-typedef struct {
-    int days;
-    PGresult **res;
-} expire_ctx;
-
-static asset_err expired(db_conn *c, void *arg)
-{
-    expire_ctx *x = arg;
-    char days[16];
-    snprintf(days, sizeof days, "%d", x->days);
-    const char *vals[] = {days};
-    PQclear(*x->res);
-    *x->res = NULL;
-    return db_exec(c,
-                   "SELECT id FROM backups b WHERE (created_at < now() - make_interval(days => "
-                   "$1::int) AND NOT EXISTS (SELECT 1 FROM restores r WHERE r.backup_id = b.id "
-                   "AND r.status IN " RESTORE_SQL_PENDING ")) OR octet_length(wrapped_key) = 0 "
-                   "ORDER BY created_at LIMIT 100",
-                   1, vals, NULL, NULL, x->res);
-}
+/* Backups deleted per sweep. */
+#define EXPIRE_BATCH 100
 
 asset_err sync_backups_expire(svc *s, int days, long *deleted)
 {
-    PGresult *r = NULL;
-    expire_ctx x = {days, &r};
+    char(*ids)[UUID_TEXT_LEN] = calloc(EXPIRE_BATCH, sizeof *ids);
+    int n = 0;
     principal service;
     memset(&service, 0, sizeof service);
     service.kind = PRINCIPAL_ADMIN; /* the retention runs with the operator's authority */
     *deleted = 0;
-    asset_err e = db_run(s->pool, expired, &x);
-    for (int i = 0; e == ASSET_OK && i < PQntuples(r); i++) {
-        asset_err d = delete_as(s, &service, PQgetvalue(r, i, 0), "expireBackup");
+    if (!ids)
+        return ASSET_OUT_OF_MEMORY;
+    asset_err e = store_backups_expired(s->pool, days, ids, EXPIRE_BATCH, &n);
+    for (int i = 0; e == ASSET_OK && i < n; i++) {
+        asset_err d = delete_as(s, &service, ids[i], "expireBackup");
         if (d == ASSET_NOT_FOUND) /* key destroyed earlier: only the rows were left */
-            d = db_tx(s->pool, DB_READ_COMMITTED, delete_rows, PQgetvalue(r, i, 0));
+            d = db_tx(s->pool, DB_READ_COMMITTED, delete_rows, ids[i]);
         else if (d == ASSET_OK)
             (*deleted)++;
         if (d != ASSET_IN_PROGRESS)
             e = d;
     }
-    PQclear(r);
+    free(ids);
     return e;
 }
 

@@ -4,13 +4,6 @@
 
 #include "sync.h"
 
-#define RESTORE_COLS                                                                               \
-    "id, backup_id, target_device_id, status, total, processed, accepted, failed, f_password, "    \
-    "f_unlocked, f_user_auth, f_first_unlock, (extract(epoch FROM created_at) * 1000)::bigint, "   \
-    "coalesce((extract(epoch FROM finished_at) * 1000)::bigint, 0), coalesce(retry_of::text, '')"
-
-/* Fills out from row 0 of a result of RESTORE_COLS. */
-void sync_read_restore(PGresult *r, restore_info *out);
 /* May backup_id be restored onto target_id? NOT_FOUND, PERMISSION_DENIED across accounts;
  * *same: onto its own device. */
 WUR asset_err sync_restore_check(svc *s, const char *backup_id, const char *target_id, bool *same);

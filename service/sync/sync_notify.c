@@ -1,10 +1,9 @@
+/* sync_notify: the long-poll listener's connection (sync_notify.h), over db_listen. */
 #include "sync_notify.h"
 
-#include <libpq-fe.h>
-#include <poll.h>
 #include <stdlib.h>
 
-#include "../store/db.h"
+#include "../store/db_listen.h"
 #include "sync.h"
 
 bool sync_listener_supported(void)
@@ -13,7 +12,7 @@ bool sync_listener_supported(void)
 }
 
 struct sync_listener {
-    PGconn *pg;
+    db_conn c;
 };
 
 sync_listener *sync_listener_open(const char *url, int timeout_ms)
@@ -21,16 +20,8 @@ sync_listener *sync_listener_open(const char *url, int timeout_ms)
     sync_listener *l = calloc(1, sizeof *l);
     if (!l)
         return NULL;
-    if (db_connect(url, timeout_ms, &l->pg) != ASSET_OK) {
+    if (db_listen_open(&l->c, url, timeout_ms, SYNC_DONE_CHANNEL) != ASSET_OK) {
         free(l);
-        return NULL;
-    }
-    db_conn c = {.pg = l->pg, .timeout_ms = timeout_ms};
-    PGresult *r = NULL;
-    asset_err e = db_exec(&c, "LISTEN " SYNC_DONE_CHANNEL, 0, NULL, NULL, NULL, &r);
-    PQclear(r);
-    if (e != ASSET_OK) {
-        sync_listener_free(l);
         return NULL;
     }
     return l;
@@ -40,22 +31,12 @@ void sync_listener_free(sync_listener *l)
 {
     if (!l)
         return;
-    PQfinish(l->pg);
+    db_listen_close(&l->c);
     free(l);
 }
 
 int sync_listener_wait(sync_listener *l, int wait_ms, void (*fn)(void *ctx, const char *restore_id),
                        void *ctx)
 {
-    struct pollfd pfd = {PQsocket(l->pg), POLLIN, 0};
-    if (poll(&pfd, 1, wait_ms) <= 0)
-        return 0;
-    if (!PQconsumeInput(l->pg))
-        return -1;
-    PGnotify *n;
-    while ((n = PQnotifies(l->pg))) {
-        fn(ctx, n->extra);
-        PQfreemem(n);
-    }
-    return 0;
+    return db_listen_wait(&l->c, wait_ms, fn, ctx) < 0 ? -1 : 0;
 }

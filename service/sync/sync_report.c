@@ -1,6 +1,6 @@
 /* sync (part 4, spec §12): the per-record report of restores, and keyset cursors for it and for
- * the backup list. A page owns its PGresult and arena (rows point into them): records_page_free
- * releases both.
+ * the backup list. A page owns its arena (rows, their texts, the cursor): records_page_free
+ * releases it. The SQL is service/store/store_sync.h's.
  *
  * Cursors are base64url(position | MAC): the MAC, keyed by the service token key, covers the
  * listing they belong to (which restore, which owner, which filters), so a cursor can be neither
@@ -92,58 +92,28 @@ static asset_err list_records(svc *s, const char *restore_id, bool decided_only,
                               const char *context, bool hash, records_page *out)
 {
     unsigned char pos[4] = {0};
-    char after[24], outcome[16], rule[16], kind[16], lim[24];
+    int rows = 0;
     asset_err e = ASSET_OK;
     if (q->cursor.n && (e = sync_cursor_decode(s, context, q->cursor, pos, sizeof pos)) != ASSET_OK)
         return e;
-    snprintf(after, sizeof after, "%ld", q->cursor.n ? (long)get_u32(pos) : -1L);
-    snprintf(outcome, sizeof outcome, "%d", q->outcome);
-    snprintf(rule, sizeof rule, "%d", q->rule);
-    snprintf(kind, sizeof kind, "%d", owner_kind);
-    snprintf(lim, sizeof lim, "%ld", q->limit + 1);
-    const char *vals[] = {restore_id,
-                          after,
-                          outcome,
-                          rule,
-                          kind,
-                          owner.p ? owner.p : "",
-                          enc ? "t" : "f",
-                          decided_only ? "t" : "f",
-                          lim};
-    const int lens[] = {0, 0, 0, 0, 0, (int)owner.n, 0, 0, 0}, fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0};
-    e = db_run_sql(s->pool,
-                   "SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, b.alias "
-                   "FROM restore_records x JOIN restores r ON r.id = x.restore_id "
-                   "JOIN backup_records b ON b.backup_id = r.backup_id AND b.ordinal = x.ordinal "
-                   "WHERE x.restore_id = $1 AND x.ordinal > $2::int "
-                   "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) "
-                   "AND ($4::int = 0 OR x.rule = $4::int) "
-                   "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "
-                   "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "
-                   "ORDER BY x.ordinal LIMIT $9::int",
-                   9, vals, lens, fmts, &out->res);
-    if (e != ASSET_OK)
+    store_records_query sq = {.restore_id = restore_id,
+                              .after = q->cursor.n ? (int)get_u32(pos) : -1,
+                              .outcome = q->outcome,
+                              .rule = q->rule,
+                              .owner_kind = owner_kind,
+                              .owner = owner,
+                              .enc = enc,
+                              .decided_only = decided_only,
+                              .limit = q->limit + 1};
+    if ((e = store_restore_records(s->pool, &sq, &out->mem, &out->rows, &rows)) != ASSET_OK)
         return e;
-    int rows = PQntuples(out->res);
-    int n = rows > q->limit ? (int)q->limit : rows;
     static const principal nobody = {.kind = PRINCIPAL_ADMIN};
-    if (n && !(out->rows = arena_alloc(&out->mem, (size_t)n * sizeof *out->rows)))
-        return ASSET_OUT_OF_MEMORY;
-    for (int i = 0; i < n; i++) {
-        record_row *o = &out->rows[i];
-        PGresult *r = out->res;
-        memset(o, 0, sizeof *o);
-        o->owner_kind = atoi(PQgetvalue(r, i, 1));
-        o->owner = (asset_text){PQgetvalue(r, i, 2), (size_t)PQgetlength(r, i, 2)};
-        o->attr_enc = db_bool(r, i, 3);
-        o->rule = atoi(PQgetvalue(r, i, 4));
-        o->alias = (asset_text){PQgetvalue(r, i, 5), (size_t)PQgetlength(r, i, 5)};
-        if (hash)
-            alias_hash(o->alias_hash, s, &nobody, o->alias);
-        out->n++;
-    }
-    if (rows > n) {
-        put_u32(pos, (uint32_t)atol(PQgetvalue(out->res, n - 1, 0)));
+    out->n = rows > q->limit ? (int)q->limit : rows;
+    if (hash)
+        for (int i = 0; i < out->n; i++)
+            alias_hash(out->rows[i].alias_hash, s, &nobody, out->rows[i].alias);
+    if (rows > out->n) {
+        put_u32(pos, (uint32_t)out->rows[out->n - 1].ordinal);
         if (!(out->next_cursor = sync_cursor_encode(s, context, pos, sizeof pos, &out->mem)))
             return ASSET_OUT_OF_MEMORY;
     }
@@ -188,7 +158,6 @@ void records_page_free(records_page *pg)
 {
     if (!pg)
         return;
-    PQclear(pg->res);
     arena_free(&pg->mem);
     memset(pg, 0, sizeof *pg);
 }

@@ -6,6 +6,8 @@
 #   - api/ and cmd/ never speak to PostgreSQL themselves (no libpq header, type or call), and
 #     api/ never reaches past the operations into service/store/ or service/crypto/;
 #   - only service/config.c reads the environment;
+#   - service/sync/ keeps the logic of backup and restore and speaks no SQL: no libpq type or
+#     call, no statement or transaction of its own (store_sync.h runs them; db_tx, db_tx_on);
 #   - service/crypto/ does no I/O: it includes only its own headers, err.h, arena.h and
 #     asset_req.h, and of the system only libsodium and the C headers without I/O;
 #   - service/store/ (the SQL) never includes the operations, authentication or sync: only its
@@ -57,6 +59,9 @@ check "service/crypto/ does I/O" \
 check "service/store/ includes operations, authentication or sync" \
     '#include[[:space:]]*"\.\./(svc|asset_ops|batch|devices|challenge|device_removal|rotate|idem|authcache|config)\.h"|#include[[:space:]]*"\.\./sync/' \
     service/store/*.[ch]
+check "service/sync/ speaks to PostgreSQL itself" \
+    '#include[[:space:]]*<libpq-fe\.h>|\bPG(result|conn)\b|\bPQ[a-z]+[A-Za-z]*\(|\bdb_(exec|exec_stmt|run_sql|run_stmt|copy_in|begin|commit|rollback|acquire)\(' \
+    service/sync/*.[ch]
 if [ "$bad" -eq 0 ]; then
     echo "layering: $rules rules hold over $(echo $service api/*.[ch] cmd/*.[ch] | wc -w) files"
 fi

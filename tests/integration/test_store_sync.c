@@ -1,0 +1,402 @@
+/* test_store_sync: the sync tables' store modules (service/store/store_sync.h) and the
+ * connections the sync worker runs them on (db_tx_on, db_listen), against a real PostgreSQL
+ * (TEST_DATABASE_URL), on a private database created for the run and dropped at the end.
+ *
+ * What it pins down: the runner on a caller's connection runs a conflicting transaction again
+ * and rolls a failed one back, leaving the connection idle and usable; a LISTEN connection
+ * hands over a NOTIFY's payload; backup and restore rows written by the store read back by
+ * column name as they were written (records, counts, chunks, status); two workers claim
+ * different chunks (SKIP LOCKED); a chunk of a job ended meanwhile is refused (NOT_FOUND). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../service/store/db_listen.h"
+#include "../../service/store/store_sync.h"
+
+static const char *test_url, *mig_dir;
+static PGconn *admin_pg; /* on TEST_DATABASE_URL: CREATE/DROP DATABASE */
+static char priv_name[64];
+static char priv_url[1024];
+static PGconn *pg; /* on the private database, for fixtures and checks */
+static db_pool *pool;
+
+static void quiet_notice(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+static PGresult *sql(const char *q, int n, const char *const *vals)
+{
+    PGresult *r = PQexecParams(pg, q, n, NULL, vals, NULL, NULL, 0);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+        fail_msg("SQL failed: %s\n%s", q, PQerrorMessage(pg));
+    return r;
+}
+
+static long sql_long(const char *q, int n, const char *const *vals)
+{
+    PGresult *r = sql(q, n, vals);
+    assert_int_equal(PQntuples(r), 1);
+    long v = atol(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+}
+
+static void open_conn(db_conn *c)
+{
+    assert_int_equal(db_listen_open(c, priv_url, 5000, NULL), ASSET_OK);
+}
+
+/* The connection parameters of the test server that the private database keeps. */
+static bool keep(const char *keyword)
+{
+    static const char *const names[] = {"host",    "hostaddr", "port",        "user", "password",
+                                        "sslmode", "passfile", "sslrootcert", NULL};
+    for (int i = 0; names[i]; i++)
+        if (strcmp(keyword, names[i]) == 0)
+            return true;
+    return false;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    char q[256];
+    if (sodium_init() < 0)
+        return -1;
+    admin_pg = PQconnectdb(test_url);
+    if (PQstatus(admin_pg) != CONNECTION_OK)
+        return -1;
+    PQsetNoticeProcessor(admin_pg, quiet_notice, NULL);
+    snprintf(priv_name, sizeof priv_name, "assetd_tsync_%d_%08x", (int)getpid(),
+             (unsigned)randombytes_random());
+    snprintf(q, sizeof q, "CREATE DATABASE \"%s\"", priv_name);
+    PQclear(PQexec(admin_pg, q));
+    /* The test server's conninfo with the private database's name. */
+    PQconninfoOption *opts = PQconninfo(admin_pg);
+    size_t len = 0;
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (o->val && *o->val && keep(o->keyword) && !strchr(o->val, '\''))
+            len += (size_t)snprintf(priv_url + len, sizeof priv_url - len, "%s='%s' ", o->keyword,
+                                    o->val);
+    PQconninfoFree(opts);
+    snprintf(priv_url + len, sizeof priv_url - len, "dbname='%s'", priv_name);
+    if (db_migrate(priv_url, mig_dir) < 0)
+        return -1;
+    pg = PQconnectdb(priv_url);
+    if (PQstatus(pg) != CONNECTION_OK)
+        return -1;
+    PQsetNoticeProcessor(pg, quiet_notice, NULL);
+    return db_pool_open(&pool, priv_url, 2, 5000) == 0 ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    char q[256];
+    db_pool_close(pool);
+    PQfinish(pg);
+    snprintf(q, sizeof q, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", priv_name);
+    PQclear(PQexec(admin_pg, q));
+    PQfinish(admin_pg);
+    return 0;
+}
+
+/* ---- db_tx_on ---- */
+
+typedef struct {
+    int attempts;
+    int conflicts; /* attempts that end in a serialization failure */
+    asset_err result;
+} tx_probe;
+
+static asset_err probe_tx(db_conn *c, void *arg)
+{
+    tx_probe *x = arg;
+    PGresult *r = NULL;
+    char n[16];
+    snprintf(n, sizeof n, "%d", ++x->attempts);
+    const char *vals[] = {n};
+    asset_err e = db_exec(c, "INSERT INTO tx_probe VALUES ($1::int)", 1, vals, NULL, NULL, &r);
+    PQclear(r);
+    if (e == ASSET_OK && x->attempts <= x->conflicts) {
+        e = db_exec(c, "DO $$BEGIN RAISE EXCEPTION USING ERRCODE = '40001'; END$$", 0, NULL, NULL,
+                    NULL, &r);
+        PQclear(r);
+    }
+    return e == ASSET_OK ? x->result : e;
+}
+
+static void test_tx_on_retries_and_rolls_back(void **state)
+{
+    (void)state;
+    db_conn c;
+    PQclear(sql("CREATE TABLE tx_probe (attempt int)", 0, NULL));
+    open_conn(&c);
+    /* Two serialization failures, then success: run three times, one row committed. */
+    tx_probe x = {0, 2, ASSET_OK};
+    assert_int_equal(db_tx_on(&c, DB_READ_COMMITTED, probe_tx, &x), ASSET_OK);
+    assert_int_equal(x.attempts, 3);
+    assert_int_equal(sql_long("SELECT count(*) FROM tx_probe", 0, NULL), 1);
+    assert_int_equal(sql_long("SELECT attempt FROM tx_probe", 0, NULL), 3);
+    assert_int_equal(PQtransactionStatus(c.pg), PQTRANS_IDLE);
+    /* fn fails: its error, one attempt, nothing committed, the connection still usable. */
+    x = (tx_probe){0, 0, ASSET_NOT_FOUND};
+    assert_int_equal(db_tx_on(&c, DB_REPEATABLE_READ, probe_tx, &x), ASSET_NOT_FOUND);
+    assert_int_equal(x.attempts, 1);
+    assert_int_equal(sql_long("SELECT count(*) FROM tx_probe", 0, NULL), 1);
+    assert_int_equal(PQtransactionStatus(c.pg), PQTRANS_IDLE);
+    assert_true(db_listen_ok(&c));
+    /* Conflicts that never end: bounded, SERVICE_UNAVAILABLE, nothing committed. */
+    x = (tx_probe){0, 1000, ASSET_OK};
+    assert_int_equal(db_tx_on(&c, DB_READ_COMMITTED, probe_tx, &x), ASSET_SERVICE_UNAVAILABLE);
+    assert_true(x.attempts > 1 && x.attempts < 100);
+    assert_int_equal(sql_long("SELECT count(*) FROM tx_probe", 0, NULL), 1);
+    db_listen_close(&c);
+    assert_null(c.pg);
+    PQclear(sql("DROP TABLE tx_probe", 0, NULL));
+}
+
+/* ---- db_listen ---- */
+
+static void got_payload(void *ctx, const char *payload)
+{
+    snprintf(ctx, 32, "%s", payload);
+}
+
+static void test_listen_hands_over_payload(void **state)
+{
+    (void)state;
+    db_conn c;
+    char payload[32] = "";
+    assert_int_equal(db_listen_open(&c, priv_url, 5000, "assetd_test_chan"), ASSET_OK);
+    assert_int_equal(db_listen_wait(&c, 50, got_payload, payload), 0);
+    assert_string_equal(payload, "");
+    PQclear(sql("SELECT pg_notify('assetd_test_chan', 'job-1')", 0, NULL));
+    int got = 0;
+    for (int i = 0; i < 20 && got == 0; i++)
+        got = db_listen_wait(&c, 250, got_payload, payload);
+    assert_int_equal(got, 1);
+    assert_string_equal(payload, "job-1");
+    db_listen_close(&c);
+}
+
+/* ---- backups and restores ---- */
+
+#define NREC 5
+
+typedef struct {
+    const char *backup_id, *device_id;
+    unsigned char wrapped[SEAL_WRAPPED_KEY_LEN];
+    asset_record rows[NREC];
+    char alias[NREC][16];
+    unsigned char sealed[NREC][16], labels[NREC][8];
+} backup_fixture;
+
+static asset_err backup_tx(db_conn *c, void *arg)
+{
+    backup_fixture *f = arg;
+    int64_t created_ms = 0;
+    asset_err e = store_backup_insert(c, f->backup_id, f->device_id, 1, f->wrapped,
+                                      sizeof f->wrapped, &created_ms);
+    if (e == ASSET_OK && created_ms <= 0)
+        e = ASSET_DATA_CORRUPTED;
+    if (e == ASSET_OK)
+        e = store_backup_records_add(c, f->backup_id, 0, f->rows, NREC);
+    return e == ASSET_OK ? store_backup_finish(c, f->backup_id, NREC) : e;
+}
+
+typedef struct {
+    const char *id, *backup_id, *target_id;
+    restore_info out;
+} restore_fixture;
+
+static asset_err restore_tx(db_conn *c, void *arg)
+{
+    restore_fixture *f = arg;
+    return store_restore_insert(c, f->id, f->backup_id, f->target_id, SYNC_THIS_DEVICE, 2, &f->out);
+}
+
+static void make_backup(backup_fixture *f)
+{
+    randombytes_buf(f->wrapped, sizeof f->wrapped);
+    for (int i = 0; i < NREC; i++) {
+        asset_record *r = &f->rows[i];
+        snprintf(f->alias[i], sizeof f->alias[i], "a%d", i);
+        randombytes_buf(f->sealed[i], sizeof f->sealed[i]);
+        randombytes_buf(f->labels[i], sizeof f->labels[i]);
+        r->owner_kind = i % 2;
+        r->owner = (asset_text){i % 2 ? "grp" : "app.x", i % 2 ? 3 : 5};
+        r->alias = (asset_text){f->alias[i], strlen(f->alias[i])};
+        r->attr_enc = i == 4;
+        r->accessibility = (uint8_t)(i % 3);
+        r->require_password_set = i == 2;
+        r->auth_type = i == 3 ? 0xff : 0;
+        /* record 1 only moves to trusted devices: not part of a same-device restore */
+        r->sync_type = i == 1 ? SYNC_TRUSTED_DEVICE : SYNC_THIS_DEVICE;
+        r->is_persistent = i == 0;
+        r->sealed = f->sealed[i];
+        r->sealed_len = sizeof f->sealed[i];
+        r->labels_sealed = f->labels[i];
+        r->labels_sealed_len = sizeof f->labels[i];
+    }
+}
+
+static void check_record(const asset_record *got, const asset_record *want)
+{
+    assert_int_equal(got->owner_kind, want->owner_kind);
+    assert_int_equal(got->owner.n, want->owner.n);
+    assert_memory_equal(got->owner.p, want->owner.p, want->owner.n);
+    assert_int_equal(got->alias.n, want->alias.n);
+    assert_memory_equal(got->alias.p, want->alias.p, want->alias.n);
+    assert_int_equal(got->attr_enc, want->attr_enc);
+    assert_int_equal(got->accessibility, want->accessibility);
+    assert_int_equal(got->require_password_set, want->require_password_set);
+    assert_int_equal(got->auth_type, want->auth_type);
+    assert_int_equal(got->sync_type, want->sync_type);
+    assert_int_equal(got->is_persistent, want->is_persistent);
+    assert_int_equal(got->sealed_len, want->sealed_len);
+    assert_memory_equal(got->sealed, want->sealed, want->sealed_len);
+    assert_int_equal(got->labels_sealed_len, want->labels_sealed_len);
+    assert_memory_equal(got->labels_sealed, want->labels_sealed, want->labels_sealed_len);
+}
+
+static void test_backup_restore_rows(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN], bid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a001",
+                             rid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a002";
+    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ('d', "
+                      "'\\x0102'::bytea, 'acct') RETURNING id",
+                      0, NULL);
+    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    static backup_fixture f;
+    f.backup_id = bid;
+    f.device_id = dev;
+    make_backup(&f);
+    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, backup_tx, &f), ASSET_OK);
+
+    backup_info b;
+    assert_int_equal(store_backup_get(pool, bid, &b), ASSET_OK);
+    assert_string_equal(b.id, bid);
+    assert_string_equal(b.device_id, dev);
+    assert_int_equal(b.record_count, NREC);
+    assert_true(b.created_ms > 0 && llabs(b.created_us / 1000 - b.created_ms) <= 1);
+    const char *v[] = {bid};
+    assert_int_equal(sql_long("SELECT sum(n) FROM backup_groups WHERE backup_id = $1", 1, v), NREC);
+    store_restore_parties pt;
+    assert_int_equal(store_restore_parties_get(pool, bid, dev, &pt), ASSET_OK);
+    assert_true(pt.found && pt.same_account);
+    assert_string_equal(pt.source_id, dev);
+
+    restore_fixture rf = {.id = rid, .backup_id = bid, .target_id = dev};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, restore_tx, &rf), ASSET_OK);
+    assert_string_equal(rf.out.id, rid);
+    assert_string_equal(rf.out.backup_id, bid);
+    assert_string_equal(rf.out.target_id, dev);
+    assert_int_equal(rf.out.status, RESTORE_QUEUED);
+    assert_int_equal(rf.out.total, NREC - 1); /* record 1 does not take part */
+    assert_string_equal(rf.out.retry_of, "");
+    const char *vr[] = {rid};
+    assert_int_equal(sql_long("SELECT count(*) FROM restore_chunks WHERE restore_id = $1", 1, vr),
+                     3); /* ordinals 0-1, 2-3, 4 */
+    restore_info again;
+    assert_int_equal(store_restore_get(pool, rid, &again), ASSET_OK);
+    assert_memory_equal(&again, &rf.out, sizeof again);
+    long counts[RESTORE_STATUS_COUNT];
+    assert_int_equal(store_restore_counts(pool, counts), ASSET_OK);
+    assert_int_equal(counts[RESTORE_QUEUED], 1);
+    assert_int_equal(counts[RESTORE_DONE], 0);
+
+    /* Two workers claim different chunks; the first reads its records back by name. */
+    db_conn w1, w2;
+    store_chunk c1, c2;
+    bool found = false;
+    open_conn(&w1);
+    open_conn(&w2);
+    assert_int_equal(db_begin(&w1), ASSET_OK);
+    assert_int_equal(db_begin(&w2), ASSET_OK);
+    assert_int_equal(store_chunk_claim(&w1, &c1, &found), ASSET_OK);
+    assert_true(found);
+    assert_int_equal(store_chunk_claim(&w2, &c2, &found), ASSET_OK);
+    assert_true(found);
+    assert_string_equal(c1.restore_id, rid);
+    assert_int_equal(c1.chunk, 0);
+    assert_int_equal(c1.first_ordinal, 0);
+    assert_int_equal(c1.last_ordinal, 1);
+    assert_int_equal(c2.chunk, 1);
+    store_job j;
+    assert_int_equal(store_restore_job(&w1, rid, &j), ASSET_OK);
+    assert_string_equal(j.backup_id, bid);
+    assert_string_equal(j.target_id, dev);
+    assert_int_equal(j.sync_bit, SYNC_THIS_DEVICE);
+    assert_int_equal(j.wrapped_len, sizeof f.wrapped);
+    assert_memory_equal(j.wrapped, f.wrapped, sizeof f.wrapped);
+    assert_string_equal(j.retry_base, "");
+    store_records recs;
+    arena a = {0};
+    assert_int_equal(store_chunk_records(&w1, &j, &c1, &a, &recs), ASSET_OK);
+    assert_int_equal(recs.n, 2);
+    for (int i = 0; i < recs.n; i++) {
+        assert_int_equal(recs.ordinals[i], i);
+        check_record(&recs.rows[i], &f.rows[i]);
+    }
+    /* The job ends meanwhile (its target removed, say): the chunk is refused, not counted. */
+    db_rollback(&w2);
+    assert_int_equal(store_restore_fail(&w2, rid), ASSET_OK);
+    store_progress pr = {.processed = 2, .accepted = 2};
+    assert_int_equal(store_chunk_done(&w1, &c1, &pr, NULL, 0, "w1", 30), ASSET_NOT_FOUND);
+    db_rollback(&w1);
+    assert_int_equal(store_restore_get(pool, rid, &again), ASSET_OK);
+    assert_int_equal(again.status, RESTORE_FAILED);
+    assert_int_equal(again.processed, 0);
+    assert_true(again.finished_ms > 0);
+    store_records_free(&recs);
+    arena_free(&a);
+    db_listen_close(&w1);
+    db_listen_close(&w2);
+}
+
+static void test_status_names(void **state)
+{
+    (void)state;
+    for (int i = 0; i < RESTORE_STATUS_COUNT; i++)
+        assert_int_equal(store_restore_status_parse(store_restore_status_name(i)), i);
+    assert_string_equal(store_restore_status_name(RESTORE_RUNNING), "running");
+    assert_string_equal(store_restore_status_name(99), "failed");
+    assert_int_equal(store_restore_status_parse("bogus"), -1);
+    assert_int_equal(store_restore_status_parse(NULL), -1);
+}
+
+int main(void)
+{
+    test_url = getenv("TEST_DATABASE_URL");
+    mig_dir = getenv("ASSETD_MIGRATIONS_DIR");
+    if (!test_url || !*test_url) {
+        fprintf(stderr, "test_store_sync: TEST_DATABASE_URL is not set (tests/run.sh sets it)\n");
+        return 1;
+    }
+    if (!mig_dir || !*mig_dir)
+        mig_dir = "migrations";
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_status_names),
+        cmocka_unit_test(test_tx_on_retries_and_rolls_back),
+        cmocka_unit_test(test_listen_hands_over_payload),
+        cmocka_unit_test(test_backup_restore_rows),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
