@@ -1,6 +1,6 @@
 /* db: PostgreSQL connections — a bounded pool with a checkout timeout, lazily (re)connected
- * connections with per-connection prepared statements, error classification into asset error
- * codes, transactions, and the migration runner.
+ * connections with per-connection prepared statements and error classification into asset error
+ * codes (db.c); the transaction runner (db_tx.c); the migration runner (db_migrate.c).
  *
  * A db_conn belongs to the pool; a caller holds it between db_acquire() and db_release() and
  * must not keep PGresults across the release. */
