@@ -371,11 +371,3 @@ asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out)
         audit_page_free(out);
     return e;
 }
-
-void audit_page_free(audit_page *pg)
-{
-    if (!pg)
-        return;
-    arena_free(&pg->mem);
-    memset(pg, 0, sizeof *pg);
-}

@@ -20,6 +20,7 @@
 #define ASSETD_AUDIT_H
 
 #include "arena.h"
+#include "store/store_audit.h"
 #include "svc.h"
 
 typedef enum { AUDIT_NEVER, AUDIT_CHANGE, AUDIT_CALL, AUDIT_SECRET_READ } audit_when;
@@ -76,14 +77,6 @@ audit_when audit_when_of(audit_op op);
 /* What each item of batch operation op is recorded as; op itself for other operations. */
 audit_op audit_item_op(audit_op op);
 
-typedef struct {
-    const char *principal;         /* admin | device | installation */
-    const char *action;            /* the operationId, e.g. addAsset */
-    char device_id[UUID_TEXT_LEN]; /* "" for none */
-    char owner[300];               /* app:<appId> | group:<groupId> | group-hash:<hex> | "" */
-    char alias_hash[65];           /* hex, "" for none */
-} audit_event;
-
 /* An event of operation op by principal p: the event a change writes in its transaction, and the
  * one audit_call_done records. Owner and alias (n == 0 / NULL: none) as given. */
 void audit_event_for(audit_event *ev, const svc *s, const principal *p, audit_op op,
@@ -125,29 +118,7 @@ void audit_record(svc *s, const audit_event *ev, const char *outcome);
 WUR int audit_writer_start(svc *s);
 void audit_writer_stop(svc *s);
 
-/* An event and its outcome, as the background writer queues it. */
-typedef struct {
-    audit_event ev;
-    char outcome[40];
-} audit_entry;
-
-/* One stored event; the text points into its page's memory. */
-typedef struct {
-    int64_t id, at_ms;
-    const char *principal, *action, *outcome;
-    const char *device_id, *owner, *alias_hash; /* NULL for none */
-} audit_row;
-
-/* A page of events. It owns everything it points to (rows and their text, in mem):
- * audit_page_free releases it. */
-typedef struct {
-    audit_row *rows; /* n of them */
-    int n;
-    int64_t next_id; /* 0: no more */
-    arena mem;
-} audit_page;
 /* Events with id > after_id, oldest first, at most limit. audit_page_free releases. */
 WUR asset_err audit_list(svc *s, int64_t after_id, long limit, audit_page *out);
-void audit_page_free(audit_page *pg);
 
 #endif

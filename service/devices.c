@@ -7,8 +7,7 @@
 #include "authcache.h"
 #include "crypto/keyring.h"
 
-_Static_assert(STORE_UUID_TEXT_LEN == UUID_TEXT_LEN && STORE_NAME_MAX == NAME_MAX_BYTES &&
-                   STORE_NAME_MAX == APP_ID_MAX,
+_Static_assert(STORE_NAME_MAX == NAME_MAX_BYTES && STORE_NAME_MAX == APP_ID_MAX,
                "device_info and store_device are one type");
 
 bool devices_valid_name(const char *p, size_t n)

@@ -12,7 +12,6 @@
 #include "rules.h"
 #include "crypto/seal.h"
 
-#define UUID_TEXT_LEN 37
 #define APP_ID_MAX 256
 #define APP_GROUPS_MAX 16
 #define NAME_MAX_BYTES 256

@@ -12,6 +12,9 @@
 
 #include "../err.h"
 
+/* A uuid in text form, with its NUL. */
+#define UUID_TEXT_LEN 37
+
 typedef struct db_pool db_pool;
 
 /* Every prepared statement of the service, one bit each in db_conn.prepared. */

@@ -7,10 +7,10 @@
 #ifndef ASSETD_STORE_H
 #define ASSETD_STORE_H
 
-#include "../audit.h"
 #include "db.h"
 #include "row.h"
 #include "../crypto/record.h"
+#include "store_audit.h"
 
 /* The columns of an asset, each list written once and used by every statement that names them
  * (store.c, store_batch.c, restores, backups):

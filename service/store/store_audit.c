@@ -109,3 +109,11 @@ asset_err store_audit_list(db_conn *c, int64_t after_id, long limit, audit_page 
     PQclear(res);
     return e;
 }
+
+void audit_page_free(audit_page *pg)
+{
+    if (!pg)
+        return;
+    arena_free(&pg->mem);
+    memset(pg, 0, sizeof *pg);
+}

@@ -7,8 +7,43 @@
 #ifndef ASSETD_STORE_AUDIT_H
 #define ASSETD_STORE_AUDIT_H
 
-#include "../audit.h"
+#include <stdint.h>
+
+#include "../arena.h"
 #include "db.h"
+
+/* What a change records of itself, in its own statement or transaction (audit.c makes it). */
+typedef struct {
+    const char *principal;         /* admin | device | installation */
+    const char *action;            /* the operationId, e.g. addAsset */
+    char device_id[UUID_TEXT_LEN]; /* "" for none */
+    char owner[300];               /* app:<appId> | group:<groupId> | group-hash:<hex> | "" */
+    char alias_hash[65];           /* hex, "" for none */
+} audit_event;
+
+/* An event and its outcome, as the background writer queues it. */
+typedef struct {
+    audit_event ev;
+    char outcome[40];
+} audit_entry;
+
+/* One stored event; the text points into its page's memory. */
+typedef struct {
+    int64_t id, at_ms;
+    const char *principal, *action, *outcome;
+    const char *device_id, *owner, *alias_hash; /* NULL for none */
+} audit_row;
+
+/* A page of events. It owns everything it points to (rows and their text, in mem):
+ * audit_page_free releases it. */
+typedef struct {
+    audit_row *rows; /* n of them */
+    int n;
+    int64_t next_id; /* 0: no more */
+    arena mem;
+} audit_page;
+/* NULL-safe; the page is empty and reusable afterwards. */
+void audit_page_free(audit_page *pg);
 
 #define STORE_AUDIT_COLS "principal, action, device_id, owner, alias_hash, outcome"
 

@@ -15,7 +15,6 @@
 #include "db.h"
 #include "store_keys.h"
 
-#define STORE_UUID_TEXT_LEN 37
 #define STORE_NAME_MAX 256 /* bytes of a device name, account id or app id */
 #define STORE_USER_AUTH_PK_LEN 32
 
@@ -35,7 +34,7 @@
     "pg_advisory_xact_lock_shared(7263541, hashtext((" id ")::uuid::text))"
 
 typedef struct {
-    char id[STORE_UUID_TEXT_LEN];
+    char id[UUID_TEXT_LEN];
     char name[STORE_NAME_MAX + 1];
     bool has_account;
     char account_id[STORE_NAME_MAX + 1];
@@ -84,7 +83,7 @@ WUR asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t
 /* Who a token hash belongs to: an installation, or a device's own token. */
 typedef struct {
     bool installation;
-    char device_id[STORE_UUID_TEXT_LEN];
+    char device_id[UUID_TEXT_LEN];
     int64_t installation_id; /* 0 for a device */
     char app_id[STORE_NAME_MAX + 1];
     char *groups_json; /* malloc: the installation's groups, a JSON array; NULL for a device */

@@ -11,7 +11,7 @@
 #   - service/crypto/ does no I/O: it includes only its own headers, err.h, arena.h and
 #     asset_req.h, and of the system only libsodium and the C headers without I/O;
 #   - service/store/ (the SQL) never includes the operations, authentication or sync: only its
-#     own headers, crypto/, err.h, log.h, audit.h, arena.h, asset_req.h and rules.h.
+#     own headers, crypto/, err.h, log.h, arena.h, asset_req.h and rules.h.
 # Prints each violation with its file and line; exits 1 if there is any.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -57,7 +57,7 @@ check_includes "service/crypto/ includes something that is not crypto" \
 check "service/crypto/ does I/O" \
     '\b(f?open|f?read|f?write|fprintf|printf|socket|PQ[a-zA-Z]+)\(' service/crypto/*.[ch]
 check "service/store/ includes operations, authentication or sync" \
-    '#include[[:space:]]*"\.\./(svc|asset_ops|batch|devices|challenge|device_removal|rotate|idem|authcache|config)\.h"|#include[[:space:]]*"\.\./sync/' \
+    '#include[[:space:]]*"\.\./(svc|audit|asset_ops|batch|devices|challenge|device_removal|rotate|idem|authcache|config)\.h"|#include[[:space:]]*"\.\./sync/' \
     service/store/*.[ch]
 check "service/sync/ speaks to PostgreSQL itself" \
     '#include[[:space:]]*<libpq-fe\.h>|\bPG(result|conn)\b|\bPQ[a-z]+[A-Za-z]*\(|\bdb_(exec|exec_stmt|run_sql|run_stmt|copy_in|begin|commit|rollback|acquire)\(' \
