@@ -2,6 +2,7 @@
 
 #include "asset_req.h"
 #include "log.h"
+#include "store/db_listen.h"
 #include "store/store_audit.h"
 
 #include <pthread.h>
@@ -187,7 +188,7 @@ struct audit_writer {
     bool stop;
     pthread_t thread;
     svc *s;
-    PGconn *pg;
+    db_conn c; /* its own, outside the pool (db_listen.h, no channel) */
 };
 
 void audit_record(svc *s, const audit_event *ev, const char *outcome)
@@ -213,29 +214,23 @@ void audit_record(svc *s, const audit_event *ev, const char *outcome)
  * reached (the connection is then dropped). */
 static asset_err flush_batch(struct audit_writer *w, const queued *batch, int n)
 {
-    db_conn c = {.pg = w->pg, .timeout_ms = w->s->cfg->db_timeout_ms};
-    asset_err e = store_audit_copy(&c, batch, n);
-    if (c.broken) {
-        PQfinish(w->pg);
-        w->pg = NULL;
-    }
+    asset_err e = store_audit_copy(&w->c, batch, n);
+    if (!db_listen_ok(&w->c))
+        db_listen_close(&w->c);
     return e;
 }
 
 static void connect_writer(struct audit_writer *w)
 {
-    if (w->pg && PQstatus(w->pg) == CONNECTION_OK)
+    if (db_listen_ok(&w->c))
         return;
-    PQfinish(w->pg);
-    w->pg = NULL;
-    if (db_connect(w->s->cfg->database_url, w->s->cfg->db_timeout_ms, &w->pg) != ASSET_OK)
+    db_listen_close(&w->c);
+    if (db_listen_open(&w->c, w->s->cfg->database_url, w->s->cfg->db_timeout_ms, NULL) != ASSET_OK)
         return;
     /* Through a transaction pooler a session setting would stay on a shared server connection
      * and make other clients' commits asynchronous too: there the audit commits synchronously. */
-    if (!db_transaction_pooler()) {
-        PGresult *r = PQexec(w->pg, "SET synchronous_commit TO off");
-        PQclear(r);
-    }
+    if (!db_transaction_pooler() && store_audit_commit_async(&w->c) != ASSET_OK)
+        db_listen_close(&w->c);
 }
 
 /* Writes a batch; when the database refuses it while the connection is fine (a value it will
@@ -249,7 +244,7 @@ static int flush_all(struct audit_writer *w, queued *batch, int n)
         if (tries)
             usleep(100 * 1000);
         connect_writer(w);
-        if (w->pg)
+        if (w->c.pg)
             e = flush_batch(w, batch, n);
     }
     if (e == ASSET_OK)
@@ -258,12 +253,12 @@ static int flush_all(struct audit_writer *w, queued *batch, int n)
         return n;
     /* Refused for its content: retrying the same batch cannot help, its events one by one can. */
     int lost = 0;
-    for (int i = 0; i < n && w->pg; i++) {
+    for (int i = 0; i < n && w->c.pg; i++) {
         if (flush_batch(w, &batch[i], 1) == ASSET_OK)
             continue;
         batch[i].ev.owner[0] = 0;
         batch[i].ev.device_id[0] = 0;
-        if (!w->pg || flush_batch(w, &batch[i], 1) != ASSET_OK)
+        if (!w->c.pg || flush_batch(w, &batch[i], 1) != ASSET_OK)
             lost++;
     }
     return lost;
@@ -340,7 +335,7 @@ void audit_writer_stop(svc *s)
     pthread_cond_broadcast(&w->has_room);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
-    PQfinish(w->pg);
+    db_listen_close(&w->c);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->has_work);
     pthread_cond_destroy(&w->has_room);

@@ -1,6 +1,7 @@
-/* db_listen: connections outside the pool that wait for NOTIFYs — each sync worker's own (new
- * restore jobs; it also runs the worker's transactions) and the long-poll listener's (finished
- * jobs). The caller owns the db_conn it passes and closes it with db_listen_close. */
+/* db_listen: connections outside the pool, most of them waiting for NOTIFYs — each sync worker's
+ * own (new restore jobs; it also runs the worker's transactions), the long-poll listener's
+ * (finished jobs) and, listening to nothing, the audit writer's. The caller owns the db_conn it
+ * passes and closes it with db_listen_close. */
 #ifndef ASSETD_DB_LISTEN_H
 #define ASSETD_DB_LISTEN_H
 

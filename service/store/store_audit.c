@@ -117,3 +117,11 @@ void audit_page_free(audit_page *pg)
     arena_free(&pg->mem);
     memset(pg, 0, sizeof *pg);
 }
+
+asset_err store_audit_commit_async(db_conn *c)
+{
+    PGresult *r = NULL;
+    asset_err e = db_exec(c, "SET synchronous_commit TO off", 0, NULL, NULL, NULL, &r);
+    PQclear(r);
+    return e;
+}

@@ -55,6 +55,9 @@ void audit_page_free(audit_page *pg);
     "INSERT INTO audit_log (" STORE_AUDIT_COLS ") SELECT " p ", " a ", NULLIF(" d                  \
     ", '')::uuid, NULLIF(" o ", ''), NULLIF(" h ", ''), 'ok' FROM " from
 
+/* Makes c's commits asynchronous (synchronous_commit off) for the rest of its session: the
+ * background writer's records of reads and refusals may lose their last ~100 ms in a crash. */
+WUR asset_err store_audit_commit_async(db_conn *c);
 /* Appends ev with outcome on c, in its transaction (if any). */
 WUR asset_err store_audit_append(db_conn *c, const audit_event *ev, const char *outcome);
 /* Appends entries[0..n) with one COPY. */
