@@ -17,14 +17,16 @@ static void auth_gated(asset_req *copy, const asset_req *q)
 }
 
 /* bigint[] literal of the rows' seq column ("{1,2,3}"), in arena memory. */
-static const char *seq_list(PGresult *res, int n, arena *a)
+/* The matched rows' seqs as an int8[] literal (from the decoded rows: the select's results are in
+ * binary format). */
+static const char *seq_list(const int64_t *seqs, int n, arena *a)
 {
     char *out = arena_alloc(a, (size_t)n * 21 + 3), *p = out;
     if (!out)
         return NULL;
     *p++ = '{';
     for (int i = 0; i < n; i++)
-        p += sprintf(p, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
+        p += sprintf(p, "%s%" PRId64, i ? "," : "", seqs[i]);
     *p++ = '}';
     *p = 0;
     return out;
@@ -97,6 +99,11 @@ asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q,
     /* One user authentication must satisfy every matched asset. */
     asset_record first;
     row_reader rows;
+    int64_t *seqv = arena_alloc(&a, (size_t)n * sizeof *seqv);
+    if (!seqv) {
+        e = ASSET_OUT_OF_MEMORY;
+        goto done;
+    }
     if (store_asset_rows(&rows, res) != 0) {
         e = ASSET_DATA_CORRUPTED;
         goto done;
@@ -107,6 +114,7 @@ asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q,
             e = ASSET_DATA_CORRUPTED;
             goto done;
         }
+        seqv[i] = r.seq;
         if (i == 0)
             first = r;
         else if (r.accessibility != first.accessibility ||
@@ -129,7 +137,7 @@ asset_err challenge_pre_query(svc *s, const principal *p, const asset_req *q,
         e = ASSET_LIMIT_EXCEEDED;
         goto done;
     }
-    const char *seqs = seq_list(res, n, &a);
+    const char *seqs = seq_list(seqv, n, &a);
     char inst[24], validity[16];
     if (!seqs) {
         e = ASSET_OUT_OF_MEMORY;
