@@ -7,7 +7,7 @@
 #
 # Knobs (environment):
 #   BENCH_WORKERS  ASSETD_REQUEST_WORKERS (the threads that wait on PostgreSQL, so assetd's
-#                  database concurrency) = pgbench clients of floors B and C (default 8)
+#                  database concurrency) = pgbench clients of floors B, C and D (default 8)
 #   BENCH_HTTP_THREADS  ASSETD_HTTP_THREADS = floor_mhd's thread pool (default: cores)
 #   BENCH_SECONDS  length of each throughput / latency run (default 10)
 #   BENCH_PORT     assetd's port on 127.0.0.1 (default 18480; floor_mhd uses the next one)
@@ -216,7 +216,7 @@ kill -TERM "$FLOOR_PID"
 wait "$FLOOR_PID" 2>/dev/null || true
 FLOOR_PID=""
 
-# ---- floors B and C: their own database, assets table from assetd's own migrations ----
+# ---- floors B, C, D: their own database, assets table from assetd's own migrations ----
 log "floors B, C: database assetd_floor (migrations/*.sql + 100,000 asset rows)"
 psql_q -d assetd -c 'CREATE DATABASE assetd_floor' >/dev/null
 for f in "$ROOT"/migrations/*.sql; do psql_q -d assetd_floor -1 -f "$f" >/dev/null; done
