@@ -60,6 +60,7 @@ static void test_page_shapes(void **state)
 {
     (void)state;
     static const char ctl[] = "c\x01\x02\x08\x0c\x0a\x0d\x09\x1f\x7f";
+    static const char uni[] = "é ünï 😀 \xe2\x80\xa8"; /* 2-, 3- and 4-byte sequences */
     asset_out items[4];
     asset_list l = {0};
     unsigned char secret[37];
@@ -73,7 +74,7 @@ static void test_page_shapes(void **state)
     items[1].rec.attr_enc = true;
     items[1].rec.auth_type = AUTH_TYPE_ANY;
     items[1].rec.labels[0] = (asset_text){ctl, sizeof ctl - 1};
-    items[1].rec.labels[5] = (asset_text){"é ünï 😀 \xe2\x80\xa8", 19};
+    items[1].rec.labels[5] = (asset_text){uni, sizeof uni - 1};
     items[1].rec.labels[11] = (asset_text){"nul\0inside", 10};
     fill(&items[2], "with-secret", "com.example.app", false);
     items[2].rec.sync_type = SYNC_TRUSTED_DEVICE;
