@@ -376,6 +376,11 @@ int server_start(app_ctx *app)
     return 0;
 }
 
+int server_in_flight(void)
+{
+    return atomic_load(&in_flight);
+}
+
 void server_stop(app_ctx *app)
 {
     if (!app->mhd)

@@ -66,9 +66,10 @@ static void handled_signals(sigset_t *set)
 
 /* Waits for a signal that stops the process (TERM, INT, QUIT: graceful). HUP, USR1 and USR2
  * are logged and otherwise ignored: every setting comes from the environment, so there is
- * nothing to reload; a restart applies a change (README, "Commands"). Meanwhile, once a second,
- * the heap's free pages go back to the system (malloc_trim): a burst (a queue of a thousand
- * requests) leaves megabytes free in the arenas, which glibc would otherwise keep. */
+ * nothing to reload; a restart applies a change (README, "Commands"). Meanwhile, at most once a
+ * second and only when no request is in flight, the heap's free pages go back to the system
+ * (malloc_trim): a burst (a queue of a thousand requests) leaves megabytes free in the arenas,
+ * which glibc would otherwise keep; under load the trim (which locks each arena) is skipped. */
 static int wait_for_signal(void)
 {
     sigset_t set;
@@ -77,7 +78,7 @@ static int wait_for_signal(void)
     for (;;) {
         int sig = sigtimedwait(&set, NULL, &second);
         if (sig < 0) {
-            if (errno == EAGAIN)
+            if (errno == EAGAIN && server_in_flight() == 0)
                 malloc_trim(0);
             continue;
         }

@@ -64,8 +64,7 @@ static int binary_int(const unsigned char *v, int len, int64_t *out)
         return -1;
     for (int b = 0; b < len; b++)
         u = u << 8 | v[b];
-    int shift = 64 - 8 * len; /* sign-extend the narrower types */
-    *out = shift ? (int64_t)(u << shift) >> shift : (int64_t)u;
+    *out = len == 2 ? (int16_t)u : len == 4 ? (int32_t)u : (int64_t)u; /* sign-extended */
     return 0;
 }
 
