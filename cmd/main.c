@@ -36,12 +36,11 @@ static void usage(FILE *f)
  * arena keeps what was freed in it: with a dozen threads (HTTP, request workers, sync workers)
  * passing requests to each other, memory freed in one arena is asked for again in another. One
  * arena per core (at least two) took about 5 MiB off the peak at 1,000 connections
- * (docs/performance.md); MALLOC_ARENA_MAX in the environment still decides when set. */
+ * (docs/performance.md). It overrides glibc's MALLOC_ARENA_MAX. */
 static void limit_malloc_arenas(void)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (!getenv("MALLOC_ARENA_MAX"))
-        mallopt(M_ARENA_MAX, cores > 2 ? (int)cores : 2);
+    mallopt(M_ARENA_MAX, cores > 2 ? (int)cores : 2);
 }
 
 /* Secrets must not end up in core files. */
