@@ -2,6 +2,7 @@
 #include "../service/asset_ops.h"
 #include "handlers.h"
 #include "jsonmap.h"
+#include "jsonpage.h"
 
 /* Sets the alias from the path parameter. */
 static int path_alias_or_reply(http_req *rq, asset_req *q, const char *raw)
@@ -63,7 +64,12 @@ void h_assets_query(http_req *rq, const char *a, const char *b)
         } else if (e != ASSET_OK) {
             http_problem(rq, e, NULL, NULL);
         } else {
-            http_json(rq, 200, jsonmap_asset_page(&l));
+            size_t len = 0;
+            char *text = jsonpage_assets(&l, &len);
+            if (text)
+                http_text(rq, 200, "application/json", text, len);
+            else
+                http_json(rq, 200, NULL); /* the fixed out-of-memory answer */
         }
         asset_list_free(&l);
     }

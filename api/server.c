@@ -17,6 +17,13 @@
 #include "metrics.h"
 #include "router.h"
 
+/* libmicrohttpd's memory pool per connection (its default is 32 KiB): the request line and the
+ * headers, never a body (bodies go to our own buffer, on_body). Every open connection holds one
+ * whole, so it is most of the memory of many idle keep-alive connections. 16 KiB still takes a
+ * URL with two label filters at their 2,048-byte maximum fully percent-encoded (12 KiB); longer
+ * request lines or header sections get libmicrohttpd's own 414 / 431. */
+#define CONNECTION_MEMORY (16 * 1024)
+
 static atomic_int in_flight;
 /* The edge's deadlines and sweep (edge.c), for the daemon's lifetime. */
 static edge *the_edge;
@@ -335,7 +342,8 @@ int server_start(app_ctx *app)
         (unsigned)cfg->connection_timeout, MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, app, MHD_OPTION_NOTIFY_CONNECTION,
         edge_on_connection, the_edge, MHD_OPTION_URI_LOG_CALLBACK, edge_on_uri, the_edge,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_END);
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_END);
     if (!app->mhd) {
         log_error("cannot listen", LOG_STR("address", cfg->listen_addr),
                   LOG_INT("port", cfg->port));
@@ -348,6 +356,11 @@ int server_start(app_ctx *app)
         return -1;
     }
     return 0;
+}
+
+int server_in_flight(void)
+{
+    return atomic_load(&in_flight);
 }
 
 void server_stop(app_ctx *app)

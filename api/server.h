@@ -11,5 +11,7 @@
 WUR int server_start(app_ctx *app);
 /* Stops accepting, lets in-flight requests finish, frees the daemon. NULL-safe on app->mhd. */
 void server_stop(app_ctx *app);
+/* Requests received and not yet completed (0 when no server runs). */
+int server_in_flight(void);
 
 #endif

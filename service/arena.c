@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_MIN 8192
+/* The first chunk is small: most requests need a few hundred bytes (headers, arguments), and
+ * every request waiting in the queue holds one; later chunks double up to CHUNK_MAX. */
+#define CHUNK_FIRST 1024
+#define CHUNK_MAX 8192
 
 struct arena_chunk {
     arena_chunk *next;
@@ -20,7 +23,8 @@ void *arena_alloc(arena *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     arena_chunk *c = a->head;
     if (!c || c->cap - c->used < n) {
-        size_t cap = n > CHUNK_MIN ? n : CHUNK_MIN;
+        size_t grow = c ? (c->cap < CHUNK_MAX / 2 ? c->cap * 2 : CHUNK_MAX) : CHUNK_FIRST;
+        size_t cap = n > grow ? n : grow;
         c = calloc(1, sizeof *c + cap);
         if (!c)
             return NULL;

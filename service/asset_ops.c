@@ -76,10 +76,12 @@ asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res,
     asset_err e = record_key(s, c, p, out->rec.key_version, key);
     if (e != ASSET_OK)
         return e;
-    /* Every read opens the record, so a tampered or moved row is refused even when only
-     * attributes are asked for. */
+    /* Every read checks the record's seal, so a tampered or moved row is refused even when only
+     * attributes are asked for (then the tag is checked and nothing decrypted). */
     if ((out->rec.attr_enc && record_open_labels(&out->rec, &l->mem, p->device_id, key) != 0) ||
-        record_open_secret(&secret, &secret_len, &out->rec, &l->mem, p->device_id, key) != 0)
+        (with_secret
+             ? record_open_secret(&secret, &secret_len, &out->rec, &l->mem, p->device_id, key)
+             : record_verify_secret(&out->rec, p->device_id, key)) != 0)
         e = ASSET_DATA_CORRUPTED;
     sodium_memzero(key, sizeof key);
     if (e == ASSET_OK && with_secret) {

@@ -93,6 +93,13 @@ int record_open_secret(unsigned char **out, size_t *out_len, const asset_record 
     return 0;
 }
 
+int record_verify_secret(const asset_record *r, const char *where, const unsigned char *key)
+{
+    unsigned char ad[SEAL_AD_LEN];
+    record_secret_ad(ad, where, r);
+    return seal_verify(r->sealed, r->sealed_len, ad, sizeof ad, key);
+}
+
 /* Label blob: for each of the 12 slots a 4-byte little-endian length (0xffffffff: absent) and
  * the bytes. */
 int record_seal_labels(asset_record *r, arena *a, const char *where, const unsigned char *key)

@@ -48,6 +48,11 @@ WUR int record_seal_secret(asset_record *r, arena *a, const unsigned char *secre
 WUR int record_open_secret(unsigned char **out, size_t *out_len, const asset_record *r, arena *a,
                            const char *where, const unsigned char *key);
 
+/* record_open_secret's verdict without opening: 0, or -1 when tampered or moved. For reads that
+ * answer attributes only. */
+__attribute__((warn_unused_result)) int
+record_verify_secret(const asset_record *r, const char *where, const unsigned char *key);
+
 /* Encrypted labels: seal r->labels into r->labels_sealed, or open r->labels_sealed into
  * r->labels (arena memory). */
 WUR int record_seal_labels(asset_record *r, arena *a, const char *where, const unsigned char *key);

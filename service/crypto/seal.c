@@ -32,6 +32,21 @@ int seal_decrypt(unsigned char *out, size_t *out_len, const unsigned char *in, s
     return 0;
 }
 
+int seal_verify(const unsigned char *in, size_t in_len, const unsigned char *ad, size_t ad_len,
+                const unsigned char *key)
+{
+    if (in_len < SEAL_OVERHEAD)
+        return -1;
+    /* Detached over the combined layout (nonce, ciphertext, tag); no output buffer: libsodium
+     * then only recomputes and compares the tag. */
+    size_t clen = in_len - SEAL_OVERHEAD;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(NULL, NULL, in + SEAL_NONCE_LEN,
+                                                               clen, in + SEAL_NONCE_LEN + clen, ad,
+                                                               ad_len, in, key) == 0
+               ? 0
+               : -1;
+}
+
 static crypto_generichash_state *ad_state(seal_ad *ad)
 {
     return (crypto_generichash_state *)(void *)ad->state;

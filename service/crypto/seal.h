@@ -28,6 +28,9 @@ WUR int seal_encrypt(unsigned char *out, size_t *out_len, const unsigned char *i
  * with another key or other associated data. */
 WUR int seal_decrypt(unsigned char *out, size_t *out_len, const unsigned char *in, size_t in_len,
                      const unsigned char *ad, size_t ad_len, const unsigned char *key);
+/* seal_decrypt's verdict without the plaintext: the tag is checked, nothing is decrypted. */
+WUR int seal_verify(const unsigned char *in, size_t in_len, const unsigned char *ad, size_t ad_len,
+                    const unsigned char *key);
 
 /* Incremental builder of a SEAL_AD_LEN digest over length-prefixed fields, so that no two
  * different field lists give the same bytes. */

@@ -430,13 +430,25 @@ asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *
     return collect(c, out);
 }
 
+static asset_err exec_params(db_conn *c, const char *sql, int n, const char *const *vals,
+                             const int *lens, const int *fmts, int result_format, PGresult **out)
+{
+    *out = NULL;
+    if (!PQsendQueryParams(c->pg, sql, n, NULL, vals, lens, fmts, result_format))
+        return give_up(c, "the database connection failed");
+    return collect(c, out);
+}
+
 asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,
                   const int *fmts, PGresult **out)
 {
-    *out = NULL;
-    if (!PQsendQueryParams(c->pg, sql, n, NULL, vals, lens, fmts, 0))
-        return give_up(c, "the database connection failed");
-    return collect(c, out);
+    return exec_params(c, sql, n, vals, lens, fmts, 0, out);
+}
+
+asset_err db_exec_binary(db_conn *c, const char *sql, int n, const char *const *vals,
+                         const int *lens, const int *fmts, PGresult **out)
+{
+    return exec_params(c, sql, n, vals, lens, fmts, 1, out);
 }
 
 asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t len)

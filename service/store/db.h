@@ -91,6 +91,10 @@ WUR asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *con
 /* The same for a one-off statement. */
 WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,
                       const int *fmts, PGresult **out);
+/* db_exec with every result column in binary format (bytea as its bytes, no hex to decode):
+ * for results read through row.c, whose readers take either format. */
+WUR asset_err db_exec_binary(db_conn *c, const char *sql, int n, const char *const *vals,
+                             const int *lens, const int *fmts, PGresult **out);
 /* Runs `COPY ... FROM STDIN` (copy_sql) with data[0..len) in COPY text format; errors
  * classified as db_exec's. Every wait of these calls on the server is bounded: a server that does
  * not answer (frozen, network gone) is SERVICE_UNAVAILABLE a little after the statement timeout,

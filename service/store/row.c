@@ -56,11 +56,27 @@ const char *row_text(const row_reader *r, int i, int k, size_t *len)
     return PQgetvalue(r->res, i, r->col[k]);
 }
 
+/* An int2/int4/int8 in binary format: big-endian, of its type's width. */
+static int binary_int(const unsigned char *v, int len, int64_t *out)
+{
+    uint64_t u = 0;
+    if (len != 2 && len != 4 && len != 8)
+        return -1;
+    for (int b = 0; b < len; b++)
+        u = u << 8 | v[b];
+    *out = len == 2 ? (int16_t)u : len == 4 ? (int32_t)u : (int64_t)u; /* sign-extended */
+    return 0;
+}
+
 int row_i64_checked(const row_reader *r, int i, int k, int64_t *out)
 {
     const char *s = PQgetvalue(r->res, i, r->col[k]);
     char *end;
-    if (row_null(r, i, k) || !*s)
+    if (row_null(r, i, k))
+        return -1;
+    if (PQfformat(r->res, r->col[k]) == 1)
+        return binary_int((const unsigned char *)s, PQgetlength(r->res, i, r->col[k]), out);
+    if (!*s)
         return -1;
     long long v = strtoll(s, &end, 10);
     if (*end)
@@ -82,7 +98,8 @@ int row_int(const row_reader *r, int i, int k)
 
 bool row_bool(const row_reader *r, int i, int k)
 {
-    return PQgetvalue(r->res, i, r->col[k])[0] == 't';
+    const char *v = PQgetvalue(r->res, i, r->col[k]);
+    return PQfformat(r->res, r->col[k]) == 1 ? v[0] == 1 : v[0] == 't';
 }
 
 int row_bytea(const row_reader *r, int i, int k, arena *a, const unsigned char **p, size_t *n)

@@ -45,10 +45,12 @@ WUR int row_bind(row_reader *r, const PGresult *res, const row_type *t, row_cach
 
 int row_count(const row_reader *r);
 bool row_null(const row_reader *r, int i, int k);
-/* The text of column k of row i ("" for NULL); *len gets its length when len is not NULL. */
+/* The text of column k of row i ("" for NULL); *len gets its length when len is not NULL. In
+ * either result format (libpq ends binary values with a NUL byte too). */
 const char *row_text(const row_reader *r, int i, int k, size_t *len);
-/* Integer and boolean columns (text format). 0 for NULL or malformed: use row_i64_checked for
- * values that must be well formed. */
+/* Integer and boolean columns, in either result format (text, or binary as requested with
+ * db_exec_binary). 0 for NULL or malformed: use row_i64_checked for values that must be well
+ * formed. */
 int64_t row_i64(const row_reader *r, int i, int k);
 int row_int(const row_reader *r, int i, int k);
 bool row_bool(const row_reader *r, int i, int k);

@@ -120,6 +120,14 @@ asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out)
     return db_exec(c, b->sql, b->n, b->vals, b->lens, b->fmts, out);
 }
 
+asset_err sqlbuf_exec_binary(sqlbuf *b, db_conn *c, PGresult **out)
+{
+    *out = NULL;
+    if (b->failed || !b->sql)
+        return ASSET_OUT_OF_MEMORY;
+    return db_exec_binary(c, b->sql, b->n, b->vals, b->lens, b->fmts, out);
+}
+
 /* ---- COPY text format ---- */
 
 void copybuf_init(copybuf *b)

@@ -31,6 +31,8 @@ int sqlbuf_int(sqlbuf *b, long long v);
 int sqlbuf_bool(sqlbuf *b, bool v);
 /* Runs it (OUT_OF_MEMORY if building failed). */
 WUR asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out);
+/* The same, with the result in binary format (db_exec_binary). */
+WUR asset_err sqlbuf_exec_binary(sqlbuf *b, db_conn *c, PGresult **out);
 
 /* copybuf: rows in COPY text format, for bulk writes (restores, backups) that would otherwise be
  * huge multi-row VALUES lists, costly for PostgreSQL to parse and plan. Fields of a row are

@@ -173,7 +173,8 @@ asset_err store_asset_select(db_conn *c, const store_scope *sc, const asset_req 
         sqlbuf_add(&b, " OFFSET %ld", q->offset);
     if (for_update)
         sqlbuf_add(&b, " FOR UPDATE");
-    asset_err e = sqlbuf_exec(&b, c, out);
+    /* Binary results: a page's sealed values arrive as bytes, not hex to decode (row.c). */
+    asset_err e = sqlbuf_exec_binary(&b, c, out);
     sqlbuf_free(&b);
     return e;
 }

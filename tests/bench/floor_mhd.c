@@ -1,6 +1,8 @@
 /* Floor A of the benchmark: the cheapest possible libmicrohttpd server, in assetd's threading
- * mode (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL with MHD_OPTION_THREAD_POOL_SIZE), that
- * answers every request with a fixed JSON body. It bounds what any handler on top of MHD can do.
+ * mode (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL with MHD_OPTION_THREAD_POOL_SIZE) and
+ * with assetd's connection memory (MHD_OPTION_CONNECTION_MEMORY_LIMIT 16 KiB, api/server.c), that
+ * answers every request with a fixed JSON body. It bounds what any handler on top of MHD can do,
+ * in speed and in memory per connection.
  * Usage: floor_mhd PORT THREADS   (listens on 127.0.0.1; SIGTERM/SIGINT stop it)
  * Build: cc -O2 -std=c11 floor_mhd.c $(pkg-config --cflags --libs libmicrohttpd) -o floor_mhd */
 #define _GNU_SOURCE
@@ -76,7 +78,7 @@ int main(int argc, char **argv)
         NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a4, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)threads, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "floor_mhd: cannot listen on 127.0.0.1:%d\n", port);
         return 1;

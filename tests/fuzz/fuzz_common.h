@@ -49,8 +49,8 @@ void fuzz_check_failure(asset_err e, const char *why, const char *what, asset_op
 
 /* Arena guard: the fuzz targets are linked with -Wl,--wrap=arena_alloc,--wrap=arena_free, so
  * every arena allocation made by the code under test is followed by an ASan-poisoned red zone
- * and a write past what was asked for is reported at once (the real arena hands out 8 KiB
- * chunks, in which such a write would otherwise go unnoticed). */
+ * and a write past what was asked for is reported at once (the real arena hands out chunks of
+ * 1 to 8 KiB, in which such a write would otherwise go unnoticed). */
 void *__real_arena_alloc(arena *a, size_t n);
 void __real_arena_free(arena *a);
 

@@ -457,7 +457,7 @@ static void test_libmicrohttpd_own_answers(void **st)
     enum { BIG = 40 * 1024 };
     char *req = malloc(BIG + 256);
     assert_non_null(req);
-    /* A 40 KiB URL, then a 40 KiB header: over the connection's 32 KiB buffer. */
+    /* A 40 KiB URL, then a 40 KiB header: over the connection's 16 KiB buffer. */
     int n =
         snprintf(req, BIG + 256, "GET /assets/%0*d HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", BIG, 0);
     own_answer(srv, req, (size_t)n, 414);
