@@ -4,9 +4,10 @@
  * In a database of its own, 50,000 assets of one owner are loaded and never analyzed
  * (autovacuum off for the table), as after a restore onto a new device or a bulk import. Then
  * the store's own functions run — get by alias, select by alias FOR UPDATE (update), delete by
- * alias, insert, update by seq, a page, a label page — with PostgreSQL's auto_explain sending
- * each executed plan (generic plans forced, as prepared statements end up with) back as a
- * notice. No plan may contain a sequential scan, or a scan that filters rows away. */
+ * alias, insert, update by seq, a page, a label page, batch select and delete — with
+ * PostgreSQL's auto_explain sending each executed plan (generic plans forced, as prepared
+ * statements end up with) back as a notice. No plan may contain a sequential scan, or a scan that
+ * filters rows away. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 
 #include "../../service/store/db.h"
 #include "../../service/store/store.h"
+#include "../../service/store/store_batch.h"
 #include "../lib/testlib.h"
 
 #define ROWS 50000
@@ -182,6 +184,20 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     assert_int_equal(PQntuples(r), 1);
     PQclear(r);
     expect_plans_clean("delete by alias");
+
+    /* Batch operations (spec §11) find their aliases by the alias key too. */
+    asset_text some[3] = {{"alias-17", 8}, {"alias-4711", 10}, {"no-such-alias", 13}};
+    for (int lock = 0; lock <= 1; lock++) {
+        assert_int_equal(store_batch_select(&c, &sc, some, 3, lock, &r), ASSET_OK);
+        assert_int_equal(PQntuples(r), 2);
+        PQclear(r);
+        expect_plans_clean(lock ? "batch select for update" : "batch select");
+    }
+    const char hashes[3][65] = {"", "", ""};
+    long removed = 0;
+    assert_int_equal(store_batch_delete(&c, &sc, &ev, some, hashes, 3, &removed), ASSET_OK);
+    assert_int_equal(removed, 2);
+    expect_plans_clean("batch delete");
 
     asset_req_clear(&q);
     asset_req_clear(&page);
