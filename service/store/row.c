@@ -39,6 +39,24 @@ int row_bind(row_reader *r, const PGresult *res, const row_type *t, row_cache *c
     return 0;
 }
 
+void *row_bind_array(row_reader *r, const PGresult *res, const row_type *t, row_cache *cache,
+                     arena *a, size_t elem, int *n, asset_err *e)
+{
+    void *rows = NULL;
+    *n = 0;
+    *e = ASSET_OK;
+    if (row_bind(r, res, t, cache) != 0) {
+        *e = ASSET_DATA_CORRUPTED;
+        return NULL;
+    }
+    int count = row_count(r);
+    if (count && !(rows = arena_alloc(a, (size_t)count * elem)))
+        *e = ASSET_OUT_OF_MEMORY;
+    else
+        *n = count;
+    return rows;
+}
+
 int row_count(const row_reader *r)
 {
     return PQntuples(r->res);

@@ -17,6 +17,7 @@
 
 #include "../arena.h"
 #include "../err.h"
+#include "../err.h"
 
 #define ROW_MAX_COLS 40
 
@@ -42,6 +43,12 @@ typedef struct {
 /* Binds res to t (cache: NULL, or the statement's cache). 0, or -1 when a column of t is not in
  * res (the reader is then unusable). */
 WUR int row_bind(row_reader *r, const PGresult *res, const row_type *t, row_cache *cache);
+
+/* row_bind, then room for one element of elem bytes per row: returns it (zeroed, in a; NULL when
+ * there is no row, or on failure) with *n, the number of rows, and *e: OK; DATA_CORRUPTED when
+ * a column of t is missing; OUT_OF_MEMORY. */
+void *row_bind_array(row_reader *r, const PGresult *res, const row_type *t, row_cache *cache,
+                     arena *a, size_t elem, int *n, asset_err *e);
 
 int row_count(const row_reader *r);
 bool row_null(const row_reader *r, int i, int k);

@@ -212,11 +212,9 @@ asset_err store_backup_list(db_pool *p, const char *device_id, const backup_info
                              "$3::bigint * interval '1 microsecond', $4::uuid)) "
                              "ORDER BY created_at DESC, id DESC LIMIT $5::int",
                              5, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &backup_row, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    int count = e == ASSET_OK ? row_count(&rows) : 0;
-    if (count && !(*items = arena_alloc(a, (size_t)count * sizeof **items)))
-        e = ASSET_OUT_OF_MEMORY;
+    int count = 0;
+    if (e == ASSET_OK)
+        *items = row_bind_array(&rows, r, &backup_row, &cache, a, sizeof **items, &count, &e);
     for (int i = 0; e == ASSET_OK && i < count; i++, (*n)++)
         read_backup(&rows, i, &(*items)[i]);
     PQclear(r);
@@ -392,11 +390,9 @@ asset_err store_backup_groups(db_conn *c, const char *backup_id, int sync_bit, a
                           "(sync_type & $2::smallint) <> 0 GROUP BY owner_kind, owner, attr_enc, "
                           "accessibility, req_pwd, auth_type ORDER BY owner_kind, owner, attr_enc",
                           2, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    int count = e == ASSET_OK ? row_count(&rows) : 0;
-    if (count && !(*out = arena_alloc(a, (size_t)count * sizeof **out)))
-        e = ASSET_OUT_OF_MEMORY;
+    int count = 0;
+    if (e == ASSET_OK)
+        *out = row_bind_array(&rows, r, &type, &cache, a, sizeof **out, &count, &e);
     for (int i = 0; e == ASSET_OK && i < count; i++, (*n)++) {
         store_backup_group *g = &(*out)[i];
         size_t len = 0;

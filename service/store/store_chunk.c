@@ -142,58 +142,14 @@ asset_err store_restore_target(db_conn *c, const char *device_id, device_state *
 
 /* ---- backup records ---- */
 
-enum {
-    BR_ORDINAL,
-    BR_OWNER_KIND,
-    BR_OWNER,
-    BR_ATTR_ENC,
-    BR_ALIAS,
-    BR_ACCESSIBILITY,
-    BR_REQ_PWD,
-    BR_AUTH_TYPE,
-    BR_SYNC_TYPE,
-    BR_PERSISTENT,
-    BR_WRAP_TYPE,
-    BR_LABELS_SEALED,
-    BR_SEALED,
-    BR_COLS
-};
-static const char *const backup_record_names[BR_COLS] = {
-    "ordinal",       "owner_kind",    "owner",     "attr_enc",  "alias",
-    "accessibility", "req_pwd",       "auth_type", "sync_type", "persistent",
-    "wrap_type",     "labels_sealed", "sealed"};
-static const row_type backup_record_row = {backup_record_names, BR_COLS};
+/* The columns store_backup_decode reads (store.h), for the chunk's selects. */
 #define BACKUP_RECORD_COLS                                                                         \
     "b.ordinal, b.owner_kind, b.owner, b.attr_enc, b.alias, b.accessibility, b.req_pwd, "          \
     "b.auth_type, b.sync_type, b.persistent, b.wrap_type, b.labels_sealed, b.sealed"
 
-/* Row i of a result bound to backup_record_row: a record sealed for the backup (labels_sealed
- * holding every synced label; key_version left 0); -1 if a sealed column is malformed. */
-static int decode_backup_record(const row_reader *rows, int i, asset_record *r, int *ordinal,
-                                arena *a)
-{
-    memset(r, 0, sizeof *r);
-    *ordinal = row_int(rows, i, BR_ORDINAL);
-    r->owner_kind = row_int(rows, i, BR_OWNER_KIND);
-    r->owner.p = row_text(rows, i, BR_OWNER, &r->owner.n);
-    r->attr_enc = row_bool(rows, i, BR_ATTR_ENC);
-    r->alias.p = row_text(rows, i, BR_ALIAS, &r->alias.n);
-    r->accessibility = (uint8_t)row_int(rows, i, BR_ACCESSIBILITY);
-    r->require_password_set = row_bool(rows, i, BR_REQ_PWD);
-    r->auth_type = (uint8_t)row_int(rows, i, BR_AUTH_TYPE);
-    r->sync_type = (uint8_t)row_int(rows, i, BR_SYNC_TYPE);
-    r->is_persistent = row_bool(rows, i, BR_PERSISTENT);
-    r->wrap_type = (uint8_t)row_int(rows, i, BR_WRAP_TYPE);
-    return row_bytea(rows, i, BR_LABELS_SEALED, a, &r->labels_sealed, &r->labels_sealed_len) ||
-                   row_bytea(rows, i, BR_SEALED, a, &r->sealed, &r->sealed_len)
-               ? -1
-               : 0;
-}
-
 asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk *ch, arena *a,
                               store_records *out)
 {
-    static row_cache cache, retry_cache;
     char first[16], last[16], rules[8];
     row_reader rows;
     bool retry = j->retry_base[0] != 0;
@@ -212,15 +168,14 @@ asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk 
                       : "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
                         "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal",
                 retry ? 5 : 3, vals, NULL, NULL, &out->res);
-    if (e == ASSET_OK &&
-        row_bind(&rows, out->res, &backup_record_row, retry ? &retry_cache : &cache) != 0)
+    if (e == ASSET_OK && store_backup_rows(&rows, out->res) != 0)
         e = ASSET_DATA_CORRUPTED;
     int n = e == ASSET_OK ? row_count(&rows) : 0;
     if (e == ASSET_OK && (!(out->rows = calloc((size_t)n + 1, sizeof *out->rows)) ||
                           !(out->ordinals = calloc((size_t)n + 1, sizeof *out->ordinals))))
         e = ASSET_OUT_OF_MEMORY;
     for (; e == ASSET_OK && out->n < n; out->n++)
-        if (decode_backup_record(&rows, out->n, &out->rows[out->n], &out->ordinals[out->n], a) != 0)
+        if (store_backup_decode(&rows, out->n, &out->rows[out->n], &out->ordinals[out->n], a) != 0)
             e = ASSET_DATA_CORRUPTED;
     if (e != ASSET_OK)
         store_records_free(out);

@@ -177,7 +177,8 @@ asset_err store_sync_result_get(db_pool *p, const char *device_id, int owner_kin
     static row_cache cache;
     PGresult *r = NULL;
     row_reader rows;
-    const char *vals[] = {device_id, owner_kind ? "1" : "0", owner.p, enc ? "t" : "f"};
+    const char *vals[] = {device_id, owner_kind == OWNER_GROUP ? SQL_OWNER_GROUP : SQL_OWNER_APP,
+                          owner.p, enc ? "t" : "f"};
     const int lens[] = {0, 0, (int)owner.n, 0}, fmts[] = {0, 0, 1, 0};
     memset(out, 0, sizeof *out);
     asset_err e = db_run_sql(p,
@@ -338,11 +339,9 @@ asset_err store_restore_records(db_pool *p, const store_records_query *q, arena 
                    "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "
                    "ORDER BY x.ordinal LIMIT $9::int",
                    9, vals, lens, fmts, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    int count = e == ASSET_OK ? row_count(&rows) : 0;
-    if (count && !(*out = arena_alloc(a, (size_t)count * sizeof **out)))
-        e = ASSET_OUT_OF_MEMORY;
+    int count = 0;
+    if (e == ASSET_OK)
+        *out = row_bind_array(&rows, r, &type, &cache, a, sizeof **out, &count, &e);
     for (int i = 0; e == ASSET_OK && i < count; i++, (*n)++) {
         record_row *o = &(*out)[i];
         size_t ol = 0, al = 0;

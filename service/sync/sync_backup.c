@@ -216,7 +216,8 @@ asset_err sync_result_get(svc *s, const principal *p, asset_text group, bool enc
     if (group.n && !principal_in_group(p, group.p, group.n))
         return ASSET_PERMISSION_DENIED;
     asset_text owner = group.n ? group : (asset_text){p->app_id, strlen(p->app_id)};
-    return store_sync_result_get(s->pool, p->device_id, group.n ? 1 : 0, owner, enc, out);
+    return store_sync_result_get(s->pool, p->device_id, group.n ? OWNER_GROUP : OWNER_APP, owner,
+                                 enc, out);
 }
 
 /* ---- stats ---- */

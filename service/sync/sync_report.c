@@ -146,7 +146,8 @@ asset_err sync_result_records(svc *s, const principal *p, asset_text group, bool
     if (!context)
         return ASSET_OUT_OF_MEMORY;
     snprintf(context, owner.n + 160, "app|%" PRId64 "|%d|%d|%s|%d|%d|%.*s", p->installation_id,
-             group.n ? 1 : 0, enc, res.restore_id, q->outcome, q->rule, (int)owner.n, owner.p);
+             group.n ? OWNER_GROUP : OWNER_APP, enc, res.restore_id, q->outcome, q->rule,
+             (int)owner.n, owner.p);
     e = list_records(s, res.restore_id, false, group.n ? OWNER_GROUP : OWNER_APP, owner, enc, q,
                      context, false, out);
     if (e != ASSET_OK)

@@ -24,6 +24,7 @@
 #include "../crypto/keyring.h"
 #include "../crypto/record.h"
 #include "../store/db_listen.h"
+#include "../log.h"
 #include "sync.h"
 #include "sync_internal.h"
 
@@ -79,7 +80,7 @@ static void mark_failed(worker *wk, const job *j)
 {
     if (store_restore_fail(&wk->c, j->id) != ASSET_OK)
         return; /* its chunk is claimed again, and fails again */
-    fprintf(stderr, "{\"level\":\"error\",\"msg\":\"restore failed\",\"restore\":\"%s\"}\n", j->id);
+    log_error("restore failed", LOG_STR("restore", j->id));
 }
 
 /* The job's backup: OLD's recorded state and the transport key. */
