@@ -57,6 +57,13 @@ void *row_bind_array(row_reader *r, const PGresult *res, const row_type *t, row_
     return rows;
 }
 
+asset_err row_bind_one(row_reader *r, const PGresult *res, const row_type *t, row_cache *cache)
+{
+    if (row_bind(r, res, t, cache) != 0)
+        return ASSET_DATA_CORRUPTED;
+    return row_count(r) == 1 ? ASSET_OK : ASSET_NOT_FOUND;
+}
+
 int row_count(const row_reader *r)
 {
     return PQntuples(r->res);

@@ -50,6 +50,10 @@ WUR int row_bind(row_reader *r, const PGresult *res, const row_type *t, row_cach
 void *row_bind_array(row_reader *r, const PGresult *res, const row_type *t, row_cache *cache,
                      arena *a, size_t elem, int *n, asset_err *e);
 
+/* row_bind for a statement that must return exactly one row: OK; DATA_CORRUPTED when a column
+ * of t is missing; NOT_FOUND when there is no row (or more than one). */
+WUR asset_err row_bind_one(row_reader *r, const PGresult *res, const row_type *t, row_cache *cache);
+
 int row_count(const row_reader *r);
 bool row_null(const row_reader *r, int i, int k);
 /* The text of column k of row i ("" for NULL); *len gets its length when len is not NULL. In

@@ -46,10 +46,8 @@ asset_err store_backup_insert(db_conn *c, const char *id, const char *device_id,
                 "SELECT $1, id, account_id, pwd_set, screen_locked, unlocked_since_boot, $3, $4, 0 "
                 "FROM devices WHERE id = $2 RETURNING " MS_OF("created_at") " AS created_ms",
                 4, vals, lens, fmts, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&rows) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&rows, r, &type, &cache);
     if (e == ASSET_OK)
         *created_ms = row_i64(&rows, 0, 0);
     PQclear(r);
@@ -181,10 +179,8 @@ asset_err store_backup_get(db_pool *p, const char *id, backup_info *out)
                              "SELECT " BACKUP_COLS " FROM backups WHERE id = $1 AND "
                              "octet_length(wrapped_key) > 0",
                              1, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &backup_row, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&rows) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&rows, r, &backup_row, &cache);
     if (e == ASSET_OK)
         read_backup(&rows, 0, out);
     PQclear(r);
@@ -270,10 +266,8 @@ asset_err store_backup_lock(db_conn *c, const char *id, char device_id[UUID_TEXT
                           "SELECT device_id FROM backups WHERE id = $1 AND "
                           "octet_length(wrapped_key) > 0 FOR UPDATE",
                           1, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&rows) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&rows, r, &type, &cache);
     if (e == ASSET_OK)
         copy_id(device_id, &rows, 0, 0);
     PQclear(r);
@@ -355,10 +349,8 @@ asset_err store_restore_states(db_conn *c, const char *backup_id, const char *ta
                           "d.unlocked_since_boot AS new_unlocked_since_boot "
                           "FROM backups b, devices d WHERE b.id = $1 AND d.id = $2",
                           2, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&rows) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&rows, r, &type, &cache);
     if (e == ASSET_OK) {
         *old_dev = (device_state){row_bool(&rows, 0, O_PWD), row_bool(&rows, 0, O_LOCKED),
                                   row_bool(&rows, 0, O_UNLOCKED)};

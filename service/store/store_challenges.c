@@ -94,10 +94,8 @@ asset_err store_challenge_get(db_conn *c, const unsigned char challenge[ASSET_CH
                           "JOIN devices d ON d.id = i.device_id "
                           "WHERE c.challenge = $1 AND c.expires_at > now()",
                           1, vals, lens, fmts, &res);
-    if (e == ASSET_OK && row_bind(&r, res, &challenge_row, NULL) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&r) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&r, res, &challenge_row, NULL);
     if (e == ASSET_OK) {
         size_t n = 0, tl = 0, len = 0;
         const char *seqs = row_text(&r, 0, CH_SEQS, &n), *pk = row_text(&r, 0, CH_PK, &tl);

@@ -90,10 +90,8 @@ asset_err store_restore_job(db_conn *c, const char *id, store_job *out)
                           "coalesce(r.retry_base::text, '') AS retry_base, r.retry_rules "
                           "FROM restores r JOIN backups b ON b.id = r.backup_id WHERE r.id = $1",
                           1, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&rows) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&rows, r, &type, &cache);
     if (e == ASSET_OK) {
         size_t len = 0;
         const char *w = row_text(&rows, 0, WRAPPED, &len);
@@ -127,10 +125,8 @@ asset_err store_restore_target(db_conn *c, const char *device_id, device_state *
                           "SELECT pwd_set, screen_locked, unlocked_since_boot, dek_version "
                           "FROM devices WHERE id = $1",
                           1, vals, NULL, NULL, &r);
-    if (e == ASSET_OK && row_bind(&rows, r, &type, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&rows) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&rows, r, &type, &cache);
     if (e == ASSET_OK) {
         *st = (device_state){row_bool(&rows, 0, PWD), row_bool(&rows, 0, LOCKED),
                              row_bool(&rows, 0, UNLOCKED)};

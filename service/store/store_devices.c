@@ -230,10 +230,8 @@ asset_err store_installation_remove(db_conn *c, const char *device_id, const cha
     row_reader r;
     const char *vals[] = {device_id, app_id, NULL};
     asset_err e = db_exec_stmt(c, &st_uninstall, 2, vals, NULL, NULL, &res);
-    if (e == ASSET_OK && row_bind(&r, res, &groups_row, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&r) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&r, res, &groups_row, &cache);
     if (e == ASSET_OK) {
         vals[2] = row_text(&r, 0, 0, NULL); /* the groups, as a text[] literal */
         e = db_exec_stmt(c, &st_uninstall_assets, 3, vals, NULL, NULL, &assets);
@@ -336,10 +334,8 @@ asset_err store_token_owner_get(db_conn *c, const unsigned char th[SEAL_TOKEN_HA
     const char *vals[] = {(const char *)th};
     const int lens[] = {SEAL_TOKEN_HASH_LEN}, fmts[] = {1};
     asset_err e = db_exec_stmt(c, &st_auth, 1, vals, lens, fmts, &res);
-    if (e == ASSET_OK && row_bind(&r, res, &auth_row, &cache) != 0)
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK && row_count(&r) != 1)
-        e = ASSET_NOT_FOUND;
+    if (e == ASSET_OK)
+        e = row_bind_one(&r, res, &auth_row, &cache);
     if (e == ASSET_OK)
         e = read_owner(&r, out);
     PQclear(res);
