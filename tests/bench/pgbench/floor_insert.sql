@@ -8,5 +8,5 @@ INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, accessibility
 VALUES (:dev::uuid, 0, 'com.bench.floor', false, 'f' || :client_id::text || '-' || :r::text, 1,
         false, 0, 2, false, 0, NULL, NULL, NULL, NULL, 'grp-' || (:r::bigint % 10)::text, NULL,
         NULL, NULL, NULL, NULL, NULL, NULL, NULL, :sealed::bytea, 1)
-ON CONFLICT (device_id, owner_kind, owner, attr_enc, alias) DO NOTHING
+ON CONFLICT (alias_key) DO NOTHING
 RETURNING seq, (extract(epoch FROM updated_at) * 1000)::bigint;
