@@ -522,7 +522,13 @@ static void test_body_limit(void **st)
         tl_resp_free(r);
         tl_http_opts chunked = {.chunked = true};
         r = tl_http_raw(srv, "POST", "/assets", auth, b, sizes[i], &chunked);
-        tl_expect_problem(r, 413, "INVALID_ARGUMENT");
+        /* The 413 goes out, and the connection closes, as soon as the body passes the limit:
+         * a client still sending a large body may see its send fail (EPIPE, or a reset) before
+         * it reads the answer. That is a refusal too; what must never happen is a write. */
+        bool cut = r->status == 0 && sizes[i] > 64 * 1024 &&
+                   (strstr(r->error, "Broken pipe") || strstr(r->error, "reset"));
+        if (!cut)
+            tl_expect_problem(r, 413, "INVALID_ARGUMENT");
         tl_resp_free(r);
         free(b);
     }
