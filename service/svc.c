@@ -282,8 +282,3 @@ void svc_dek_purpose(char *out, size_t n, const char *device_id, int version)
 {
     dek_purpose(out, n, device_id, version);
 }
-
-device_state svc_device_state_row(PGresult *r, int i, int col)
-{
-    return store_device_state_at(r, i, col);
-}

@@ -82,10 +82,6 @@ void uuid_new(char out[UUID_TEXT_LEN]);
 WUR asset_err svc_device_key(svc *s, db_conn *c, const char *device_id, int version,
                              unsigned char key[SEAL_KEY_LEN]);
 
-/* A device state from three consecutive columns (pwd_set, screen_locked, unlocked_since_boot)
- * of row i, starting at col (store_device_state_at; for the sync selects that read by position). */
-device_state svc_device_state_row(PGresult *r, int i, int col);
-
 /* The binding of a wrapped data key to its device and version. */
 void svc_dek_purpose(char *out, size_t n, const char *device_id, int version);
 

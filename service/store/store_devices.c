@@ -351,10 +351,3 @@ void store_token_owner_clear(store_token_owner *o)
     free(o->groups_json);
     sodium_memzero(o, sizeof *o);
 }
-
-device_state store_device_state_at(const PGresult *r, int i, int col)
-{
-    device_state st = {PQgetvalue(r, i, col)[0] == 't', PQgetvalue(r, i, col + 1)[0] == 't',
-                       PQgetvalue(r, i, col + 2)[0] == 't'};
-    return st;
-}

@@ -102,8 +102,4 @@ WUR asset_err store_token_owner_get(db_conn *c, const unsigned char th[SEAL_TOKE
 /* Frees and wipes; NULL-safe. */
 void store_token_owner_clear(store_token_owner *o);
 
-/* A device state from three consecutive columns (pwd_set, screen_locked, unlocked_since_boot)
- * of row i, starting at col: for selects written elsewhere that read by position. */
-device_state store_device_state_at(const PGresult *r, int i, int col);
-
 #endif
