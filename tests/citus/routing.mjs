@@ -88,6 +88,7 @@ export function routingProblem(sql) {
     refs.push({ table, alias, insert: m[1].toUpperCase() === "INTO" });
   }
   if (/^\s*CREATE TEMP(ORARY)? TABLE/i.test(s)) return ""; // session-local
+  if (/^\s*SET\s+\w+\s+TO\b/i.test(s)) return ""; // a session setting
   if (refs.length === 0) return "touches no table (not a catalog statement?)";
   const params = new Set();
   const pinned = new Set(); // "table|alias" pinned to a parameter or joined
@@ -127,6 +128,7 @@ export function routingProblem(sql) {
 function selfTest() {
   const cases = [
     ["SELECT * FROM assets WHERE device_id = $1 AND alias = $2", true],
+    ["SET synchronous_commit TO off", true],
     ["UPDATE assets SET sealed = $2 WHERE seq = $1", false],
     ["SELECT d.id FROM installations i JOIN devices d ON d.id = i.device_id WHERE i.token_hash = $1", false],
     ["SELECT k.wrapped FROM devices d JOIN device_keys k ON k.device_id = d.id WHERE d.id = $1", true],
