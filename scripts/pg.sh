@@ -3,6 +3,7 @@
 # Usage: scripts/pg.sh start DIR   -> prints the DATABASE_URL of database "assetd"
 #        scripts/pg.sh stop DIR
 #        scripts/pg.sh url DIR
+# Environment: PG_FSYNC (on|off, default on), PG_OPTS (more "-c name=value" server settings).
 # initdb and postgres refuse to run as root, so as root the cluster belongs to the "postgres"
 # system user (created by the Debian package). The superuser is named "assetd" in both cases.
 set -euo pipefail
@@ -34,7 +35,7 @@ start)
     fi
     if ! as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         as_owner "$bin/pg_ctl" -D "$data" -w -t 60 -l "$dir/postgres.log" \
-            -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c max_connections=300 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on}" \
+            -o "-c listen_addresses='' -c unix_socket_directories='$sock' -c max_connections=300 -c shared_buffers=256MB -c fsync=${PG_FSYNC:-on} ${PG_OPTS:-}" \
             start >/dev/null || { tail -n 20 "$dir/postgres.log" >&2; exit 1; }
     fi
     "$bin/psql" -q -h "$sock" -U assetd -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='assetd'" | grep -q 1 ||
