@@ -190,25 +190,31 @@ static const char *const written_names[] = {"idx"};
 static const row_type written_row = {written_names, 1};
 
 /* $1..$4 scope, $5..$28 the items, $29..$32 the audit columns. */
-#define INSERT_SQL(conflict)                                                                       \
+#define ITEMS_SQL                                                                                  \
     "WITH i AS (SELECT * FROM unnest($5::int[], $6::text[], $7::smallint[], $8::boolean[], "       \
     "$9::smallint[], $10::smallint[], $11::boolean[], $12::smallint[], $13::text[], $14::text[], " \
     "$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], "  \
     "$22::text[], $23::text[], $24::text[], $25::bytea[], $26::bytea[], $27::int[], $28::text[]) " \
     "AS t(idx, " ROW_COLS ", alias_hash)), "                                                       \
     "a AS (INSERT INTO assets (" STORE_INSERT_COLS ") "                                            \
-    "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS                              \
-    " FROM i ORDER BY idx " conflict                                                               \
-    " RETURNING alias, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS ms, "               \
-    "(xmax = 0) AS inserted), "                                                                    \
-    "r AS (SELECT i.idx, a.seq, a.ms, a.inserted, i.alias_hash FROM a JOIN i ON i.alias = "        \
-    "a.alias), "                                                                                   \
-    "au AS (" STORE_AUDIT_INSERT(                                                                  \
-        "$29", "$30", "$31", "$32", "alias_hash",                                                  \
-        "r ORDER BY idx") ") "                                                                     \
-                          "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
+    "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS " FROM i ORDER BY idx "
+#define INSERT_SQL(conflict)                                                                       \
+    ITEMS_SQL conflict                                                                             \
+        " RETURNING alias, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS ms, "           \
+        "(xmax = 0) AS inserted), "                                                                \
+        "r AS (SELECT i.idx, a.seq, a.ms, a.inserted, i.alias_hash FROM a JOIN i ON i.alias = "    \
+        "a.alias), "                                                                               \
+        "au AS (" STORE_AUDIT_INSERT(                                                              \
+            "$29", "$30", "$31", "$32", "alias_hash",                                              \
+            "r ORDER BY idx") ") "                                                                 \
+                              "SELECT idx, seq, ms, inserted FROM r ORDER BY idx"
 
-static const db_stmt st_insert_new = {STMT_BATCH_INSERT_NEW, "batch_insert_new", INSERT_SQL("")};
+/* Every item is new or the statement fails (23505, DUPLICATED): each one written, so the audit
+ * rows come from the items themselves and nothing needs to come back but their indexes. */
+static const db_stmt st_insert_new = {
+    STMT_BATCH_INSERT_NEW, "batch_insert_new",
+    ITEMS_SQL "), au AS (" STORE_AUDIT_INSERT("$29", "$30", "$31", "$32", "alias_hash",
+                                              "i ORDER BY idx") ") SELECT idx FROM i"};
 static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert",
                                   INSERT_SQL(STORE_ON_ALIAS "DO NOTHING")};
 /* As the single upsert (store.c): every column of the row replaced, updated_at refreshed. */
