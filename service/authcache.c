@@ -86,7 +86,20 @@ void authcache_put(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], 
     entry *e = &c->slots[i];
     memcpy(e->hash, hash, SEAL_TOKEN_HASH_LEN);
     e->p = *p;
+    e->p.unverified = false;
     e->expires = now_s() + c->ttl;
+    pthread_mutex_unlock(&c->locks[i % STRIPES]);
+}
+
+void authcache_forget(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN])
+{
+    if (!c)
+        return;
+    size_t i = slot_of(hash);
+    pthread_mutex_lock(&c->locks[i % STRIPES]);
+    entry *e = &c->slots[i];
+    if (e->expires != 0 && sodium_memcmp(e->hash, hash, SEAL_TOKEN_HASH_LEN) == 0)
+        sodium_memzero(e, sizeof *e);
     pthread_mutex_unlock(&c->locks[i % STRIPES]);
 }
 

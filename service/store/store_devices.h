@@ -25,6 +25,18 @@
  * shared. */
 #define STORE_INSTALLATION_LOCK(id) "pg_advisory_xact_lock(7263540, ((" id ") % 2147483647)::int)"
 
+/* SQL, a boolean: the installation principal (device dev, installation inst, token hash th,
+ * device and installation generations gd, gi: SQL parameters) is still current, i.e. the app is
+ * still installed with that token and neither its device nor its installation changed since the
+ * principal was read (migration 0012). Folded into a statement of the request, it makes a
+ * remembered principal as good as one read afresh by that statement (service/authcache.c). An
+ * uncorrelated EXISTS: evaluated once, before any row of the statement is read, through the two
+ * primary keys. */
+#define STORE_INSTALLATION_CURRENT(dev, inst, th, gd, gi)                                          \
+    "EXISTS (SELECT 1 FROM installations i JOIN devices d ON d.id = i.device_id "                  \
+    "WHERE i.device_id = " dev " AND i.id = " inst " AND i.token_hash = " th                       \
+    " AND i.generation = " gi " AND d.id = " dev " AND d.generation = " gd ")"
+
 typedef struct {
     char id[STORE_UUID_TEXT_LEN];
     char name[STORE_NAME_MAX + 1];
@@ -83,8 +95,9 @@ typedef struct {
     device_state state;
     bool has_account;
     char account_id[STORE_NAME_MAX + 1];
-    int dek_version;       /* the device's current data key... */
-    store_wrapped_key dek; /* ...wrapped */
+    int dek_version;                                    /* the device's current data key... */
+    store_wrapped_key dek;                              /* ...wrapped */
+    int64_t device_generation, installation_generation; /* migration 0012; 0 for a device */
 } store_token_owner;
 
 /* NOT_FOUND when no installation or device has that token; DATA_CORRUPTED when its key is
@@ -93,6 +106,19 @@ WUR asset_err store_token_owner_get(db_conn *c, const unsigned char th[SEAL_TOKE
                                     store_token_owner *out);
 /* Frees and wipes; NULL-safe. */
 void store_token_owner_clear(store_token_owner *o);
+
+/* A principal as it was read (store_token_owner): what checks that it is still current. */
+typedef struct store_principal_ref {
+    const char *device_id;
+    int64_t installation_id; /* 0: the device's own token */
+    const unsigned char *token_hash;
+    int64_t device_generation, installation_generation;
+} store_principal_ref;
+
+/* Whether a principal read earlier is still current (*current): its device (and for an
+ * installation, its installation) still exists with that token hash and the generations it was
+ * read at. One statement, routable by device. */
+WUR asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current);
 
 /* A device state from three consecutive columns (pwd_set, screen_locked, unlocked_since_boot)
  * of row i, starting at col: for selects written elsewhere that read by position. */
