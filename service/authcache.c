@@ -69,9 +69,12 @@ bool authcache_get(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], 
     bool hit = false;
     pthread_mutex_lock(&c->locks[i % STRIPES]);
     entry *e = &c->slots[i];
-    if (e->expires > now_s() && sodium_memcmp(e->hash, hash, SEAL_TOKEN_HASH_LEN) == 0) {
+    double now = now_s();
+    if (e->expires > now && sodium_memcmp(e->hash, hash, SEAL_TOKEN_HASH_LEN) == 0) {
         *out = e->p;
         hit = true;
+    } else if (e->expires != 0 && e->expires <= now) {
+        sodium_memzero(e, sizeof *e); /* an expired key does not wait to be overwritten */
     }
     pthread_mutex_unlock(&c->locks[i % STRIPES]);
     return hit;
