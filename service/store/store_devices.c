@@ -291,6 +291,29 @@ asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t ins
     return e;
 }
 
+asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current)
+{
+    static row_cache cache;
+    static const char *const names[] = {"current"};
+    static const row_type current_row = {names, 1};
+    char inst[24], gd[24], gi[24];
+    PGresult *res = NULL;
+    row_reader r;
+    *current = false;
+    snprintf(inst, sizeof inst, "%lld", (long long)p->installation_id);
+    snprintf(gd, sizeof gd, "%lld", (long long)p->device_generation);
+    snprintf(gi, sizeof gi, "%lld", (long long)p->installation_generation);
+    const char *vals[] = {p->device_id, inst, (const char *)p->token_hash, gd, gi};
+    const int lens[] = {0, 0, SEAL_TOKEN_HASH_LEN, 0, 0}, fmts[] = {0, 0, 1, 0, 0};
+    asset_err e = db_exec_stmt(c, &st_principal_current, 5, vals, lens, fmts, &res);
+    if (e == ASSET_OK && (row_bind(&r, res, &current_row, &cache) != 0 || row_count(&r) != 1))
+        e = ASSET_DATA_CORRUPTED;
+    if (e == ASSET_OK)
+        *current = row_bool(&r, 0, 0);
+    PQclear(res);
+    return e;
+}
+
 /* ---- the owner of a token ---- */
 
 enum {
@@ -376,29 +399,6 @@ void store_token_owner_clear(store_token_owner *o)
         return;
     free(o->groups_json);
     sodium_memzero(o, sizeof *o);
-}
-
-asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current)
-{
-    static row_cache cache;
-    static const char *const names[] = {"current"};
-    static const row_type current_row = {names, 1};
-    char inst[24], gd[24], gi[24];
-    PGresult *res = NULL;
-    row_reader r;
-    *current = false;
-    snprintf(inst, sizeof inst, "%lld", (long long)p->installation_id);
-    snprintf(gd, sizeof gd, "%lld", (long long)p->device_generation);
-    snprintf(gi, sizeof gi, "%lld", (long long)p->installation_generation);
-    const char *vals[] = {p->device_id, inst, (const char *)p->token_hash, gd, gi};
-    const int lens[] = {0, 0, SEAL_TOKEN_HASH_LEN, 0, 0}, fmts[] = {0, 0, 1, 0, 0};
-    asset_err e = db_exec_stmt(c, &st_principal_current, 5, vals, lens, fmts, &res);
-    if (e == ASSET_OK && (row_bind(&r, res, &current_row, &cache) != 0 || row_count(&r) != 1))
-        e = ASSET_DATA_CORRUPTED;
-    if (e == ASSET_OK)
-        *current = row_bool(&r, 0, 0);
-    PQclear(res);
-    return e;
 }
 
 device_state store_device_state_at(const PGresult *r, int i, int col)

@@ -1,7 +1,8 @@
 /* store_devices: the SQL of devices, the apps installed on them (installations) and their
  * tokens: registering a device with its first data key, its state and user-auth key, installing
- * and uninstalling apps, token rotation, the installation hold of writes, and the lookup of the
- * owner of a bearer token (authentication). Nothing here checks who may do what.
+ * and uninstalling apps, token rotation, the installation hold of writes, the lookup of the
+ * owner of a bearer token (authentication) and the check that a principal read earlier is still
+ * current (migration 0012). Nothing here checks who may do what.
  *
  * Results are structs the caller owns; only store_token_owner holds memory (its groups) and a
  * wrapped key: store_token_owner_clear() frees and wipes it. */
@@ -84,6 +85,19 @@ WUR asset_err store_installation_set_token(db_conn *c, const char *device_id, co
 WUR asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t installation_id,
                                       const unsigned char th[SEAL_TOKEN_HASH_LEN]);
 
+/* A principal as it was read (store_token_owner below): what checks that it is still current. */
+typedef struct store_principal_ref {
+    const char *device_id;
+    int64_t installation_id; /* 0: the device's own token */
+    const unsigned char *token_hash;
+    int64_t device_generation, installation_generation;
+} store_principal_ref;
+
+/* Whether a principal read earlier is still current (*current): its device (and for an
+ * installation, its installation) still exists with that token hash and the generations it was
+ * read at. One statement, routable by device. */
+WUR asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current);
+
 /* Who a token hash belongs to: an installation, or a device's own token. */
 typedef struct {
     bool installation;
@@ -106,19 +120,6 @@ WUR asset_err store_token_owner_get(db_conn *c, const unsigned char th[SEAL_TOKE
                                     store_token_owner *out);
 /* Frees and wipes; NULL-safe. */
 void store_token_owner_clear(store_token_owner *o);
-
-/* A principal as it was read (store_token_owner): what checks that it is still current. */
-typedef struct store_principal_ref {
-    const char *device_id;
-    int64_t installation_id; /* 0: the device's own token */
-    const unsigned char *token_hash;
-    int64_t device_generation, installation_generation;
-} store_principal_ref;
-
-/* Whether a principal read earlier is still current (*current): its device (and for an
- * installation, its installation) still exists with that token hash and the generations it was
- * read at. One statement, routable by device. */
-WUR asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current);
 
 /* A device state from three consecutive columns (pwd_set, screen_locked, unlocked_since_boot)
  * of row i, starting at col: for selects written elsewhere that read by position. */

@@ -19,8 +19,8 @@
 #include <string.h>
 
 #include "../../service/store/db.h"
-#include "../../service/store/store.h"
 #include "../../service/store/store_devices.h"
+#include "../../service/store/store.h"
 #include "../lib/testlib.h"
 
 #define ROWS 50000
