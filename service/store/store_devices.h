@@ -26,18 +26,6 @@
  * shared. */
 #define STORE_INSTALLATION_LOCK(id) "pg_advisory_xact_lock(7263540, ((" id ") % 2147483647)::int)"
 
-/* SQL, a boolean: the installation principal (device dev, installation inst, token hash th,
- * device and installation generations gd, gi: SQL parameters) is still current, i.e. the app is
- * still installed with that token and neither its device nor its installation changed since the
- * principal was read (migration 0012). Folded into a statement of the request, it makes a
- * remembered principal as good as one read afresh by that statement (service/authcache.c). An
- * uncorrelated EXISTS: evaluated once, before any row of the statement is read, through the two
- * primary keys. */
-#define STORE_INSTALLATION_CURRENT(dev, inst, th, gd, gi)                                          \
-    "EXISTS (SELECT 1 FROM installations i JOIN devices d ON d.id = i.device_id "                  \
-    "WHERE i.device_id = " dev " AND i.id = " inst " AND i.token_hash = " th                       \
-    " AND i.generation = " gi " AND d.id = " dev " AND d.generation = " gd ")"
-
 typedef struct {
     char id[STORE_UUID_TEXT_LEN];
     char name[STORE_NAME_MAX + 1];
@@ -84,6 +72,18 @@ WUR asset_err store_installation_set_token(db_conn *c, const char *device_id, co
  * when it is not (uninstalled, rotated or removed meanwhile). */
 WUR asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t installation_id,
                                       const unsigned char th[SEAL_TOKEN_HASH_LEN]);
+
+/* SQL, a boolean: the installation principal (device dev, installation inst, token hash th,
+ * device and installation generations gd, gi: SQL parameters) is still current, i.e. the app is
+ * still installed with that token and neither its device nor its installation changed since the
+ * principal was read (migration 0012). Folded into a statement of the request, it makes a
+ * remembered principal as good as one read afresh by that statement (service/authcache.c). An
+ * uncorrelated EXISTS: evaluated once, before any row of the statement is read, through two
+ * unique indexes. */
+#define STORE_INSTALLATION_CURRENT(dev, inst, th, gd, gi)                                          \
+    "EXISTS (SELECT 1 FROM installations i JOIN devices d ON d.id = i.device_id "                  \
+    "WHERE i.device_id = " dev " AND i.id = " inst " AND i.token_hash = " th                       \
+    " AND i.generation = " gi " AND d.id = " dev " AND d.generation = " gd ")"
 
 /* A principal as it was read (store_token_owner below): what checks that it is still current. */
 typedef struct store_principal_ref {
