@@ -350,6 +350,17 @@ static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1
     }
 }
 
+/* An answer about to go out, or gone out, without the route's operation having checked a
+ * remembered principal (svc_authenticate_deferred): if its token is no longer valid, the answer is
+ * the 401 it would have been without the cache, which checks the token first. true: replaced. */
+static bool revoked_or_reply(http_req *rq)
+{
+    if (svc_principal_verify(rq->app->svc, rq->who) != ASSET_UNAUTHENTICATED)
+        return false;
+    http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL, "the bearer token is not valid");
+    return true;
+}
+
 /* defer: the principal may come back unverified (CHECKS_PRINCIPAL, and the handler runs). */
 static int authenticate_or_reply(http_req *rq, unsigned who, bool defer)
 {
@@ -377,6 +388,8 @@ static int authenticate_or_reply(http_req *rq, unsigned who, bool defer)
     /* A parked long poll that runs again (rq->wait) was counted on its first run. */
     if (rq->app->cfg->rate_limit > 0 && !rq->wait &&
         ratelimit_check(h + 7, len, rq->app->cfg->rate_limit, &retry) != 0) {
+        if (revoked_or_reply(rq))
+            return -1;
         http_problem_status(rq, 429, ASSET_LIMIT_EXCEEDED, NULL,
                             "too many requests for this token; retry later");
         rq->retry_after = retry;
@@ -386,6 +399,8 @@ static int authenticate_or_reply(http_req *rq, unsigned who, bool defer)
                     : rq->who->kind == PRINCIPAL_DEVICE ? WHO_DEVICE
                                                         : WHO_APP;
     if (!(who & kind)) {
+        if (revoked_or_reply(rq))
+            return -1;
         http_problem_status(rq, 403, ASSET_PERMISSION_DENIED, NULL,
                             "this kind of token may not use this route");
         return -1;
@@ -563,12 +578,9 @@ void router_dispatch(http_req *rq)
     } else {
         if (r->body != BODY_JSON || parse_body_or_reply(rq) == 0)
             r->handler(rq, p1, p2);
-        /* Refused as malformed before its operation checked a remembered principal: a token that
-         * is no longer valid is refused as such, as it would have been first without the cache. */
-        if ((r->flags & CHECKS_PRINCIPAL) && rq->status == 400 &&
-            svc_principal_verify(rq->app->svc, rq->who) == ASSET_UNAUTHENTICATED)
-            http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL,
-                                "the bearer token is not valid");
+        /* Refused as malformed before its operation could check a remembered principal. */
+        if ((r->flags & CHECKS_PRINCIPAL) && rq->status == 400)
+            (void)revoked_or_reply(rq);
         if (r->flags & IDEMPOTENT)
             idem_end(rq, &ic);
     }

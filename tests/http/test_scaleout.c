@@ -608,11 +608,14 @@ static void test_remembered_principals_across_instances(void **st)
     tl_req_problem(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", gone.id), gone.token, NULL,
                    401, "PERMISSION_DENIED");
 
-    /* The device's own token rotated through 2: the old one is 401 on 1. */
+    /* The device's own token rotated through 2: the old one is 401 on 1, also on a route that
+     * refuses device tokens (403 while the token is valid). */
     tl_req_status(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", dev.id), dev.token, NULL,
                   200);
+    tl_req_problem(s1, "GET", "/assets/k", dev.token, NULL, 403, "PERMISSION_DENIED");
     tl_req_status(s2, "POST", tl_pathf(path, sizeof path, "/devices/%s/token", dev.id),
                   s2->admin_token, NULL, 200);
+    tl_req_problem(s1, "GET", "/assets/k", dev.token, NULL, 401, "PERMISSION_DENIED");
     tl_req_problem(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", dev.id), dev.token, NULL,
                    401, "PERMISSION_DENIED");
     /* And the apps on it carry on. */
