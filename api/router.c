@@ -14,6 +14,10 @@ enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
  * first answer is kept in the database for 24 hours: never for a route whose answer holds a
  * secret (a token, a secret). */
 enum { IDEMPOTENT = 0x100 };
+/* Route flag: the route's operation checks a remembered principal inside its own statement
+ * (assets_query: svc_authenticate_deferred), so the request costs one round trip. Only for routes
+ * whose handler passes the principal to such an operation and to nothing else first. */
+enum { CHECKS_PRINCIPAL = 0x200 };
 enum { BODY_NONE, BODY_JSON };
 
 /* A field left out of an entry is 0: BODY_NONE; name defaults to path. */
@@ -66,7 +70,7 @@ static const route routes[] = {
     {.id = ROUTE_ASSETS,
      .method = "GET",
      .path = "/assets",
-     .flags = WHO_APP,
+     .flags = WHO_APP | CHECKS_PRINCIPAL,
      .handler = h_assets_query,
      .action = "listAssets"},
     {.id = ROUTE_ASSETS,
@@ -121,7 +125,7 @@ static const route routes[] = {
      .method = "GET",
      .path = "/assets/*",
      .name = "/assets/{alias}",
-     .flags = WHO_APP,
+     .flags = WHO_APP | CHECKS_PRINCIPAL,
      .handler = h_asset_get,
      .action = "getAsset"},
     {.id = ROUTE_ASSET_ONE,
@@ -346,7 +350,19 @@ static bool match(const char *tmpl, char *segs[MAX_SEGS], int n, const char **p1
     }
 }
 
-static int authenticate_or_reply(http_req *rq, unsigned who)
+/* An answer about to go out, or gone out, without the route's operation having checked a
+ * remembered principal (svc_authenticate_deferred): if its token is no longer valid, the answer is
+ * the 401 it would have been without the cache, which checks the token first. true: replaced. */
+static bool revoked_or_reply(http_req *rq)
+{
+    if (svc_principal_verify(rq->app->svc, rq->who) != ASSET_UNAUTHENTICATED)
+        return false;
+    http_problem_status(rq, 401, ASSET_PERMISSION_DENIED, NULL, "the bearer token is not valid");
+    return true;
+}
+
+/* defer: the principal may come back unverified (CHECKS_PRINCIPAL, and the handler runs). */
+static int authenticate_or_reply(http_req *rq, unsigned who, bool defer)
 {
     const char *h = rq->authorization;
     if (!h || strncasecmp(h, "Bearer ", 7) != 0 || !h[7]) {
@@ -357,7 +373,8 @@ static int authenticate_or_reply(http_req *rq, unsigned who)
     size_t len = strlen(h + 7);
     while (len && (h[7 + len - 1] == ' ' || h[7 + len - 1] == '\t'))
         len--;
-    asset_err e = svc_authenticate(rq->app->svc, h + 7, len, rq->who);
+    asset_err e = defer ? svc_authenticate_deferred(rq->app->svc, h + 7, len, rq->who)
+                        : svc_authenticate(rq->app->svc, h + 7, len, rq->who);
     rq->authed = e == ASSET_OK;
     if (e == ASSET_PERMISSION_DENIED) {
         http_problem_status(rq, 401, e, NULL, "the bearer token is not valid");
@@ -371,6 +388,8 @@ static int authenticate_or_reply(http_req *rq, unsigned who)
     /* A parked long poll that runs again (rq->wait) was counted on its first run. */
     if (rq->app->cfg->rate_limit > 0 && !rq->wait &&
         ratelimit_check(h + 7, len, rq->app->cfg->rate_limit, &retry) != 0) {
+        if (revoked_or_reply(rq))
+            return -1;
         http_problem_status(rq, 429, ASSET_LIMIT_EXCEEDED, NULL,
                             "too many requests for this token; retry later");
         rq->retry_after = retry;
@@ -380,6 +399,8 @@ static int authenticate_or_reply(http_req *rq, unsigned who)
                     : rq->who->kind == PRINCIPAL_DEVICE ? WHO_DEVICE
                                                         : WHO_APP;
     if (!(who & kind)) {
+        if (revoked_or_reply(rq))
+            return -1;
         http_problem_status(rq, 403, ASSET_PERMISSION_DENIED, NULL,
                             "this kind of token may not use this route");
         return -1;
@@ -501,8 +522,8 @@ static void audit_call_end(http_req *rq, const route *r, const char *raw_p1)
 }
 
 /* Route and authenticate_or_reply; answers (404, 401, 429, 403) and returns NULL when the request
- * goes no further. */
-static const route *route_or_reply(http_req *rq, const char **p1, const char **p2)
+ * goes no further. to_handler: the route's handler runs next (it may check the principal). */
+static const route *route_or_reply(http_req *rq, bool to_handler, const char **p1, const char **p2)
 {
     char *segs[MAX_SEGS];
     int n = 0;
@@ -523,7 +544,8 @@ static const route *route_or_reply(http_req *rq, const char **p1, const char **p
         return NULL;
     }
     rq->route = r->id;
-    if (r->flags != WHO_PUBLIC && authenticate_or_reply(rq, r->flags) != 0)
+    if (r->flags != WHO_PUBLIC &&
+        authenticate_or_reply(rq, r->flags, to_handler && (r->flags & CHECKS_PRINCIPAL)) != 0)
         return NULL;
     return r;
 }
@@ -531,7 +553,7 @@ static const route *route_or_reply(http_req *rq, const char **p1, const char **p
 void router_reject_body(http_req *rq)
 {
     const char *p1 = NULL, *p2 = NULL;
-    if (route_or_reply(rq, &p1, &p2))
+    if (route_or_reply(rq, false, &p1, &p2))
         http_problem_status(rq, 413, ASSET_INVALID_ARGUMENT, "body",
                             "exceeds the configured size limit");
 }
@@ -539,7 +561,7 @@ void router_reject_body(http_req *rq)
 void router_dispatch(http_req *rq)
 {
     const char *p1 = NULL, *p2 = NULL;
-    const route *r = route_or_reply(rq, &p1, &p2);
+    const route *r = route_or_reply(rq, true, &p1, &p2);
     if (!r)
         return;
     if (rq->args_oom) {
@@ -556,10 +578,15 @@ void router_dispatch(http_req *rq)
     } else {
         if (r->body != BODY_JSON || parse_body_or_reply(rq) == 0)
             r->handler(rq, p1, p2);
+        /* Refused as malformed before its operation could check a remembered principal. */
+        if ((r->flags & CHECKS_PRINCIPAL) && rq->status == 400)
+            (void)revoked_or_reply(rq);
         if (r->flags & IDEMPOTENT)
             idem_end(rq, &ic);
     }
-    /* A replay or a repeat in flight is the first request again: audited once, as that one. */
-    if (rq->authed && !ic.unaudited)
+    /* A replay or a repeat in flight is the first request again: audited once, as that one. A 401
+     * after authentication (the token stopped being valid: a remembered principal found stale, a
+     * write's installation hold) means the caller was not authenticated after all. */
+    if (rq->authed && rq->status != 401 && !ic.unaudited)
         audit_call_end(rq, r, p1);
 }

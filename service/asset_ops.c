@@ -7,6 +7,7 @@
 
 #include "audit.h"
 #include "store/store.h"
+#include "store/store_devices.h"
 
 void asset_list_free(asset_list *l)
 {
@@ -278,7 +279,17 @@ typedef struct {
     const store_label_cols *cols;
     const store_pos *pos;
     asset_list *out;
+    bool stale; /* p (unverified) turned out not to be current: nothing was read */
 } query_ctx;
+
+/* An unverified principal (svc_authenticate_deferred) that is no longer current: x->stale. */
+static asset_err check_principal(db_conn *c, query_ctx *x)
+{
+    bool current = false;
+    asset_err e = svc_principal_current(c, x->p, &current);
+    x->stale = e == ASSET_OK && !current;
+    return e;
+}
 
 static asset_err query_fn(db_conn *c, void *arg)
 {
@@ -294,15 +305,30 @@ static asset_err query_fn(db_conn *c, void *arg)
     out->items = NULL;
     out->n = 0;
     out->next_cursor = NULL;
+    x->stale = false;
     bool one = (q->has & FBIT(F_ALIAS)) &&
                q->has == (q->has & (FBIT(F_ALIAS) | FBIT(F_GROUP_ID) |
                                     FBIT(F_REQUIRE_ATTR_ENCRYPTED) | FBIT(F_RETURN_TYPE)));
-    asset_err e =
-        one ? store_asset_get(c, x->sc, q->alias, &out->res)
-            : store_asset_select(c, x->sc, q, x->cols, x->pos, q->limit + 1, false, &out->res);
+    asset_err e = ASSET_OK;
+    /* A remembered principal is checked in the lookup by alias itself (one round trip), before
+     * any other select. */
+    if (p->unverified && !one && ((e = check_principal(c, x)) != ASSET_OK || x->stale))
+        return e;
+    if (one && p->unverified) {
+        store_principal_ref ref;
+        svc_principal_ref(p, &ref);
+        e = store_asset_get_current(c, x->sc, q->alias, &ref, &out->res);
+    } else if (one) {
+        e = store_asset_get(c, x->sc, q->alias, &out->res);
+    } else {
+        e = store_asset_select(c, x->sc, q, x->cols, x->pos, q->limit + 1, false, &out->res);
+    }
     if (e != ASSET_OK)
         return e;
     int rows = PQntuples(out->res);
+    /* No row for a remembered principal: no such asset, or the principal is stale. */
+    if (rows == 0 && one && p->unverified && ((e = check_principal(c, x)) != ASSET_OK || x->stale))
+        return e;
     if (rows == 0)
         return ASSET_NOT_FOUND;
     size_t n = (size_t)rows > (size_t)q->limit ? (size_t)q->limit : (size_t)rows;
@@ -327,22 +353,61 @@ static asset_err query_fn(db_conn *c, void *arg)
     return ASSET_OK;
 }
 
-asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+typedef struct {
+    const principal *p;
+    bool current;
+} current_ctx;
+
+static asset_err current_fn(db_conn *c, void *arg)
+{
+    current_ctx *x = arg;
+    return svc_principal_current(c, x->p, &x->current);
+}
+
+/* The query as principal p. *stale: p was unverified (svc_authenticate_deferred) and is not
+ * current any more; then nothing was read, and the answer is the one a fresh principal gets. */
+static asset_err query_as(svc *s, const principal *p, const asset_req *q, asset_list *out,
+                          bool *stale)
 {
     store_scope sc;
     store_label_cols cols;
     store_pos pos = {0};
     memset(out, 0, sizeof *out);
+    *stale = false;
     asset_err e = assets_scope(p, q, &sc);
     if (e == ASSET_OK && (q->has & FBIT(F_CURSOR)))
         e = cursor_decode(s, p, q, &pos, &out->mem);
+    if (e != ASSET_OK && p->unverified) {
+        /* Refused before any statement ran: a revoked token is refused as such (401) first. */
+        current_ctx cx = {p, false};
+        asset_err ce = db_run(s->pool, current_fn, &cx);
+        if (ce != ASSET_OK)
+            e = ce;
+        *stale = ce == ASSET_OK && !cx.current;
+    }
     if (e == ASSET_OK) {
         assets_filter_cols(p, q, &cols);
         query_ctx x = {.s = s, .p = p, .q = q, .sc = &sc, .cols = &cols, .pos = &pos, .out = out};
         e = db_run(s->pool, query_fn, &x);
+        *stale = e == ASSET_OK && x.stale;
     }
-    if (e != ASSET_OK)
+    if (e != ASSET_OK || *stale)
         asset_list_free(out);
+    return e;
+}
+
+asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+{
+    bool stale = false;
+    asset_err e = query_as(s, p, q, out, &stale);
+    if (stale) {
+        /* Once more as the token's owner read afresh: a device state change, an uninstall or a
+         * token rotation made through any instance shows here. */
+        principal fresh;
+        if ((e = svc_principal_refresh(s, p, &fresh)) == ASSET_OK)
+            e = query_as(s, &fresh, q, out, &stale);
+        principal_clear(&fresh);
+    }
     return e;
 }
 

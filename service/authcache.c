@@ -69,9 +69,12 @@ bool authcache_get(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], 
     bool hit = false;
     pthread_mutex_lock(&c->locks[i % STRIPES]);
     entry *e = &c->slots[i];
-    if (e->expires > now_s() && sodium_memcmp(e->hash, hash, SEAL_TOKEN_HASH_LEN) == 0) {
+    double now = now_s();
+    if (e->expires > now && sodium_memcmp(e->hash, hash, SEAL_TOKEN_HASH_LEN) == 0) {
         *out = e->p;
         hit = true;
+    } else if (e->expires != 0 && e->expires <= now) {
+        sodium_memzero(e, sizeof *e); /* an expired key does not wait to be overwritten */
     }
     pthread_mutex_unlock(&c->locks[i % STRIPES]);
     return hit;
@@ -86,7 +89,20 @@ void authcache_put(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN], 
     entry *e = &c->slots[i];
     memcpy(e->hash, hash, SEAL_TOKEN_HASH_LEN);
     e->p = *p;
+    e->p.unverified = false;
     e->expires = now_s() + c->ttl;
+    pthread_mutex_unlock(&c->locks[i % STRIPES]);
+}
+
+void authcache_forget(authcache *c, const unsigned char hash[SEAL_TOKEN_HASH_LEN])
+{
+    if (!c)
+        return;
+    size_t i = slot_of(hash);
+    pthread_mutex_lock(&c->locks[i % STRIPES]);
+    entry *e = &c->slots[i];
+    if (e->expires != 0 && sodium_memcmp(e->hash, hash, SEAL_TOKEN_HASH_LEN) == 0)
+        sodium_memzero(e, sizeof *e);
     pthread_mutex_unlock(&c->locks[i % STRIPES]);
 }
 

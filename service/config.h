@@ -30,7 +30,7 @@ typedef struct {
     int rate_limit;            /* requests per second per token; 0 = off */
     long max_assets;           /* per owner and store; 0 = no limit */
     int backup_retention_days; /* backups older than this are deleted; 0 = kept */
-    int auth_cache_ms;         /* how long an authenticated principal is reused; 0 = off */
+    int auth_cache_ms;         /* how long a principal is remembered (checked each use); 0 = off */
     int restore_batch;         /* restore records per chunk */
     int lease_seconds;         /* how far ahead a restore job's lease_until is set */
     bool log_requests;         /* a JSON line per request (else only 5xx ones) */

@@ -228,16 +228,65 @@ static asset_err principal_of(svc *s, const store_token_owner *o, principal *out
     out->has_account = o->has_account;
     snprintf(out->account_id, sizeof out->account_id, "%s", o->account_id);
     out->dek_version = o->dek_version;
+    out->device_generation = o->device_generation;
+    out->installation_generation = o->installation_generation;
     dek_purpose(purpose, sizeof purpose, out->device_id, out->dek_version);
     if (o->installation && parse_groups(out, o->groups_json) != 0)
         return ASSET_DATA_CORRUPTED;
     return unwrap(s, &o->dek, purpose, out->dek);
 }
 
-asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out)
+/* The owner of token hash h, read from the database and remembered. PERMISSION_DENIED when the
+ * token is unknown. */
+static asset_err read_principal(svc *s, const unsigned char h[SEAL_TOKEN_HASH_LEN], principal *out)
+{
+    store_token_owner owner = {0};
+    memset(out, 0, sizeof *out);
+    memcpy(out->token_hash, h, SEAL_TOKEN_HASH_LEN);
+    owner_ctx o = {h, &owner};
+    asset_err e = db_run(s->pool, find_owner, &o);
+    if (e == ASSET_NOT_FOUND)
+        e = ASSET_PERMISSION_DENIED;
+    else if (e == ASSET_OK)
+        e = principal_of(s, &owner, out);
+    store_token_owner_clear(&owner);
+    if (e != ASSET_OK)
+        principal_clear(out);
+    else
+        authcache_put(s->auth_cache, h, out);
+    return e;
+}
+
+void svc_principal_ref(const principal *p, store_principal_ref *ref)
+{
+    ref->device_id = p->device_id;
+    ref->installation_id = p->kind == PRINCIPAL_INSTALLATION ? p->installation_id : 0;
+    ref->token_hash = p->token_hash;
+    ref->device_generation = p->device_generation;
+    ref->installation_generation = p->installation_generation;
+}
+
+asset_err svc_principal_current(db_conn *c, const principal *p, bool *current)
+{
+    store_principal_ref ref;
+    svc_principal_ref(p, &ref);
+    return store_principal_current(c, &ref, current);
+}
+
+typedef struct {
+    const principal *p;
+    bool current;
+} current_ctx;
+
+static asset_err check_current(db_conn *c, void *arg)
+{
+    current_ctx *x = arg;
+    return svc_principal_current(c, x->p, &x->current);
+}
+
+static asset_err authenticate(svc *s, const char *token, size_t len, bool defer, principal *out)
 {
     unsigned char h[SEAL_TOKEN_HASH_LEN];
-    store_token_owner owner = {0};
     memset(out, 0, sizeof *out);
     if (len == 0 || len > 512)
         return ASSET_PERMISSION_DENIED;
@@ -246,21 +295,53 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
         return ASSET_OK;
     }
     seal_token_hash(h, token, len, s->token_key);
-    if (authcache_get(s->auth_cache, h, out))
-        return ASSET_OK;
-    memcpy(out->token_hash, h, sizeof h);
-    owner_ctx o = {h, &owner};
-    asset_err e = db_run(s->pool, find_owner, &o);
-    if (e == ASSET_NOT_FOUND)
-        return ASSET_PERMISSION_DENIED;
-    if (e == ASSET_OK)
-        e = principal_of(s, &owner, out);
-    store_token_owner_clear(&owner);
-    if (e != ASSET_OK)
+    if (authcache_get(s->auth_cache, h, out)) {
+        if (defer) {
+            out->unverified = true;
+            return ASSET_OK;
+        }
+        current_ctx x = {out, false};
+        asset_err e = db_run(s->pool, check_current, &x);
+        if (e != ASSET_OK || x.current) {
+            if (e != ASSET_OK)
+                principal_clear(out);
+            return e;
+        }
+        authcache_forget(s->auth_cache, h);
         principal_clear(out);
-    else
-        authcache_put(s->auth_cache, h, out);
+    }
+    return read_principal(s, h, out);
+}
+
+asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out)
+{
+    return authenticate(s, token, len, false, out);
+}
+
+asset_err svc_authenticate_deferred(svc *s, const char *token, size_t len, principal *out)
+{
+    return authenticate(s, token, len, true, out);
+}
+
+asset_err svc_principal_verify(svc *s, const principal *p)
+{
+    current_ctx x = {p, false};
+    principal fresh;
+    if (!p->unverified)
+        return ASSET_OK;
+    asset_err e = db_run(s->pool, check_current, &x);
+    if (e != ASSET_OK || x.current)
+        return e;
+    e = svc_principal_refresh(s, p, &fresh);
+    principal_clear(&fresh);
     return e;
+}
+
+asset_err svc_principal_refresh(svc *s, const principal *p, principal *fresh)
+{
+    authcache_forget(s->auth_cache, p->token_hash);
+    asset_err e = read_principal(s, p->token_hash, fresh);
+    return e == ASSET_PERMISSION_DENIED ? ASSET_UNAUTHENTICATED : e;
 }
 
 static asset_err schema_version(db_conn *c, void *arg)

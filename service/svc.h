@@ -41,6 +41,11 @@ typedef struct {
     unsigned char token_hash[SEAL_TOKEN_HASH_LEN]; /* of the token it authenticated with */
     int dek_version;
     unsigned char dek[SEAL_KEY_LEN]; /* the device's current data key, unwrapped */
+    /* The generations of its device and installation rows when it was read (migration 0012). */
+    int64_t device_generation, installation_generation;
+    /* Remembered (service/authcache.c) and not checked yet: the operation must check it is still
+     * current in its own statement (svc_authenticate_deferred). */
+    bool unverified;
 } principal;
 
 /* Opens the pool and loads (or, on first start, creates) the service keys. Needs migrations
@@ -49,8 +54,28 @@ WUR int svc_open(svc *s, const config *cfg, const char **why);
 void svc_close(svc *s);
 
 /* A presented bearer token -> principal. PERMISSION_DENIED when unknown; SERVICE_UNAVAILABLE
- * when the database is down. principal_clear() wipes the key it holds. */
+ * when the database is down. principal_clear() wipes the key it holds. A principal this
+ * instance remembers (the auth cache) is checked to be still current first, in one statement
+ * (store_principal_current); one it does not is read and remembered. */
 WUR asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out);
+/* The same, but a remembered principal comes back unchecked (out->unverified): for operations
+ * that check it inside their own statement, so that a request costs one round trip
+ * (assets_query). Such an operation must, when the check fails, get the principal afresh with
+ * svc_principal_refresh and run again. */
+WUR asset_err svc_authenticate_deferred(svc *s, const char *token, size_t len, principal *out);
+/* p was found not to be current: forget it, and read its token's owner afresh into *fresh
+ * (checked, remembered). UNAUTHENTICATED when the token is no longer valid (uninstalled, rotated,
+ * device removed). */
+WUR asset_err svc_principal_refresh(svc *s, const principal *p, principal *fresh);
+/* For an answer given without the operation's statement (a request refused as malformed): OK
+ * when unverified p is still current or its token is still valid; UNAUTHENTICATED when it is not
+ * (the answer must then be 401, as if it had been checked first). */
+WUR asset_err svc_principal_verify(svc *s, const principal *p);
+/* Inside a connection: whether p is still current (*current). */
+WUR asset_err svc_principal_current(db_conn *c, const principal *p, bool *current);
+/* What the store needs to check p in a statement of its own (store_asset_get_current). */
+struct store_principal_ref;
+void svc_principal_ref(const principal *p, struct store_principal_ref *ref);
 void principal_clear(principal *p);
 
 /* Inside a transaction on c: holds the caller's installation, as authenticated, until the

@@ -47,6 +47,8 @@ enum db_stmt_id {
     STMT_BATCH_UPSERT,
     STMT_BATCH_UPDATE,
     STMT_BATCH_DELETE,
+    STMT_PRINCIPAL_CURRENT,
+    STMT_ASSET_GET_CURRENT,
     STMT_COUNT_ /* keep below 64 */
 };
 

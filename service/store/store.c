@@ -2,6 +2,7 @@
 
 #include "sqlbuf.h"
 #include "store_audit.h"
+#include "store_devices.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -74,6 +75,15 @@ static const db_stmt st_upsert = {
 static const db_stmt st_get = {STMT_ASSET_GET, "asset_get",
                                "SELECT " ASSET_COLS " FROM assets WHERE alias_key = " ALIAS_KEY_SQL(
                                    "$1", "$2", "$3", "$4", "$5") " AND device_id = $1"};
+/* asset_get, for a remembered installation principal ($6 installation, $7 token hash, $8 and $9
+ * the device's and the installation's generations): the row only while that principal is still
+ * current, checked in this same statement (no row otherwise: store_principal_current tells a
+ * missing asset from a stale principal). */
+static const db_stmt st_get_current = {
+    STMT_ASSET_GET_CURRENT, "asset_get_current",
+    "SELECT " ASSET_COLS " FROM assets WHERE alias_key = " ALIAS_KEY_SQL(
+        "$1", "$2", "$3", "$4",
+        "$5") " AND device_id = $1 AND " STORE_INSTALLATION_CURRENT("$1", "$6", "$7", "$8", "$9")};
 static const db_stmt st_update = {
     STMT_ASSET_UPDATE, "asset_update",
     "UPDATE assets SET n1 = $2, n2 = $3, n3 = $4, n4 = $5, l1 = $6, l2 = $7, l3 = $8, l4 = $9, "
@@ -474,4 +484,26 @@ asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias, P
     const char *vals[] = {sc->device_id, k, sc->owner.p, sc->attr_enc ? "t" : "f", alias.p};
     const int lens[] = {0, 0, (int)sc->owner.n, 0, (int)alias.n}, fmts[] = {0, 0, 1, 0, 1};
     return db_exec_stmt(c, &st_get, 5, vals, lens, fmts, out);
+}
+
+asset_err store_asset_get_current(db_conn *c, const store_scope *sc, asset_text alias,
+                                  const store_principal_ref *p, PGresult **out)
+{
+    char k[8], inst[24], gd[24], gi[24];
+    snprintf(k, sizeof k, "%d", sc->owner_kind);
+    snprintf(inst, sizeof inst, "%lld", (long long)p->installation_id);
+    snprintf(gd, sizeof gd, "%lld", (long long)p->device_generation);
+    snprintf(gi, sizeof gi, "%lld", (long long)p->installation_generation);
+    const char *vals[] = {sc->device_id,
+                          k,
+                          sc->owner.p,
+                          sc->attr_enc ? "t" : "f",
+                          alias.p,
+                          inst,
+                          (const char *)p->token_hash,
+                          gd,
+                          gi};
+    const int lens[] = {0, 0, (int)sc->owner.n, 0, (int)alias.n, 0, SEAL_TOKEN_HASH_LEN, 0, 0};
+    const int fmts[] = {0, 0, 1, 0, 1, 0, 1, 0, 0};
+    return db_exec_stmt(c, &st_get_current, 9, vals, lens, fmts, out);
 }

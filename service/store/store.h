@@ -111,6 +111,11 @@ WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 
 /* The one row of scope with this alias (prepared: the hot path of GET /assets/{alias}). */
 WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias, PGresult **out);
+/* The same, in one statement with the check that a remembered installation principal is still
+ * current (STORE_INSTALLATION_CURRENT): no row when it is not, or when there is no such asset. */
+struct store_principal_ref;
+WUR asset_err store_asset_get_current(db_conn *c, const store_scope *sc, asset_text alias,
+                                      const struct store_principal_ref *p, PGresult **out);
 
 /* Restore: write n records to device_id, each replacing an asset with the same key there. */
 WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,

@@ -81,15 +81,24 @@ static const db_stmt st_auth = {
     STMT_AUTH, "auth",
     "SELECT 'i' AS kind, d.id AS device_id, i.id AS installation_id, i.app_id, "
     "array_to_json(i.groups) AS groups, i.perm_persistent, d.pwd_set, d.screen_locked, "
-    "d.unlocked_since_boot, d.account_id, k.version AS dek_version, k.kek_version, k.wrapped "
+    "d.unlocked_since_boot, d.account_id, k.version AS dek_version, k.kek_version, k.wrapped, "
+    "d.generation AS device_generation, i.generation AS installation_generation "
     "FROM installations i JOIN devices d ON d.id = i.device_id "
     "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
     "WHERE i.token_hash = $1 "
     "UNION ALL "
     "SELECT 'd', d.id, 0, NULL, NULL, false, d.pwd_set, d.screen_locked, d.unlocked_since_boot, "
-    "d.account_id, k.version, k.kek_version, k.wrapped FROM devices d "
+    "d.account_id, k.version, k.kek_version, k.wrapped, d.generation, 0 FROM devices d "
     "JOIN device_keys k ON k.device_id = d.id AND k.version = d.dek_version "
     "WHERE d.token_hash = $1"};
+
+/* A device principal: its token and generation; an installation principal: see
+ * STORE_INSTALLATION_CURRENT. */
+static const db_stmt st_principal_current = {
+    STMT_PRINCIPAL_CURRENT, "principal_current",
+    "SELECT ($2::bigint = 0 AND EXISTS (SELECT 1 FROM devices d WHERE d.id = $1 "
+    "AND d.token_hash = $3 AND d.generation = $4)) OR " STORE_INSTALLATION_CURRENT(
+        "$1", "$2", "$3", "$4", "$5") " AS current"};
 
 /* ---- a device row (DEVICE_COLS) ---- */
 
@@ -280,6 +289,29 @@ asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t ins
     return e;
 }
 
+asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current)
+{
+    static row_cache cache;
+    static const char *const names[] = {"current"};
+    static const row_type current_row = {names, 1};
+    char inst[24], gd[24], gi[24];
+    PGresult *res = NULL;
+    row_reader r;
+    *current = false;
+    snprintf(inst, sizeof inst, "%lld", (long long)p->installation_id);
+    snprintf(gd, sizeof gd, "%lld", (long long)p->device_generation);
+    snprintf(gi, sizeof gi, "%lld", (long long)p->installation_generation);
+    const char *vals[] = {p->device_id, inst, (const char *)p->token_hash, gd, gi};
+    const int lens[] = {0, 0, SEAL_TOKEN_HASH_LEN, 0, 0}, fmts[] = {0, 0, 1, 0, 0};
+    asset_err e = db_exec_stmt(c, &st_principal_current, 5, vals, lens, fmts, &res);
+    if (e == ASSET_OK && (row_bind(&r, res, &current_row, &cache) != 0 || row_count(&r) != 1))
+        e = ASSET_DATA_CORRUPTED;
+    if (e == ASSET_OK)
+        *current = row_bool(&r, 0, 0);
+    PQclear(res);
+    return e;
+}
+
 /* ---- the owner of a token ---- */
 
 enum {
@@ -296,14 +328,25 @@ enum {
     AUTH_DEK_VERSION,
     AUTH_KEK,
     AUTH_WRAPPED,
+    AUTH_DEVICE_GENERATION,
+    AUTH_INSTALLATION_GENERATION,
     AUTH_NCOLS
 };
-static const char *const auth_names[AUTH_NCOLS] = {
-    "kind",       "device_id",     "installation_id",
-    "app_id",     "groups",        "perm_persistent",
-    "pwd_set",    "screen_locked", "unlocked_since_boot",
-    "account_id", "dek_version",   "kek_version",
-    "wrapped"};
+static const char *const auth_names[AUTH_NCOLS] = {"kind",
+                                                   "device_id",
+                                                   "installation_id",
+                                                   "app_id",
+                                                   "groups",
+                                                   "perm_persistent",
+                                                   "pwd_set",
+                                                   "screen_locked",
+                                                   "unlocked_since_boot",
+                                                   "account_id",
+                                                   "dek_version",
+                                                   "kek_version",
+                                                   "wrapped",
+                                                   "device_generation",
+                                                   "installation_generation"};
 static const row_type auth_row = {auth_names, AUTH_NCOLS};
 
 static asset_err read_owner(const row_reader *r, store_token_owner *out)
@@ -317,6 +360,8 @@ static asset_err read_owner(const row_reader *r, store_token_owner *out)
     out->has_account = !row_null(r, 0, AUTH_ACCOUNT);
     copy_text(out->account_id, sizeof out->account_id, r, 0, AUTH_ACCOUNT);
     out->dek_version = row_int(r, 0, AUTH_DEK_VERSION);
+    out->device_generation = row_i64(r, 0, AUTH_DEVICE_GENERATION);
+    out->installation_generation = row_i64(r, 0, AUTH_INSTALLATION_GENERATION);
     if (store_wrapped_key_read(r, 0, AUTH_KEK, AUTH_WRAPPED, &out->dek) != 0)
         return ASSET_DATA_CORRUPTED;
     if (out->installation && !(out->groups_json = strdup(row_text(r, 0, AUTH_GROUPS, NULL))))

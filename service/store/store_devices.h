@@ -1,7 +1,8 @@
 /* store_devices: the SQL of devices, the apps installed on them (installations) and their
  * tokens: registering a device with its first data key, its state and user-auth key, installing
- * and uninstalling apps, token rotation, the installation hold of writes, and the lookup of the
- * owner of a bearer token (authentication). Nothing here checks who may do what.
+ * and uninstalling apps, token rotation, the installation hold of writes, the lookup of the
+ * owner of a bearer token (authentication) and the check that a principal read earlier is still
+ * current (migration 0012). Nothing here checks who may do what.
  *
  * Results are structs the caller owns; only store_token_owner holds memory (its groups) and a
  * wrapped key: store_token_owner_clear() frees and wipes it. */
@@ -80,6 +81,31 @@ WUR asset_err store_installation_set_token(db_conn *c, const char *device_id, co
 WUR asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t installation_id,
                                       const unsigned char th[SEAL_TOKEN_HASH_LEN]);
 
+/* SQL, a boolean: the installation principal (device dev, installation inst, token hash th,
+ * device and installation generations gd, gi: SQL parameters) is still current, i.e. the app is
+ * still installed with that token and neither its device nor its installation changed since the
+ * principal was read (migration 0012). Folded into a statement of the request, it makes a
+ * remembered principal as good as one read afresh by that statement (service/authcache.c). An
+ * uncorrelated EXISTS: evaluated once, before any row of the statement is read, through two
+ * unique indexes. */
+#define STORE_INSTALLATION_CURRENT(dev, inst, th, gd, gi)                                          \
+    "EXISTS (SELECT 1 FROM installations i JOIN devices d ON d.id = i.device_id "                  \
+    "WHERE i.device_id = " dev " AND i.id = " inst " AND i.token_hash = " th                       \
+    " AND i.generation = " gi " AND d.id = " dev " AND d.generation = " gd ")"
+
+/* A principal as it was read (store_token_owner below): what checks that it is still current. */
+typedef struct store_principal_ref {
+    const char *device_id;
+    int64_t installation_id; /* 0: the device's own token */
+    const unsigned char *token_hash;
+    int64_t device_generation, installation_generation;
+} store_principal_ref;
+
+/* Whether a principal read earlier is still current (*current): its device (and for an
+ * installation, its installation) still exists with that token hash and the generations it was
+ * read at. One statement, routable by device. */
+WUR asset_err store_principal_current(db_conn *c, const store_principal_ref *p, bool *current);
+
 /* Who a token hash belongs to: an installation, or a device's own token. */
 typedef struct {
     bool installation;
@@ -91,8 +117,9 @@ typedef struct {
     device_state state;
     bool has_account;
     char account_id[STORE_NAME_MAX + 1];
-    int dek_version;       /* the device's current data key... */
-    store_wrapped_key dek; /* ...wrapped */
+    int dek_version;                                    /* the device's current data key... */
+    store_wrapped_key dek;                              /* ...wrapped */
+    int64_t device_generation, installation_generation; /* migration 0012; 0 for a device */
 } store_token_owner;
 
 /* NOT_FOUND when no installation or device has that token; DATA_CORRUPTED when its key is

@@ -13,8 +13,8 @@
 #   BENCH_SECONDS  length of each throughput / latency run (default 10)
 #   BENCH_PORT     assetd's port on 127.0.0.1 (default 18480; floor_mhd uses the next one)
 #   BENCH_OUT      output folder (default bench-out)
-# Other ASSETD_* variables of the environment reach assetd unchanged, e.g. ASSETD_AUTH_CACHE_MS
-# (default off) to measure with the principal cache.
+# Other ASSETD_* variables of the environment reach assetd unchanged, e.g. ASSETD_AUTH_CACHE_MS=0
+# to measure without the principal cache (on by default).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -597,7 +597,7 @@ pace_json() {
     printf '  "machine": {"cores": %s, "postgres": "%s", "fsync": true, "synchronousCommit": true, "otherProcessesCpuPercent": %s, "loadAverage1m": {%s}},\n' \
         "$CORES" "$PG_VERSION" "$FOREIGN_PCT" "$LOADS"
     printf '  "config": {"httpThreads": %s, "requestWorkers": %s, "syncWorkers": %s, "pgbenchClients": %s, "wrkConnections": %s, "secondsPerRun": %s, "records": %s, "authCacheMs": %s},\n' \
-        "$HTTP_THREADS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-0}"
+        "$HTTP_THREADS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-60000}"
     printf '  "floors": {\n'
     printf '    "A": {"what": "libmicrohttpd fixed JSON GET", "rps": %s, "p99Ms": %s, "vmHwmMiBAt%sConnections": %s},\n' "$FLOOR_A" "$FLOOR_A_P99" "$RSS_CONNS" "$FLOOR_A_RSS"
     printf '    "B": {"what": "pgbench INSERT of an asset row", "tps": %s, "meanLatencyMs": %s, "cpuUsPostgres": %s},\n' "$FLOOR_B" "$FLOOR_B_LAT" "$FLOOR_B_CPU_P"

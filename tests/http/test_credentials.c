@@ -1,8 +1,8 @@
 /* HTTP black-box tests: credentials, spec §13 (issue 14) — token rotation and device removal,
  * seen through two `assetd serve` instances on one database (as test_scaleout.c): after a
  * rotation or a removal made through one instance, every old token is 401 on every route of
- * both at once (the first instance caches principals, ASSETD_AUTH_CACHE_MS, and must forget
- * them; the second has the default, no cache). Rotation keeps the assets and ends the
+ * both at once (both remember principals, ASSETD_AUTH_CACHE_MS: the first with the value set here,
+ * the second with the default; each checks a remembered principal on every request). Rotation keeps the assets and ends the
  * installation's live challenges. Removal destroys the device's data keys (no key row left that
  * could open anything of it), its assets, challenges, sync results and installations; its queued
  * restores end failed; restores onto it are 404; its backup still restores onto another device of
@@ -170,9 +170,8 @@ static void test_rotate_app_token(void **st)
                                  "i.id = c.installation_id WHERE i.device_id = $1",
                                  d.id, NULL),
                      0);
-    /* The device itself may rotate its apps' tokens; unknown app or device: 404. (Changes go
-     * through s1, the instance that caches: another instance's cache would only see them after
-     * ASSETD_AUTH_CACHE_MS, which is why that cache is for single-instance use.) */
+    /* The device itself may rotate its apps' tokens; unknown app or device: 404. (Changes made
+     * through the other instance: test_scaleout.c.) */
     r = tl_http(s1, "POST", path, d.token, NULL);
     tl_expect_status(r, 200);
     tl_resp_free(r);

@@ -3,8 +3,10 @@
  * processes run the restores. Whatever instance a request goes to, the answer is the same: adds
  * through both, reads across them, one alias added through both at once, device state and user
  * authentication challenges seen by both, a restore created through one and polled through the
- * other. A worker that gets SIGTERM in the middle of a job hands it back at once: the other worker
- * finishes it long before the lease (30 s) would have run out, and the stopped worker exits 0. */
+ * other; a principal remembered by one instance is checked against every change made through the
+ * other (state, token rotation, uninstall, device removal). A worker that gets SIGTERM in the
+ * middle of a job hands it back at once: the other worker finishes it long before the lease (30 s)
+ * would have run out, and the stopped worker exits 0. */
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -28,7 +30,10 @@ static int setup(void **st)
     /* One configuration for both instances: the same admin token (the database and the master
      * key are shared by testlib already). */
     snprintf(admin_kv, sizeof admin_kv, "ASSETD_ADMIN_TOKEN=%s", tl_random_token(tok));
-    const char *const env[] = {"ASSETD_SYNC_WORKERS=0", admin_kv, NULL};
+    /* Both remember principals (on by default; set here so that these tests prove that a change
+     * made through one instance is seen at once by the other whatever the default). */
+    const char *const env[] = {"ASSETD_SYNC_WORKERS=0", "ASSETD_AUTH_CACHE_MS=3600000", admin_kv,
+                               NULL};
     s1 = tl_server_start(env);
     s2 = tl_server_start(env);
     return 0;
@@ -506,6 +511,117 @@ static void test_revocation_across_instances(void **st)
     tl_req_status(s1, "GET", "/sync-result", a.token, NULL, 200);
 }
 
+/* POST /devices/{id}/apps/{app}/token as admin through s: the new token into out (128). */
+static void rotate_app_token(const tl_server *s, const char *device_id, const char *app_id,
+                             char *out)
+{
+    char path[512];
+    tl_resp *r = tl_http(
+        s, "POST", tl_pathf(path, sizeof path, "/devices/%s/apps/%s/token", device_id, app_id),
+        s->admin_token, NULL);
+    tl_expect_status(r, 200);
+    assert_non_null(tl_jstr(r->json, "token"));
+    snprintf(out, 128, "%s", tl_jstr(r->json, "token"));
+    tl_resp_free(r);
+}
+
+/* An installation with one asset "k" (secret "<app>-secret"), its principal remembered by s1. */
+static tl_app warm_app(const tl_device *dev, const char *app_id)
+{
+    char b64[128], secret[128];
+    tl_app a = tl_app_install(s1, dev->id, app_id, NULL, false);
+    snprintf(secret, sizeof secret, "%s-secret", app_id);
+    json_decref(tl_asset_addf(s1, a.token, "{\"alias\":\"k\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, secret, strlen(secret))));
+    expect_secret(s1, a.token, "k", NULL, secret);
+    return a;
+}
+
+/* Instance 1 remembers each principal below (its last request used it), then the change is made
+ * through instance 2, and the very next request through instance 1 must see it (§6, §2, §13):
+ * on the reads of GET /assets/{alias} and GET /assets, whose one statement checks the remembered
+ * principal, on the 404 and 400 answers they give without a row, and on the other routes. */
+static void test_remembered_principals_across_instances(void **st)
+{
+    (void)st;
+    char b64[64], path[256], newtok[128];
+    tl_device dev = tl_device_create(s1, "remembered", NULL);
+    tl_app a = tl_app_install(s1, dev.id, "com.example.rem-a", NULL, false);
+    json_decref(tl_asset_addf(s1, a.token,
+                              "{\"alias\":\"unl\",\"secret\":\"%s\",\"accessibility\":"
+                              "\"DEVICE_UNLOCKED\"}",
+                              tl_b64(b64, sizeof b64, "unl-secret", 10)));
+    tl_device_set_state(s1, dev.id, true, false, true);
+
+    /* Screen locked through 2: 1 refuses the secret, the list and an add that needs it unlocked;
+     * unlocked through 2: 1 hands it out again. */
+    expect_secret(s1, a.token, "unl", NULL, "unl-secret");
+    tl_device_set_state(s2, dev.id, true, true, true);
+    tl_req_problem(s1, "GET", "/assets/unl?returnType=ALL", a.token, NULL, 409, "STATUS_MISMATCH");
+    tl_device_set_state(s2, dev.id, true, false, true);
+    expect_secret(s1, a.token, "unl", NULL, "unl-secret");
+    tl_device_set_state(s2, dev.id, true, true, true);
+    tl_req_problem(s1, "GET", "/assets?alias=unl&returnType=ALL", a.token, NULL, 409,
+                   "STATUS_MISMATCH");
+    tl_device_set_state(s2, dev.id, true, false, true);
+    expect_secret(s1, a.token, "unl", NULL, "unl-secret");
+    tl_device_set_state(s2, dev.id, true, true, true);
+    tl_req_problem(s1, "POST", "/assets", a.token,
+                   "{\"alias\":\"unl2\",\"secret\":\"c2Vj\",\"accessibility\":"
+                   "\"DEVICE_UNLOCKED\"}",
+                   409, "STATUS_MISMATCH");
+    tl_device_set_state(s2, dev.id, true, false, true);
+    expect_secret(s1, a.token, "unl", NULL, "unl-secret");
+
+    /* The app's token rotated through 2: the old one is 401 on 1, the new one works there. */
+    tl_app b = warm_app(&dev, "com.example.rem-b");
+    rotate_app_token(s2, dev.id, b.app_id, newtok);
+    tl_req_problem(s1, "GET", "/assets/k?returnType=ALL", b.token, NULL, 401, "PERMISSION_DENIED");
+    expect_secret(s1, newtok, "k", NULL, "com.example.rem-b-secret");
+
+    /* Uninstalled through 2: 401 on 1 for a read that finds the asset, one that would be 404, a
+     * list, a malformed request (400 otherwise) and an add. */
+    const char *const reqs[][2] = {{"GET", "/assets/k?returnType=ALL"},
+                                   {"GET", "/assets/missing"},
+                                   {"GET", "/assets?returnType=ALL"},
+                                   {"GET", "/assets/k?returnType=SOME"},
+                                   {"POST", "/assets"}};
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        char app_id[64];
+        snprintf(app_id, sizeof app_id, "com.example.rem-u%zu", i);
+        tl_app u = warm_app(&dev, app_id);
+        tl_app_uninstall(s2, dev.id, u.app_id);
+        tl_req_problem(s1, reqs[i][0], reqs[i][1], u.token,
+                       strcmp(reqs[i][0], "POST") == 0 ? "{\"alias\":\"n\",\"secret\":\"c2Vj\"}"
+                                                       : NULL,
+                       401, "PERMISSION_DENIED");
+    }
+
+    /* The device removed through 2: its app's and its own tokens are 401 on 1. */
+    tl_device gone = tl_device_create(s1, "remembered-gone", NULL);
+    tl_app g = warm_app(&gone, "com.example.rem-g");
+    tl_req_status(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", gone.id), gone.token, NULL,
+                  200);
+    tl_req_status(s2, "DELETE", tl_pathf(path, sizeof path, "/devices/%s", gone.id),
+                  s2->admin_token, NULL, 204);
+    tl_req_problem(s1, "GET", "/assets/k?returnType=ALL", g.token, NULL, 401, "PERMISSION_DENIED");
+    tl_req_problem(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", gone.id), gone.token, NULL,
+                   401, "PERMISSION_DENIED");
+
+    /* The device's own token rotated through 2: the old one is 401 on 1, also on a route that
+     * refuses device tokens (403 while the token is valid). */
+    tl_req_status(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", dev.id), dev.token, NULL,
+                  200);
+    tl_req_problem(s1, "GET", "/assets/k", dev.token, NULL, 403, "PERMISSION_DENIED");
+    tl_req_status(s2, "POST", tl_pathf(path, sizeof path, "/devices/%s/token", dev.id),
+                  s2->admin_token, NULL, 200);
+    tl_req_problem(s1, "GET", "/assets/k", dev.token, NULL, 401, "PERMISSION_DENIED");
+    tl_req_problem(s1, "GET", tl_pathf(path, sizeof path, "/devices/%s", dev.id), dev.token, NULL,
+                   401, "PERMISSION_DENIED");
+    /* And the apps on it carry on. */
+    expect_secret(s1, a.token, "unl", NULL, "unl-secret");
+}
+
 /* pid of "<host>:<pid>:<thread>", or 0. */
 static pid_t lease_pid(const char *owner)
 {
@@ -644,6 +760,7 @@ int main(void)
         cmocka_unit_test_teardown(test_sigterm_hands_the_job_back, kill_leftover_workers),
         cmocka_unit_test(test_state_across_instances),
         cmocka_unit_test(test_revocation_across_instances),
+        cmocka_unit_test(test_remembered_principals_across_instances),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

@@ -206,11 +206,79 @@ static void test_uninstall(void **state)
     principal_clear(&a_again);
 }
 
+/* ---- remembered principals (service/authcache.c) ---- */
+
+/* Changes written straight to the database stand for changes made through another instance:
+ * this one hears nothing of them, and must still see each at the next use of a principal it
+ * remembers, deferred (checked in the operation's statement) or not. */
+static void test_remembered_principals(void **state)
+{
+    (void)state;
+    device_t d;
+    principal p, q;
+    char tok[SEAL_TOKEN_TEXT_LEN];
+    const char *dev[] = {NULL};
+    new_device(&d, NULL);
+    dev[0] = d.id;
+    install(&d, "com.example.rem", NULL, false, tok);
+    auth(tok, &p); /* read, and remembered */
+    ADD_OK(&p, fmt("alias=unl;secret=%s;accessibility=DEVICE_UNLOCKED", b64("u")));
+    principal_clear(&p);
+
+    /* Remembered: the deferred form hands it out unchecked, the other checks it. */
+    EXPECT(svc_authenticate_deferred(&S, tok, strlen(tok), &p), ASSET_OK);
+    assert_true(p.unverified);
+    EXPECT(svc_authenticate(&S, tok, strlen(tok), &q), ASSET_OK);
+    assert_false(q.unverified);
+    assert_int_equal(q.device_generation, p.device_generation);
+    principal_clear(&q);
+    EXPECT(get_one(&p, "unl", "returnType=ALL"), ASSET_OK);
+
+    /* Screen locked elsewhere: the remembered principal still says unlocked, but the read checks
+     * it in its statement, reads it afresh and refuses; the list does too. */
+    sql_do(priv_pg, "UPDATE devices SET pwd_set = true, screen_locked = true WHERE id = $1", 1, dev);
+    assert_false(p.state.screen_locked);
+    EXPECT(get_one(&p, "unl", "returnType=ALL"), ASSET_STATUS_MISMATCH);
+    EXPECT(svc_principal_verify(&S, &p), ASSET_OK); /* stale, but its token is still valid */
+    principal_clear(&p);
+    EXPECT(svc_authenticate_deferred(&S, tok, strlen(tok), &p), ASSET_OK);
+    assert_true(p.unverified && p.state.screen_locked); /* the fresh one was remembered */
+    sql_do(priv_pg, "UPDATE devices SET screen_locked = false WHERE id = $1", 1, dev);
+    EXPECT(get_one(&p, "unl", "returnType=ALL"), ASSET_OK);
+    sql_do(priv_pg, "UPDATE devices SET pwd_set = true, screen_locked = true WHERE id = $1", 1, dev);
+    EXPECT(query(&p, "alias=unl;returnType=ALL"), ASSET_STATUS_MISMATCH);
+    sql_do(priv_pg, "UPDATE devices SET screen_locked = false WHERE id = $1", 1, dev);
+    /* A missing alias is NOT_FOUND, for a current principal and for a stale one alike. */
+    principal_clear(&p);
+    EXPECT(svc_authenticate_deferred(&S, tok, strlen(tok), &p), ASSET_OK);
+    EXPECT(get_one(&p, "none", ""), ASSET_NOT_FOUND);
+    sql_do(priv_pg, "UPDATE devices SET pwd_set = pwd_set WHERE id = $1", 1, dev);
+    EXPECT(get_one(&p, "none", ""), ASSET_NOT_FOUND);
+    principal_clear(&p);
+
+    /* Uninstalled elsewhere: 401 (UNAUTHENTICATED) for the remembered principal, deferred or
+     * not, and the token is unknown from then on. */
+    EXPECT(svc_authenticate_deferred(&S, tok, strlen(tok), &p), ASSET_OK);
+    sql_do(priv_pg, "DELETE FROM installations WHERE device_id = $1", 1, dev);
+    EXPECT(svc_principal_verify(&S, &p), ASSET_UNAUTHENTICATED);
+    EXPECT(get_one(&p, "unl", "returnType=ALL"), ASSET_UNAUTHENTICATED);
+    EXPECT(query(&p, ""), ASSET_UNAUTHENTICATED);
+    EXPECT(svc_authenticate(&S, tok, strlen(tok), &q), ASSET_PERMISSION_DENIED);
+    principal_clear(&p);
+
+    /* The device's own token rotated elsewhere: the old one is refused. */
+    EXPECT(svc_authenticate(&S, d.token, strlen(d.token), &p), ASSET_OK);
+    EXPECT(svc_authenticate(&S, d.token, strlen(d.token), &p), ASSET_OK);
+    sql_do(priv_pg, "UPDATE devices SET token_hash = sha256(token_hash) WHERE id = $1", 1, dev);
+    EXPECT(svc_authenticate(&S, d.token, strlen(d.token), &p), ASSET_PERMISSION_DENIED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         IT_SVC_TEST(test_authenticate),
         IT_SVC_TEST(test_uninstall),
+        IT_SVC_TEST(test_remembered_principals),
     };
     return IT_MAIN("test_devices", tests);
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../../service/store/db.h"
+#include "../../service/store/store_devices.h"
 #include "../../service/store/store.h"
 #include "../../service/store/store_batch.h"
 #include "../lib/testlib.h"
@@ -118,6 +119,28 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     assert_int_equal(PQntuples(r), 1);
     PQclear(r);
     expect_plans_clean("get by alias");
+
+    /* The same with a remembered principal checked in the statement (the GET hot path), and the
+     * check alone (every other route with a remembered principal). */
+    unsigned char th[SEAL_TOKEN_HASH_LEN];
+    memset(th, 2, sizeof th);
+    run_sql(c.pg, "INSERT INTO installations (device_id, app_id, token_hash) VALUES ('" DEVICE
+                  "', '" OWNER "', decode(repeat('02', 32), 'hex'))");
+    PGresult *ir = PQexec(c.pg, "SELECT id FROM installations WHERE device_id = '" DEVICE "'");
+    assert_int_equal(PQntuples(ir), 1);
+    store_principal_ref ref = {.device_id = DEVICE,
+                               .installation_id = strtoll(PQgetvalue(ir, 0, 0), NULL, 10),
+                               .token_hash = th};
+    PQclear(ir);
+    notices[0] = 0;
+    assert_int_equal(store_asset_get_current(&c, &sc, alias, &ref, &r), ASSET_OK);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    expect_plans_clean("get by alias, principal checked");
+    bool current = false;
+    assert_int_equal(store_principal_current(&c, &ref, &current), ASSET_OK);
+    assert_true(current);
+    expect_plans_clean("principal check");
 
     asset_req q;
     const char *why = NULL;

@@ -2,7 +2,8 @@
  * removal (service/store/store_devices.c, store_challenges.c, store_keys.c, store_removal.c)
  * called directly on one connection, in a database of their own: what each returns as a typed
  * row, and the answers the operations build on (NOT_FOUND, an install that inserts nothing,
- * UNAUTHENTICATED after a token change, a re-wrap guarded by its old version). */
+ * UNAUTHENTICATED after a token change, a re-wrap guarded by its old version), and the
+ * generations that tell a remembered principal from a stale one (migration 0012). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -326,12 +327,150 @@ static void test_device_removal(void **st)
     db_rollback(&C);
 }
 
+/* ---- the generations of migration 0012: each change that affects a principal makes a
+ * principal read before it stale (store_principal_current), whatever statement made it ---- */
+
+#define DEV_G "5e1f0b7e-0000-4000-8000-0000000000f6"
+
+/* The principal of token hash fill t, as the auth statement reads it. */
+static void owner_of(unsigned char t, store_token_owner *o)
+{
+    unsigned char th[SEAL_TOKEN_HASH_LEN];
+    hash_of(th, t);
+    assert_int_equal(store_token_owner_get(&C, th, o), ASSET_OK);
+}
+
+static bool is_current(const store_token_owner *o, unsigned char t)
+{
+    unsigned char th[SEAL_TOKEN_HASH_LEN];
+    bool current = false;
+    hash_of(th, t);
+    store_principal_ref ref = {o->device_id, o->installation ? o->installation_id : 0, th,
+                               o->device_generation, o->installation_generation};
+    assert_int_equal(store_principal_current(&C, &ref, &current), ASSET_OK);
+    return current;
+}
+
+/* Reads the device's (token t_dev) and an app's (t_app) principals again: current. */
+static void reread(store_token_owner *dev, unsigned char t_dev, store_token_owner *app,
+                   unsigned char t_app)
+{
+    store_token_owner_clear(dev);
+    store_token_owner_clear(app);
+    owner_of(t_dev, dev);
+    owner_of(t_app, app);
+    assert_true(is_current(dev, t_dev));
+    assert_true(is_current(app, t_app));
+}
+
+static void test_principal_generations(void **st)
+{
+    (void)st;
+    store_token_owner dev, app, other;
+    store_device d;
+    unsigned char th[SEAL_TOKEN_HASH_LEN], pk[STORE_USER_AUTH_PK_LEN];
+    memset(pk, 0x6a, sizeof pk);
+    new_device(DEV_G, 0x61, 0x62);
+    install(DEV_G, "com.example.gen", 0x63, "[\"g\"]", true);
+    install(DEV_G, "com.example.other", 0x64, "[]", true);
+    owner_of(0x61, &dev);
+    owner_of(0x63, &app);
+    owner_of(0x64, &other);
+    assert_false(dev.installation);
+    assert_true(app.installation);
+    assert_true(is_current(&dev, 0x61) && is_current(&app, 0x63) && is_current(&other, 0x64));
+    /* Presented with another token, a principal is not current. */
+    assert_false(is_current(&app, 0x64));
+    assert_false(is_current(&dev, 0x63));
+
+    /* Installing another app changes no principal. */
+    install(DEV_G, "com.example.third", 0x65, "[]", true);
+    assert_true(is_current(&dev, 0x61) && is_current(&app, 0x63));
+
+    /* The device's state: every principal of the device is stale, and reads again current with
+     * a higher generation. */
+    int64_t before = dev.device_generation;
+    device_state locked = {.lock_screen_password_set = true, .screen_locked = true};
+    assert_int_equal(store_device_set_state(&C, DEV_G, &locked, &d), ASSET_OK);
+    assert_false(is_current(&dev, 0x61));
+    assert_false(is_current(&app, 0x63));
+    reread(&dev, 0x61, &app, 0x63);
+    assert_true(dev.device_generation > before);
+    assert_true(app.state.screen_locked);
+    /* The same state written again still counts (a needless re-read, never a missed change). */
+    assert_int_equal(store_device_set_state(&C, DEV_G, &locked, &d), ASSET_OK);
+    assert_false(is_current(&app, 0x63));
+    reread(&dev, 0x61, &app, 0x63);
+
+    /* The user-auth key. */
+    assert_int_equal(store_device_set_auth_key(&C, DEV_G, pk, &d), ASSET_OK);
+    assert_false(is_current(&dev, 0x61));
+    assert_false(is_current(&app, 0x63));
+    reread(&dev, 0x61, &app, 0x63);
+
+    /* The device's token: its old principal is stale, the one of the new token current. */
+    hash_of(th, 0x66);
+    assert_int_equal(store_device_set_token(&C, DEV_G, th), ASSET_OK);
+    assert_false(is_current(&dev, 0x61));
+    assert_false(is_current(&app, 0x63));
+    reread(&dev, 0x66, &app, 0x63);
+
+    /* Anything else of the device row, whatever statement changes it (the data key version). */
+    PGresult *r = NULL;
+    const char *vals[] = {DEV_G};
+    assert_int_equal(db_exec(&C, "UPDATE devices SET dek_version = dek_version WHERE id = $1", 1,
+                             vals, NULL, NULL, &r),
+                     ASSET_OK);
+    PQclear(r);
+    assert_false(is_current(&dev, 0x66));
+    assert_false(is_current(&app, 0x63));
+    reread(&dev, 0x66, &app, 0x63);
+
+    /* The app's token: that installation is stale; the device and the other app are not. */
+    store_token_owner_clear(&other);
+    owner_of(0x64, &other);
+    hash_of(th, 0x67);
+    assert_int_equal(store_installation_set_token(&C, DEV_G, "com.example.gen", th), ASSET_OK);
+    assert_false(is_current(&app, 0x63));
+    assert_true(is_current(&dev, 0x66));
+    assert_true(is_current(&other, 0x64));
+    reread(&dev, 0x66, &app, 0x67);
+
+    /* Anything else of the installation row (its groups). */
+    const char *gvals[] = {DEV_G, "com.example.gen"};
+    assert_int_equal(db_exec(&C,
+                             "UPDATE installations SET groups = groups WHERE device_id = $1 AND "
+                             "app_id = $2",
+                             2, gvals, NULL, NULL, &r),
+                     ASSET_OK);
+    PQclear(r);
+    assert_false(is_current(&app, 0x67));
+    reread(&dev, 0x66, &app, 0x67);
+
+    /* Uninstall: that app's principal is stale for good; the others stay current. */
+    assert_int_equal(db_begin(&C), ASSET_OK);
+    assert_int_equal(store_installation_remove(&C, DEV_G, "com.example.other"), ASSET_OK);
+    assert_int_equal(db_commit(&C), ASSET_OK);
+    assert_false(is_current(&other, 0x64));
+    assert_true(is_current(&dev, 0x66) && is_current(&app, 0x67));
+
+    /* Device removal: every principal of it is stale. */
+    assert_int_equal(db_begin(&C), ASSET_OK);
+    assert_int_equal(store_device_remove(&C, DEV_G, true, "assetd_test_channel"), ASSET_OK);
+    assert_int_equal(db_commit(&C), ASSET_OK);
+    assert_false(is_current(&dev, 0x66));
+    assert_false(is_current(&app, 0x67));
+    store_token_owner_clear(&dev);
+    store_token_owner_clear(&app);
+    store_token_owner_clear(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_device_rows),    cmocka_unit_test(test_token_owners_and_hold),
         cmocka_unit_test(test_keys),           cmocka_unit_test(test_challenges),
-        cmocka_unit_test(test_device_removal),
+        cmocka_unit_test(test_device_removal), cmocka_unit_test(test_principal_generations),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
