@@ -1,5 +1,7 @@
 #include "store.h"
 
+#include <sodium.h>
+
 #include "sqlbuf.h"
 #include "store_audit.h"
 #include "store_devices.h"
@@ -50,11 +52,29 @@ static const char *const backup_col_names[NBACKUP_COLS] = {SHARED_NAMES, "ordina
 /* The label columns by label index (the names of the row type). */
 static const char *const *const label_cols = &asset_col_names[COL_LABEL0];
 
-/* $1..$26: the row (row_params); $27..$31: the audit event (audit_params). */
+void store_alias_key(unsigned char out[STORE_ALIAS_KEY_LEN], const store_scope *sc,
+                     asset_text alias)
+{
+    crypto_hash_sha256_state st;
+    char head[96];
+    size_t chars = 0; /* PostgreSQL's length(): characters, not bytes */
+    for (size_t i = 0; i < sc->owner.n; i++)
+        chars += ((unsigned char)sc->owner.p[i] & 0xc0) != 0x80;
+    int n = snprintf(head, sizeof head, "%s/%d/%s/%zu:", sc->device_id, sc->owner_kind,
+                     sc->attr_enc ? "true" : "false", chars);
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, (const unsigned char *)head, (unsigned long long)n);
+    crypto_hash_sha256_update(&st, (const unsigned char *)sc->owner.p, sc->owner.n);
+    crypto_hash_sha256_update(&st, (const unsigned char *)alias.p, alias.n);
+    crypto_hash_sha256_final(&st, out);
+}
+
+/* $1..$26: the row (row_params); $27..$31: the audit event (audit_params);
+ * $32: the alias key. */
 #define INSERT_SQL                                                                                 \
     "INSERT INTO assets (" STORE_INSERT_COLS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "          \
     "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, "         \
-    "$26) " STORE_ON_ALIAS
+    "$26, $32) " STORE_ON_ALIAS
 #define INSERT_PARAMS 26
 #define AUDIT_PARAMS 5
 
@@ -257,7 +277,9 @@ asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asse
     const char *vals[] = {device_id};
     e = db_exec(c,
                 "INSERT INTO assets (" STORE_INSERT_COLS ") SELECT $1::uuid, " RESTORE_COLS
-                " FROM restore_stage " STORE_ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET,
+                ", " ALIAS_KEY_SQL("$1", "owner_kind", "owner", "attr_enc",
+                                   "alias") " FROM restore_stage " STORE_ON_ALIAS
+                                            "DO UPDATE SET " STORE_UPSERT_SET,
                 1, vals, NULL, NULL, &r);
     PQclear(r);
     return e;
@@ -312,8 +334,9 @@ asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_reco
                              const store_label_cols *cols, const audit_event *ev, bool overwrite,
                              bool *inserted, int64_t *seq, int64_t *update_ms, int64_t *version)
 {
-    enum { N = INSERT_PARAMS + AUDIT_PARAMS };
+    enum { N = INSERT_PARAMS + AUDIT_PARAMS + 1 };
     static row_cache cache[2]; /* insert, upsert */
+    unsigned char key[STORE_ALIAS_KEY_LEN];
     const char *vals[N];
     int lens[N] = {0}, fmts[N] = {0};
     char nums[INSERT_PARAMS][24];
@@ -321,6 +344,10 @@ asset_err store_asset_insert(db_conn *c, const store_scope *sc, const asset_reco
     row_reader w;
     row_params(vals, lens, fmts, nums, sc, r, cols);
     audit_params(vals + INSERT_PARAMS, ev);
+    store_alias_key(key, sc, r->alias);
+    vals[N - 1] = (const char *)key;
+    lens[N - 1] = sizeof key;
+    fmts[N - 1] = 1;
     asset_err e = db_exec_stmt(c, overwrite ? &st_upsert : &st_insert, N, vals, lens, fmts, &res);
     if (e != ASSET_OK)
         return e;

@@ -189,15 +189,16 @@ asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text
 static const char *const written_names[] = {"idx"};
 static const row_type written_row = {written_names, 1};
 
-/* $1..$4 scope, $5..$28 the items, $29..$32 the audit columns. */
+/* $1..$4 scope, $5..$28 the items, $29..$32 the audit columns, $33 the items' alias keys. */
 #define ITEMS_SQL                                                                                  \
     "WITH i AS (SELECT * FROM unnest($5::int[], $6::text[], $7::smallint[], $8::boolean[], "       \
     "$9::smallint[], $10::smallint[], $11::boolean[], $12::smallint[], $13::text[], $14::text[], " \
     "$15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[], "  \
-    "$22::text[], $23::text[], $24::text[], $25::bytea[], $26::bytea[], $27::int[], $28::text[]) " \
-    "AS t(idx, " ROW_COLS ", alias_hash)), "                                                       \
+    "$22::text[], $23::text[], $24::text[], $25::bytea[], $26::bytea[], $27::int[], $28::text[], " \
+    "$33::bytea[]) AS t(idx, " ROW_COLS ", alias_hash, alias_key)), "                              \
     "a AS (INSERT INTO assets (" STORE_INSERT_COLS ") "                                            \
-    "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS " FROM i ORDER BY idx "
+    "SELECT $1::uuid, $2::smallint, $3::text, $4::boolean, " ROW_COLS ", alias_key "               \
+    "FROM i ORDER BY idx "
 #define INSERT_SQL(conflict)                                                                       \
     ITEMS_SQL conflict                                                                             \
         " RETURNING alias, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS ms, "           \
@@ -260,6 +261,8 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
     COLUMN(OID_INT4, el_int(&ps, a, 4, r->key_version));
     COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
     p_audit(&ps, ev);
+    unsigned char key[STORE_ALIAS_KEY_LEN];
+    COLUMN(OID_BYTEA, (store_alias_key(key, sc, r->alias), el_bytes(&ps, a, key, sizeof key)));
     static const db_stmt *const stmts[] = {
         [BATCH_FAIL] = &st_insert_new, [BATCH_SKIP] = &st_insert, [BATCH_REPLACE] = &st_upsert};
     asset_err e = p_exec(&ps, c, stmts[mode], &res);

@@ -97,9 +97,10 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
                   "', 'plans', '\\x01', 1)");
     run_sql(c.pg, "INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, "
                   "accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, n1, "
-                  "sealed, key_version) SELECT '" DEVICE "', 0, '" OWNER "', false, 'alias-' || g, "
-                  "1, false, 0, 0, false, 0, 'label-' || (g % 100), '\\x00', 1 "
-                  "FROM generate_series(1, 50000) g");
+                  "sealed, key_version, alias_key) SELECT '" DEVICE "', 0, '" OWNER "', false, "
+                  "'alias-' || g, 1, false, 0, 0, false, 0, 'label-' || (g % 100), '\\x00', "
+                  "1, " ALIAS_KEY_SQL("'" DEVICE "'", "0", "'" OWNER "'", "false",
+                                      "('alias-' || g)") " FROM generate_series(1, 50000) g");
     assert_int_equal(tl_db_count("SELECT 1", NULL), 1);
     PQsetNoticeProcessor(c.pg, on_notice, NULL);
     run_sql(c.pg, "LOAD 'auto_explain'");
