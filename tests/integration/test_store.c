@@ -47,7 +47,7 @@ static void test_alias_key_matches_sql(void **state)
                 for (int enc = 0; enc <= 1; enc++) {
                     store_scope sc = {device, kind, {owners[o], strlen(owners[o])}, enc != 0};
                     unsigned char key[STORE_ALIAS_KEY_LEN];
-                    char hex[2 * STORE_ALIAS_KEY_LEN + 1], k[2];
+                    char hex[2 * STORE_ALIAS_KEY_LEN + 1], k[12];
                     store_alias_key(key, &sc, (asset_text){aliases[a], strlen(aliases[a])});
                     sodium_bin2hex(hex, sizeof hex, key, sizeof key);
                     snprintf(k, sizeof k, "%d", kind);
