@@ -1,9 +1,10 @@
 /* Device removal (spec §13): DELETE /devices/{id}. See devices_remove() in devices.h; the
  * statements are store_device_remove()'s (store/store_removal.c).
  *
- * One transaction, in this order: lock the device row (a restore chunk writing onto it holds a
- * key-share lock through its foreign key, so it finishes first, and later ones fail their
- * foreign key check and roll back), destroy the data keys (crypto-shred: without them no row of
+ * One transaction, in this order: lock the device row, its installations and the device itself
+ * (STORE_DEVICE_LOCK: a restore chunk writing onto it holds that lock shared, so it finishes
+ * first, and later ones find their job failed and write nothing; assets have no foreign key to
+ * devices since migration 0013), destroy the data keys (crypto-shred: without them no row of
  * the device can be opened, whatever copy of it survives), then delete the rows. The restore
  * jobs onto the device are kept as 'failed' (the sync worker never resurrects a job that is
  * not queued or running), and so are its backups unless asked: they are sealed under their own
