@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../service/asset_add.h"
 #include "../service/sync/sync.h"
 #include "router.h"
 
@@ -112,6 +113,15 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
         "# HELP assetd_db_pool_in_use Database connections checked out.\n"
         "# TYPE assetd_db_pool_in_use gauge\nassetd_db_pool_in_use %d\n",
         db_pool_in_use(app->svc->pool));
+    uint64_t group_tx = 0, group_adds = 0;
+    add_group_counts(app->svc, &group_tx, &group_adds);
+    out(&o,
+        "# HELP assetd_add_group_transactions_total Transactions of group commit (POST /assets).\n"
+        "# TYPE assetd_add_group_transactions_total counter\n"
+        "assetd_add_group_transactions_total %llu\n"
+        "# HELP assetd_add_group_adds_total Adds written by those transactions.\n"
+        "# TYPE assetd_add_group_adds_total counter\nassetd_add_group_adds_total %llu\n",
+        (unsigned long long)group_tx, (unsigned long long)group_adds);
     sync_stats st;
     sync_stats_read(&st);
     out(&o,

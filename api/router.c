@@ -14,9 +14,11 @@ enum { WHO_PUBLIC = 0, WHO_ADMIN = 1, WHO_DEVICE = 2, WHO_APP = 4 };
  * first answer is kept in the database for 24 hours: never for a route whose answer holds a
  * secret (a token, a secret). */
 enum { IDEMPOTENT = 0x100 };
-/* Route flag: the route's operation checks a remembered principal inside its own statement
- * (assets_query: svc_authenticate_deferred), so the request costs one round trip. Only for routes
- * whose handler passes the principal to such an operation and to nothing else first. */
+/* Route flag: the route's operation checks a remembered principal inside its own statements
+ * (assets_query, assets_add: svc_authenticate_deferred), so the request costs no round trip of
+ * its own for that. Only for routes whose handler passes the principal to such an operation and
+ * to nothing else first; a request with an Idempotency-Key is checked first (its key is looked
+ * up, and maybe replayed, before the operation runs). */
 enum { CHECKS_PRINCIPAL = 0x200 };
 enum { BODY_NONE, BODY_JSON };
 
@@ -63,7 +65,7 @@ static const route routes[] = {
     {.id = ROUTE_ASSETS,
      .method = "POST",
      .path = "/assets",
-     .flags = WHO_APP | IDEMPOTENT,
+     .flags = WHO_APP | IDEMPOTENT | CHECKS_PRINCIPAL,
      .body = BODY_JSON,
      .handler = h_assets_add,
      .action = "addAsset"},
@@ -545,7 +547,9 @@ static const route *route_or_reply(http_req *rq, bool to_handler, const char **p
     }
     rq->route = r->id;
     if (r->flags != WHO_PUBLIC &&
-        authenticate_or_reply(rq, r->flags, to_handler && (r->flags & CHECKS_PRINCIPAL)) != 0)
+        authenticate_or_reply(rq, r->flags,
+                              to_handler && (r->flags & CHECKS_PRINCIPAL) &&
+                                  !((r->flags & IDEMPOTENT) && rq->idempotency_key)) != 0)
         return NULL;
     return r;
 }

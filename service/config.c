@@ -87,13 +87,13 @@ typedef struct {
 
 #define F(field) offsetof(config, field)
 #define DEF_FROM_CPUS (-1)    /* default: the number of CPUs */
-#define DEF_FROM_WORKERS (-2) /* default: request workers + 2 */
+#define DEF_FROM_WORKERS (-2) /* default: request workers, at most 8, + 2 */
 
 static const setting settings[] = {
     {"ASSETD_PORT", S_INT, 8080, 0, 65535, F(port)},
     {"ASSETD_HTTP_THREADS", S_INT, DEF_FROM_CPUS, 1, 256, F(http_threads)},
     {"ASSETD_SYNC_WORKERS", S_INT, 1, 0, 64, F(sync_workers)},
-    {"ASSETD_REQUEST_WORKERS", S_INT, 8, 1, 512, F(request_workers)},
+    {"ASSETD_REQUEST_WORKERS", S_INT, 32, 1, 512, F(request_workers)},
     {"ASSETD_REQUEST_QUEUE", S_INT, 1024, 1, 1000000, F(request_queue)},
     {"ASSETD_DB_POOL_SIZE", S_INT, DEF_FROM_WORKERS, 1, 1000, F(db_pool_size)},
     {"ASSETD_BODY_LIMIT", S_SIZE, 65536, 1024, 16 << 20, F(body_limit)},
@@ -105,6 +105,7 @@ static const setting settings[] = {
     {"ASSETD_RATE_LIMIT", S_INT, 0, 0, 1000000, F(rate_limit)},
     {"ASSETD_CONNECTION_TIMEOUT", S_INT, 30, 1, 3600, F(connection_timeout)},
     {"ASSETD_MAX_ASSETS", S_LONG, 0, 0, INT_MAX, F(max_assets)},
+    {"ASSETD_GROUP_COMMIT_MAX", S_INT, 64, 1, 256, F(group_commit_max)},
     {"ASSETD_BACKUP_RETENTION_DAYS", S_INT, 0, 0, 36500, F(backup_retention_days)},
     {"ASSETD_AUTH_CACHE_MS", S_INT, 60000, 0, 3600000, F(auth_cache_ms)},
     {"ASSETD_RESTORE_BATCH", S_INT, 500, 1, 2000, F(restore_batch)},
@@ -120,7 +121,9 @@ static int load_setting(config *c, const setting *st, char *err, size_t err_len)
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         def = ncpu > 0 ? ncpu : 2;
     } else if (def == DEF_FROM_WORKERS) {
-        def = c->request_workers + 2;
+        /* Workers waiting on group commit (asset_add.h) hold no connection, and more than a
+         * few per core of the database only queue inside it. */
+        def = (c->request_workers < 8 ? c->request_workers : 8) + 2;
     }
     int v = 0;
     if (env_int(st->name, (int)def, (int)st->min, (int)st->max, &v, err, err_len) != 0)

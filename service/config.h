@@ -29,6 +29,7 @@ typedef struct {
     int connection_timeout;    /* seconds an idle connection is kept */
     int rate_limit;            /* requests per second per token; 0 = off */
     long max_assets;           /* per owner and store; 0 = no limit */
+    int group_commit_max;      /* adds one transaction may write together (asset_add.h); 1 = off */
     int backup_retention_days; /* backups older than this are deleted; 0 = kept */
     int auth_cache_ms;         /* how long a principal is remembered (checked each use); 0 = off */
     int restore_batch;         /* restore records per chunk */

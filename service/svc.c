@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "asset_add.h"
 #include "audit.h"
 #include "authcache.h"
 #include "crypto/keyring.h"
@@ -138,6 +139,10 @@ int svc_open(svc *s, const config *cfg, const char **why)
         *why = "cannot start the audit writer";
         goto fail;
     }
+    if (add_group_start(s) != 0) {
+        *why = "out of memory";
+        goto fail;
+    }
     return 0;
 fail:
     svc_close(s);
@@ -146,6 +151,7 @@ fail:
 
 void svc_close(svc *s)
 {
+    add_group_stop(s);
     audit_writer_stop(s);
     authcache_free(s->auth_cache);
     s->auth_cache = NULL;
@@ -321,6 +327,14 @@ asset_err svc_authenticate(svc *s, const char *token, size_t len, principal *out
 asset_err svc_authenticate_deferred(svc *s, const char *token, size_t len, principal *out)
 {
     return authenticate(s, token, len, true, out);
+}
+
+asset_err svc_principal_check(svc *s, const principal *p, bool *current)
+{
+    current_ctx x = {p, true};
+    asset_err e = p->unverified ? db_run(s->pool, check_current, &x) : ASSET_OK;
+    *current = e == ASSET_OK && x.current;
+    return e;
 }
 
 asset_err svc_principal_verify(svc *s, const principal *p)

@@ -23,6 +23,7 @@ typedef struct {
     int migrations_latest;
     struct audit_writer *audit;   /* audit.c's background writer */
     struct authcache *auth_cache; /* authcache.c; NULL when off */
+    struct add_group *adds;       /* asset_add.c's group commit; NULL when off */
 } svc;
 
 typedef enum { PRINCIPAL_ADMIN, PRINCIPAL_DEVICE, PRINCIPAL_INSTALLATION } principal_kind;
@@ -71,6 +72,9 @@ WUR asset_err svc_principal_refresh(svc *s, const principal *p, principal *fresh
  * when unverified p is still current or its token is still valid; UNAUTHENTICATED when it is not
  * (the answer must then be 401, as if it had been checked first). */
 WUR asset_err svc_principal_verify(svc *s, const principal *p);
+/* Outside a transaction: whether p is still current (*current); a verified p is, without a
+ * statement. */
+WUR asset_err svc_principal_check(svc *s, const principal *p, bool *current);
 /* Inside a connection: whether p is still current (*current). */
 WUR asset_err svc_principal_current(db_conn *c, const principal *p, bool *current);
 /* What the store needs to check p in a statement of its own (store_asset_get_current). */

@@ -49,6 +49,9 @@ enum db_stmt_id {
     STMT_BATCH_DELETE,
     STMT_PRINCIPAL_CURRENT,
     STMT_ASSET_GET_CURRENT,
+    STMT_GROUP_HOLD,
+    STMT_GROUP_INSERT,
+    STMT_GROUP_UPSERT,
     STMT_COUNT_ /* keep below 64 */
 };
 

@@ -1,5 +1,6 @@
 #include "store_batch.h"
 
+#include "pgparams.h"
 #include "store_audit.h"
 
 #include <sodium.h>
@@ -8,161 +9,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Element type OIDs of the arrays sent (pg_type.h). */
-enum { OID_BOOL = 16, OID_BYTEA = 17, OID_INT8 = 20, OID_INT2 = 21, OID_INT4 = 23, OID_TEXT = 25 };
-
-/* A one-dimensional array in PostgreSQL's binary format (array_recv): header, then each element
- * as a 4-byte length (-1 for NULL) and its bytes. */
-typedef struct {
-    unsigned char *buf;
-    size_t len, cap;
-} pgarr;
-
-#define MAX_PARAMS 40
-
-/* The parameters of one statement: text values borrowed from the caller, arrays owned. */
-typedef struct {
-    const char *vals[MAX_PARAMS];
-    int lens[MAX_PARAMS], fmts[MAX_PARAMS];
-    pgarr arr[MAX_PARAMS];
-    char num[MAX_PARAMS][24];
-    int n;
-    bool failed;
-} params;
-
-static void put(params *ps, pgarr *a, const void *p, size_t n)
-{
-    if (ps->failed)
-        return;
-    if (a->len + n > a->cap) {
-        size_t cap = a->cap ? a->cap : 256;
-        while (cap < a->len + n)
-            cap *= 2;
-        unsigned char *nb = malloc(cap);
-        if (!nb) {
-            ps->failed = true;
-            return;
-        }
-        if (a->len)
-            memcpy(nb, a->buf, a->len);
-        if (a->buf) {
-            sodium_memzero(a->buf, a->cap); /* rows hold sealed values and labels */
-            free(a->buf);
-        }
-        a->buf = nb;
-        a->cap = cap;
-    }
-    memcpy(a->buf + a->len, p, n);
-    a->len += n;
-}
-
-static void put32(params *ps, pgarr *a, uint32_t v)
-{
-    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
-                          (unsigned char)(v >> 8), (unsigned char)v};
-    put(ps, a, b, 4);
-}
-
-/* Starts array parameter $k of n elements of type oid; returns it to fill. */
-static pgarr *p_array(params *ps, uint32_t oid, int n)
-{
-    pgarr *a = &ps->arr[ps->n];
-    ps->fmts[ps->n] = 1;
-    ps->n++;
-    put32(ps, a, 1);
-    put32(ps, a, 0);
-    put32(ps, a, oid);
-    put32(ps, a, (uint32_t)n);
-    put32(ps, a, 1);
-    return a;
-}
-
-static void el_bytes(params *ps, pgarr *a, const void *p, size_t n)
-{
-    if (!p) {
-        put32(ps, a, UINT32_MAX); /* -1: NULL */
-        return;
-    }
-    put32(ps, a, (uint32_t)n);
-    put(ps, a, p, n);
-}
-
-static void el_int(params *ps, pgarr *a, int size, int64_t v)
-{
-    unsigned char b[8];
-    for (int k = 0; k < size; k++)
-        b[k] = (unsigned char)((uint64_t)v >> (8 * (size - 1 - k)));
-    put32(ps, a, (uint32_t)size);
-    put(ps, a, b, (size_t)size);
-}
-
-static void el_bool(params *ps, pgarr *a, bool v)
-{
-    unsigned char b = v ? 1 : 0;
-    put32(ps, a, 1);
-    put(ps, a, &b, 1);
-}
-
-/* A text parameter: binary (no terminator needed) when n >= 0, else a C string. */
-static void p_text(params *ps, const char *p, long n)
-{
-    ps->vals[ps->n] = p;
-    ps->lens[ps->n] = n >= 0 ? (int)n : 0;
-    ps->fmts[ps->n] = n >= 0 ? 1 : 0;
-    ps->n++;
-}
-
-static void p_int(params *ps, long long v)
-{
-    snprintf(ps->num[ps->n], sizeof ps->num[0], "%lld", v);
-    p_text(ps, ps->num[ps->n], -1);
-}
-
 /* $1..$4: the scope. */
-static void p_scope(params *ps, const store_scope *sc)
+static void p_scope(pg_params *ps, const store_scope *sc)
 {
-    p_text(ps, sc->device_id, -1);
-    p_int(ps, sc->owner_kind);
-    p_text(ps, sc->owner.p, (long)sc->owner.n);
-    p_text(ps, sc->attr_enc ? "t" : "f", -1);
+    pgp_text(ps, sc->device_id, -1);
+    pgp_int(ps, sc->owner_kind);
+    pgp_text(ps, sc->owner.p, (long)sc->owner.n);
+    pgp_text(ps, sc->attr_enc ? "t" : "f", -1);
 }
 
 /* The audit columns of ev: principal, action, device (text, '' for none), owner. */
-static void p_audit(params *ps, const audit_event *ev)
+static void p_audit(pg_params *ps, const audit_event *ev)
 {
-    p_text(ps, ev->principal, -1);
-    p_text(ps, ev->action, -1);
-    p_text(ps, ev->device_id, -1);
-    p_text(ps, ev->owner, -1);
+    pgp_text(ps, ev->principal, -1);
+    pgp_text(ps, ev->action, -1);
+    pgp_text(ps, ev->device_id, -1);
+    pgp_text(ps, ev->owner, -1);
 }
 
-/* Runs prepared statement st (prepared once per connection: a batch plans nothing). */
-static asset_err p_exec(params *ps, db_conn *c, const db_stmt *st, PGresult **out)
+static void p_aliases(pg_params *ps, const asset_text *aliases, int n)
 {
-    asset_err e = ASSET_OUT_OF_MEMORY;
-    *out = NULL;
-    if (!ps->failed) {
-        for (int i = 0; i < ps->n; i++)
-            if (ps->arr[i].buf) {
-                ps->vals[i] = (const char *)ps->arr[i].buf;
-                ps->lens[i] = (int)ps->arr[i].len;
-            }
-        e = db_exec_stmt(c, st, ps->n, ps->vals, ps->lens, ps->fmts, out);
-    }
-    for (int i = 0; i < ps->n; i++)
-        if (ps->arr[i].buf) {
-            sodium_memzero(ps->arr[i].buf, ps->arr[i].cap);
-            free(ps->arr[i].buf);
-        }
-    memset(ps, 0, sizeof *ps);
-    return e;
-}
-
-static void p_aliases(params *ps, const asset_text *aliases, int n)
-{
-    pgarr *a = p_array(ps, OID_TEXT, n);
+    pg_array *a = pgp_array(ps, OID_TEXT, n);
     for (int i = 0; i < n; i++)
-        el_bytes(ps, a, aliases[i].p, aliases[i].n);
+        pgp_el_bytes(ps, a, aliases[i].p, aliases[i].n);
 }
 
 /* The rows of aliases $5 in scope $1..$4: through the alias key, as every lookup by alias. */
@@ -177,10 +46,10 @@ static const db_stmt st_select_lock = {STMT_BATCH_SELECT_LOCK, "batch_select_loc
 asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_text *aliases, int n,
                              bool for_update, PGresult **out)
 {
-    params ps = {0};
+    pg_params ps = {0};
     p_scope(&ps, sc);
     p_aliases(&ps, aliases, n);
-    return p_exec(&ps, c, for_update ? &st_select_lock : &st_select, out);
+    return pgp_exec(&ps, c, for_update ? &st_select_lock : &st_select, out);
 }
 
 #define ROW_COLS STORE_ROW_COLS
@@ -228,44 +97,44 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
                              bool *written)
 {
     static row_cache cache[3]; /* by mode */
-    params ps = {0};
+    pg_params ps = {0};
     PGresult *res = NULL;
     row_reader rows;
-    pgarr *a;
+    pg_array *a;
     p_scope(&ps, sc);
-    a = p_array(&ps, OID_INT4, n);
+    a = pgp_array(&ps, OID_INT4, n);
     for (int k = 0; k < n; k++)
-        el_int(&ps, a, 4, pick[k]);
-    a = p_array(&ps, OID_TEXT, n);
+        pgp_el_int(&ps, a, 4, pick[k]);
+    a = pgp_array(&ps, OID_TEXT, n);
     for (int k = 0; k < n; k++)
-        el_bytes(&ps, a, recs[pick[k]].alias.p, recs[pick[k]].alias.n);
+        pgp_el_bytes(&ps, a, recs[pick[k]].alias.p, recs[pick[k]].alias.n);
 #define COLUMN(oid, each)                                                                          \
     do {                                                                                           \
-        a = p_array(&ps, oid, n);                                                                  \
+        a = pgp_array(&ps, oid, n);                                                                \
         for (int k = 0; k < n; k++) {                                                              \
             const asset_record *r = &recs[pick[k]];                                                \
             (void)r;                                                                               \
             each;                                                                                  \
         }                                                                                          \
     } while (0)
-    COLUMN(OID_INT2, el_int(&ps, a, 2, r->accessibility));
-    COLUMN(OID_BOOL, el_bool(&ps, a, r->require_password_set));
-    COLUMN(OID_INT2, el_int(&ps, a, 2, r->auth_type));
-    COLUMN(OID_INT2, el_int(&ps, a, 2, r->sync_type));
-    COLUMN(OID_BOOL, el_bool(&ps, a, r->is_persistent));
-    COLUMN(OID_INT2, el_int(&ps, a, 2, r->wrap_type));
+    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->accessibility));
+    COLUMN(OID_BOOL, pgp_el_bool(&ps, a, r->require_password_set));
+    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->auth_type));
+    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->sync_type));
+    COLUMN(OID_BOOL, pgp_el_bool(&ps, a, r->is_persistent));
+    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->wrap_type));
     for (int l = 0; l < ASSET_LABELS; l++)
-        COLUMN(OID_TEXT, el_bytes(&ps, a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
-    COLUMN(OID_BYTEA, el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
-    COLUMN(OID_BYTEA, el_bytes(&ps, a, r->sealed, r->sealed_len));
-    COLUMN(OID_INT4, el_int(&ps, a, 4, r->key_version));
-    COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
+        COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
+    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
+    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->sealed, r->sealed_len));
+    COLUMN(OID_INT4, pgp_el_int(&ps, a, 4, r->key_version));
+    COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
     p_audit(&ps, ev);
     unsigned char key[STORE_ALIAS_KEY_LEN];
-    COLUMN(OID_BYTEA, (store_alias_key(key, sc, r->alias), el_bytes(&ps, a, key, sizeof key)));
+    COLUMN(OID_BYTEA, (store_alias_key(key, sc, r->alias), pgp_el_bytes(&ps, a, key, sizeof key)));
     static const db_stmt *const stmts[] = {
         [BATCH_FAIL] = &st_insert_new, [BATCH_SKIP] = &st_insert, [BATCH_REPLACE] = &st_upsert};
-    asset_err e = p_exec(&ps, c, stmts[mode], &res);
+    asset_err e = pgp_exec(&ps, c, stmts[mode], &res);
     if (e == ASSET_OK && row_bind(&rows, res, &written_row, &cache[mode]) != 0)
         e = ASSET_DATABASE_ERROR;
     int top = 0; /* the indexes sent: written[] has room for them */
@@ -303,21 +172,21 @@ asset_err store_batch_update(db_conn *c, const audit_event *ev, const asset_reco
                              const store_label_cols *cols, const bool *touch,
                              const char (*hashes)[65], const int *pick, int n, PGresult **out)
 {
-    params ps = {0};
-    pgarr *a;
-    a = p_array(&ps, OID_INT4, n);
+    pg_params ps = {0};
+    pg_array *a;
+    a = pgp_array(&ps, OID_INT4, n);
     for (int k = 0; k < n; k++)
-        el_int(&ps, a, 4, pick[k]);
-    COLUMN(OID_INT8, el_int(&ps, a, 8, r->seq));
+        pgp_el_int(&ps, a, 4, pick[k]);
+    COLUMN(OID_INT8, pgp_el_int(&ps, a, 8, r->seq));
     for (int l = LABEL_NORMAL; l < ASSET_LABELS; l++)
-        COLUMN(OID_TEXT, el_bytes(&ps, a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
-    COLUMN(OID_BYTEA, el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
-    COLUMN(OID_BYTEA, el_bytes(&ps, a, r->sealed, r->sealed_len));
-    COLUMN(OID_BOOL, el_bool(&ps, a, touch[pick[k]]));
-    COLUMN(OID_TEXT, el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
+        COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
+    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
+    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->sealed, r->sealed_len));
+    COLUMN(OID_BOOL, pgp_el_bool(&ps, a, touch[pick[k]]));
+    COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
 #undef COLUMN
     p_audit(&ps, ev);
-    return p_exec(&ps, c, &st_update, out);
+    return pgp_exec(&ps, c, &st_update, out);
 }
 
 /* $1..$4 scope, $5..$6 the items, $7..$10 the audit columns. */
@@ -338,17 +207,17 @@ asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_even
                              const asset_text *aliases, const char (*hashes)[65], int n,
                              long *removed)
 {
-    params ps = {0};
+    pg_params ps = {0};
     PGresult *res = NULL;
     p_scope(&ps, sc);
     p_aliases(&ps, aliases, n);
-    pgarr *a = p_array(&ps, OID_TEXT, n);
+    pg_array *a = pgp_array(&ps, OID_TEXT, n);
     for (int k = 0; k < n; k++)
-        el_bytes(&ps, a, hashes[k], strlen(hashes[k]));
+        pgp_el_bytes(&ps, a, hashes[k], strlen(hashes[k]));
     p_audit(&ps, ev);
     static row_cache cache;
     row_reader rows;
-    asset_err e = p_exec(&ps, c, &st_delete, &res);
+    asset_err e = pgp_exec(&ps, c, &st_delete, &res);
     if (e == ASSET_OK &&
         (row_bind(&rows, res, &store_count_row, &cache) != 0 || row_count(&rows) != 1))
         e = ASSET_DATABASE_ERROR;

@@ -89,9 +89,14 @@ WUR asset_err store_installation_hold(db_conn *c, const char *device_id, int64_t
  * uncorrelated EXISTS: evaluated once, before any row of the statement is read, through two
  * unique indexes. */
 #define STORE_INSTALLATION_CURRENT(dev, inst, th, gd, gi)                                          \
-    "EXISTS (SELECT 1 FROM installations i JOIN devices d ON d.id = i.device_id "                  \
+    "EXISTS (SELECT 1 " STORE_INSTALLATION_CURRENT_ROWS(dev, inst, th, gd, gi) ")"
+/* Its rows (at most one): FROM and WHERE. For a check per row of a statement, count them in a
+ * scalar subquery: an EXISTS correlated with several rows may be planned as a hash of both whole
+ * tables. */
+#define STORE_INSTALLATION_CURRENT_ROWS(dev, inst, th, gd, gi)                                     \
+    "FROM installations i JOIN devices d ON d.id = i.device_id "                                   \
     "WHERE i.device_id = " dev " AND i.id = " inst " AND i.token_hash = " th                       \
-    " AND i.generation = " gi " AND d.id = " dev " AND d.generation = " gd ")"
+    " AND i.generation = " gi " AND d.id = " dev " AND d.generation = " gd
 
 /* A principal as it was read (store_token_owner below): what checks that it is still current. */
 typedef struct store_principal_ref {

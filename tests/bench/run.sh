@@ -2,13 +2,16 @@
 # `make bench` (after scripts/deps.sh bench and make assetd): one benchmark run on this machine.
 # Starts a private PostgreSQL (scripts/pg.sh; fsync on, synchronous_commit on, wal_init_zero off)
 # and assetd,
-# measures four floors and assetd against them (and batch-add against POST /assets), prints one
+# measures four floors and assetd against them (and batch-add against POST /assets committed one
+# by one), prints one
 # table with issue #11's targets, writes bench-out/bench.json.
 # docs/performance.md says what each figure means and how it is measured.
 #
 # Knobs (environment):
-#   BENCH_WORKERS  ASSETD_REQUEST_WORKERS (the threads that wait on PostgreSQL, so assetd's
-#                  database concurrency) = pgbench clients of floors B, C and D (default 8)
+#   BENCH_DB_CONNS  database connections on both sides: ASSETD_DB_POOL_SIZE (the request pool)
+#                  = pgbench clients of floors B, C and D (default 8)
+#   BENCH_REQUEST_WORKERS  ASSETD_REQUEST_WORKERS (default 32, assetd's default: adds waiting on a
+#                  group commit hold no connection)
 #   BENCH_HTTP_THREADS  ASSETD_HTTP_THREADS = floor_mhd's thread pool (default: cores)
 #   BENCH_SECONDS  length of each throughput / latency run (default 10)
 #   BENCH_PORT     assetd's port on 127.0.0.1 (default 18480; floor_mhd uses the next one)
@@ -20,7 +23,8 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BENCH=$ROOT/tests/bench
 OUT=${BENCH_OUT:-$ROOT/bench-out}
-WORKERS=${BENCH_WORKERS:-8}
+WORKERS=${BENCH_DB_CONNS:-8}
+REQ_WORKERS=${BENCH_REQUEST_WORKERS:-32}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-$(nproc)}
 DUR=${BENCH_SECONDS:-10}
 CONNS=64           # wrk connections of the throughput runs (and of the paced runs)
@@ -228,14 +232,15 @@ FLOOR_DEV=$(cat /proc/sys/kernel/random/uuid)
 psql_q -d assetd_floor -v dev="$FLOOR_DEV" -f "$BENCH/pgbench/floor_setup.sql" >/dev/null
 
 # ---- assetd ----
-log "starting assetd: $HTTP_THREADS HTTP threads, $WORKERS request workers, $SYNC_WORKERS sync workers"
+log "starting assetd: $HTTP_THREADS HTTP threads, $REQ_WORKERS request workers, $WORKERS database connections, $SYNC_WORKERS sync workers"
 ADMIN=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
 MASTER=$(head -c 32 /dev/urandom | base64 -w0)
 start_assetd() { # [NAME=value...]: extra settings
     env -u ASSETD_MASTER_KEY_FILE -u ASSETD_ADMIN_TOKEN_FILE DATABASE_URL="$DATABASE_URL" \
         ASSETD_LISTEN_ADDR=127.0.0.1 ASSETD_PORT="$PORT" \
         ASSETD_MASTER_KEY="$MASTER" ASSETD_ADMIN_TOKEN="$ADMIN" \
-        ASSETD_HTTP_THREADS="$HTTP_THREADS" ASSETD_REQUEST_WORKERS="$WORKERS" \
+        ASSETD_HTTP_THREADS="$HTTP_THREADS" ASSETD_REQUEST_WORKERS="$REQ_WORKERS" \
+        ASSETD_DB_POOL_SIZE="$WORKERS" \
         ASSETD_SYNC_WORKERS="$SYNC_WORKERS" ASSETD_MIGRATIONS_DIR="$ROOT/migrations" "$@" \
         ./assetd serve 2>>"$TMP/assetd.log" &
     ASSETD_PID=$!
@@ -330,7 +335,7 @@ C_P0=$(pg_ticks)
 run_pgbench floorB -f "$BENCH/pgbench/floor_insert.sql" -D dev="$FLOOR_DEV" -D sealed="\\x$SEALED_HEX"
 cpu_end_pg "$P_TX"
 FLOOR_B=$P_TPS FLOOR_B_LAT=$P_LAT FLOOR_B_CPU_P=$CPU_P
-log "POST /assets: $CONNS connections, ${DUR}s (to the writes device)"
+log "POST /assets: $CONNS connections, ${DUR}s (to the writes device; group commit on)"
 note_load post
 BENCH_TOKEN=$T_W BENCH_RUN=$$ run_assetd_wrk post "$CONNS" "$DUR" post_assets.lua "$BASE"
 POST_RPS=$RPS POST_P99=$(field "$W" lat_p99_ms) POST_CPU_A=$CPU_A POST_CPU_P=$CPU_P
@@ -501,6 +506,16 @@ note_load getUnnamed
 BENCH_TOKEN=$T_OLD run_assetd_wrk get_alias_unnamed "$CONNS" "$DUR" get_alias.lua "$BASE"
 GETU_RPS=$RPS GETU_P99=$(field "$W" lat_p99_ms) GETU_CPU_A=$CPU_A GETU_CPU_P=$CPU_P
 
+# ---- POST /assets with each add committed alone (no group commit): what group commit gains,
+# and what issue #12's batch target is measured against ----
+log "POST /assets with ASSETD_GROUP_COMMIT_MAX=1 (each add alone): $CONNS connections, ${DUR}s"
+kill -TERM "$ASSETD_PID"
+wait "$ASSETD_PID" 2>/dev/null || true
+start_assetd ASSETD_GROUP_COMMIT_MAX=1
+note_load postAlone
+BENCH_TOKEN=$T_W BENCH_RUN=alone$$ run_assetd_wrk post_alone "$CONNS" "$DUR" post_assets.lua "$BASE"
+POST1_RPS=$RPS POST1_P99=$(field "$W" lat_p99_ms) POST1_CPU_A=$CPU_A POST1_CPU_P=$CPU_P
+
 # ---- report ----
 # issue #11's targets (batch-add's is issue #12's)
 T_POST=1.0 T_GET=0.4 T_LABEL=0.5 T_BATCH=10 T_RESTORE=50000 T_RSS=40 T_P99=10 T_PREVIEW=0.05
@@ -513,7 +528,9 @@ if fge "$RATIO_GET1" "$RATIO_GET0"; then
 else
     RATIO_GET=$RATIO_GET1 GET_MIN_RUN=afterAnalyze
 fi
-RATIO_BATCH=$(fdiv "$BATCH_RPS" "$POST_RPS")
+# Issue #12's target: what a batch saves over requests that each commit alone (as every POST did
+# when it was set); group commit gives concurrent POSTs most of that saving by itself.
+RATIO_BATCH=$(fdiv "$BATCH_RPS" "$POST1_RPS")
 RATIO_LABEL=$(fdiv "$LABEL_RPS" "$FLOOR_D")
 PACE_GET_P99=$(field "$PACE_GET" p99_ms)
 PACE_POST_P99=$(field "$PACE_POST" p99_ms)
@@ -545,7 +562,8 @@ floor C: pgbench PK SELECT asset row, c=$WORKERS|$FLOOR_C0|tx/s|-|-|-|-|-
 floor C, again after ANALYZE of assetd's table|$FLOOR_C|tx/s|-|-|-|-|-
 floor D: pgbench label page of 100, c=$WORKERS|$FLOOR_D|tx/s|-|-|-|-|-
 POST /assets (1 KiB secret), c=$CONNS|$POST_RPS|req/s|B|$FLOOR_B|$RATIO_POST|>= $T_POST x B|$H_POST
-batch-add 100 x 1 KiB, c=$CONNS|$BATCH_RPS|assets/s|POST|$POST_RPS|$RATIO_BATCH|>= $T_BATCH x POST|$H_BATCH
+POST /assets, each add alone, c=$CONNS|$POST1_RPS|req/s|B|$FLOOR_B|$(fdiv "$POST1_RPS" "$FLOOR_B")|-|-
+batch-add 100 x 1 KiB, c=$CONNS|$BATCH_RPS|assets/s|POST1|$POST1_RPS|$RATIO_BATCH|>= $T_BATCH x POST1|$H_BATCH
 GET alias+secret, no ANALYZE yet, c=$CONNS|$GET0_RPS|req/s|C|$FLOOR_C0|$RATIO_GET0|-|-
 GET alias+secret, after ANALYZE, c=$CONNS|$GET_RPS|req/s|C|$FLOOR_C|$RATIO_GET1|-|-
 GET /assets/{alias} ALL: smaller ratio|$([ "$GET_MIN_RUN" = beforeAnalyze ] && echo "$GET0_RPS" || echo "$GET_RPS")|req/s|C|$([ "$GET_MIN_RUN" = beforeAnalyze ] && echo "$FLOOR_C0" || echo "$FLOOR_C")|$RATIO_GET|>= $T_GET x C|$H_GET
@@ -562,7 +580,7 @@ TXT
 {
     echo
     echo "assetd benchmark: $CORES cores, PostgreSQL $PG_VERSION (fsync on, synchronous_commit on, wal_init_zero off)," \
-        "$HTTP_THREADS HTTP threads, $WORKERS request workers = pgbench clients, ${DUR}s per run; load average" \
+        "$HTTP_THREADS HTTP threads, $REQ_WORKERS request workers, $WORKERS database connections = pgbench clients, ${DUR}s per run; load average" \
         "$LOAD_START at start, other processes used ~$FOREIGN_PCT% of the CPU during the run"
     echo "targets held: $HELD of $TARGETS"
     printf '%s\n' "$TABLE" | awk -F'|' '
@@ -574,6 +592,7 @@ TXT
     echo
     echo "CPU time per request (us; assetd process / whole PostgreSQL cluster):"
     echo "  POST /assets      assetd $POST_CPU_A + PostgreSQL $POST_CPU_P   (floor B: PostgreSQL $FLOOR_B_CPU_P per INSERT)"
+    echo "  POST, each alone  assetd $POST1_CPU_A + PostgreSQL $POST1_CPU_P   (ASSETD_GROUP_COMMIT_MAX=1)"
     echo "  batch-add, /asset assetd $BATCH_CPU_A + PostgreSQL $BATCH_CPU_P   (100 assets per request)"
     echo "  GET, no ANALYZE   assetd $GET0_CPU_A + PostgreSQL $GET0_CPU_P   (floor C: PostgreSQL $FLOOR_C0_CPU_P per SELECT)"
     echo "  GET alias+secret  assetd $GET_CPU_A + PostgreSQL $GET_CPU_P   (floor C: PostgreSQL $FLOOR_C_CPU_P per SELECT)"
@@ -596,8 +615,8 @@ pace_json() {
         "$(git status --porcelain -- api service cmd migrations 2>/dev/null | wc -l)"
     printf '  "machine": {"cores": %s, "postgres": "%s", "fsync": true, "synchronousCommit": true, "otherProcessesCpuPercent": %s, "loadAverage1m": {%s}},\n' \
         "$CORES" "$PG_VERSION" "$FOREIGN_PCT" "$LOADS"
-    printf '  "config": {"httpThreads": %s, "requestWorkers": %s, "syncWorkers": %s, "pgbenchClients": %s, "wrkConnections": %s, "secondsPerRun": %s, "records": %s, "authCacheMs": %s},\n' \
-        "$HTTP_THREADS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-60000}"
+    printf '  "config": {"httpThreads": %s, "requestWorkers": %s, "dbPoolSize": %s, "syncWorkers": %s, "pgbenchClients": %s, "wrkConnections": %s, "secondsPerRun": %s, "records": %s, "authCacheMs": %s},\n' \
+        "$HTTP_THREADS" "$REQ_WORKERS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-60000}"
     printf '  "floors": {\n'
     printf '    "A": {"what": "libmicrohttpd fixed JSON GET", "rps": %s, "p99Ms": %s, "vmHwmMiBAt%sConnections": %s},\n' "$FLOOR_A" "$FLOOR_A_P99" "$RSS_CONNS" "$FLOOR_A_RSS"
     printf '    "B": {"what": "pgbench INSERT of an asset row", "tps": %s, "meanLatencyMs": %s, "cpuUsPostgres": %s},\n' "$FLOOR_B" "$FLOOR_B_LAT" "$FLOOR_B_CPU_P"
@@ -608,7 +627,9 @@ pace_json() {
     printf '    "seed": {"records": %s, "seconds": %s, "rate": %s},\n' "$RECORDS" "$SEED_S" "$SEED_RATE"
     printf '    "postAssets": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "B", "ratio": %s, "target": %s, "holds": %s},\n' \
         "$POST_RPS" "$POST_P99" "$POST_CPU_A" "$POST_CPU_P" "$RATIO_POST" "$T_POST" "$(jb "$H_POST")"
-    printf '    "batchAdd": {"itemsPerRequest": 100, "assetsPerSecond": %s, "p99Ms": %s, "cpuUsAssetdPerAsset": %s, "cpuUsPostgresPerAsset": %s, "versus": "postAssets", "ratio": %s, "target": %s, "holds": %s},\n' \
+    printf '    "postAssetsEachAlone": {"setting": "ASSETD_GROUP_COMMIT_MAX=1", "rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "B", "ratio": %s},\n' \
+        "$POST1_RPS" "$POST1_P99" "$POST1_CPU_A" "$POST1_CPU_P" "$(fdiv "$POST1_RPS" "$FLOOR_B")"
+    printf '    "batchAdd": {"itemsPerRequest": 100, "assetsPerSecond": %s, "p99Ms": %s, "cpuUsAssetdPerAsset": %s, "cpuUsPostgresPerAsset": %s, "versus": "postAssetsEachAlone", "ratio": %s, "target": %s, "holds": %s},\n' \
         "$BATCH_RPS" "$BATCH_P99" "$BATCH_CPU_A" "$BATCH_CPU_P" "$RATIO_BATCH" "$T_BATCH" "$(jb "$H_BATCH")"
     printf '    "getAssetWithSecret": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "C", "ratio": %s, "beforeAnalyze": {"neverAnalyzed": %s, "rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floorTps": %s, "ratio": %s}, "judgedOn": "%s", "judgedRatio": %s, "target": %s, "holds": %s},\n' \
         "$GET_RPS" "$GET_P99" "$GET_CPU_A" "$GET_CPU_P" "$RATIO_GET1" \

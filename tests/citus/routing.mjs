@@ -37,6 +37,11 @@ const MULTI_SHARD = {
   "sql:SELECT id, (extract(epoch FROM at)":
     "GET /audit (admin) pages through every device's events in id order: a multi-shard query " +
     "merged by id on the coordinator; admin only, never on a device's request path.",
+  group_hold: "holds the installations of a group commit of adds (service/asset_add.h), whose " +
+    "callers may be on several devices; its rows (group_insert) carry each one's device_id, " +
+    "which Citus routes row by row (INSERT ... SELECT repartitioned by the distribution column). " +
+    "Plan: group adds per device (one group per device id, each single-shard), or " +
+    "ASSETD_GROUP_COMMIT_MAX=1, which writes each add alone with installation_hold.",
   auth: "finds the principal of a bearer token by its hash, before any device is known. Plan: " +
     "a lookup table auth_tokens(token_hash, device_id, installation_id) distributed by " +
     "token_hash (one shard), then the device's rows by device_id (another single-shard query).",

@@ -571,6 +571,11 @@ static void test_remembered_principals_across_instances(void **st)
                    "\"DEVICE_UNLOCKED\"}",
                    409, "STATUS_MISMATCH");
     tl_device_set_state(s2, dev.id, true, false, true);
+    /* 1 remembers the screen locked: the add it would refuse on that goes through. */
+    tl_req_status(s1, "POST", "/assets", a.token,
+                  "{\"alias\":\"unl2\",\"secret\":\"c2Vj\",\"accessibility\":"
+                  "\"DEVICE_UNLOCKED\"}",
+                  201);
     expect_secret(s1, a.token, "unl", NULL, "unl-secret");
 
     /* The app's token rotated through 2: the old one is 401 on 1, the new one works there. */

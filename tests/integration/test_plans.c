@@ -23,6 +23,7 @@
 #include "../../service/store/store_devices.h"
 #include "../../service/store/store.h"
 #include "../../service/store/store_batch.h"
+#include "../../service/store/store_group.h"
 #include "../lib/testlib.h"
 
 #define ROWS 50000
@@ -222,6 +223,28 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     assert_int_equal(store_batch_delete(&c, &sc, &ev, some, hashes, 3, &removed), ASSET_OK);
     assert_int_equal(removed, 2);
     expect_plans_clean("batch delete");
+
+    /* Group commit (service/asset_add.h): the installations' hold, then the group's rows, one
+     * of them an alias that exists. */
+    bool held = false, cur = false;
+    assert_int_equal(store_group_hold(&c, &ref, 1, &held, &cur), ASSET_OK);
+    assert_true(held && cur);
+    expect_plans_clean("group hold");
+    asset_record add2 = rec;
+    add2.alias = (asset_text){"group-alias", 11};
+    unsigned char k1[STORE_ALIAS_KEY_LEN], k2[STORE_ALIAS_KEY_LEN];
+    store_alias_key(k1, &sc, add.alias);
+    store_alias_key(k2, &sc, add2.alias);
+    store_group_row grows[2] = {{&sc, &add, &none, &ev, k1}, {&sc, &add2, &none, &ev, k2}};
+    const int pick[2] = {0, 1};
+    for (int overwrite = 0; overwrite <= 1; overwrite++) {
+        store_group_written gw[2];
+        assert_int_equal(store_group_insert(&c, grows, pick, 2, overwrite, gw), ASSET_OK);
+        assert_int_equal(gw[0].written, overwrite);
+        assert_true(gw[1].written);
+        assert_int_equal(gw[1].inserted, !overwrite);
+        expect_plans_clean(overwrite ? "group upsert" : "group insert");
+    }
 
     asset_req_clear(&q);
     asset_req_clear(&page);

@@ -1,0 +1,330 @@
+#include "asset_add.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "asset_ops.h"
+#include "audit.h"
+#include "store/store.h"
+#include "store/store_devices.h"
+#include "store/store_group.h"
+
+/* An add on its way: what to write, what became of it, its place in the queue. */
+typedef struct add_item {
+    svc *s;
+    const principal *p;
+    bool overwrite;
+    store_scope sc;
+    asset_record r;
+    store_label_cols cols;
+    audit_event ev;
+    unsigned char key[STORE_ALIAS_KEY_LEN];
+    /* outcome */
+    asset_err err;
+    bool stale; /* p (unverified) turned out not to be current: nothing was written */
+    store_group_written w;
+    /* queue */
+    struct add_item *next;
+    bool done;
+    pthread_cond_t cv;
+} add_item;
+
+/* The most adds one transaction writes: also what one group's arrays hold. */
+#define GROUP_MAX_LIMIT 256
+
+/* Holds no pointer to its svc: an svc may be copied (its items carry the one they run in). */
+struct add_group {
+    int max;
+    pthread_mutex_t mu;
+    add_item *head;
+    bool writing;                /* a leader is writing a group */
+    uint64_t transactions, adds; /* groups written so far, and the adds they held */
+};
+
+/* ---- one add alone: with a store limit, after a group failed, or with group commit off ---- */
+
+static asset_err add_tx(db_conn *c, void *arg)
+{
+    add_item *it = arg;
+    const config *cfg = it->s->cfg;
+    asset_err e;
+    memset(&it->w, 0, sizeof it->w); /* a retried attempt starts afresh */
+    it->stale = false;
+    if (it->p->unverified) {
+        bool current = false;
+        if ((e = svc_principal_current(c, it->p, &current)) != ASSET_OK)
+            return e;
+        if (!current) {
+            it->stale = true;
+            return ASSET_OK;
+        }
+    }
+    if ((e = svc_installation_hold(c, it->p)) != ASSET_OK)
+        return e;
+    if (cfg->max_assets > 0) {
+        /* Count and insert under a lock of the store, or concurrent adds overshoot the limit.
+         * Full: only replacing an existing alias (OVERWRITE) is still allowed. */
+        long n = 0;
+        PGresult *ex = NULL;
+        if ((e = store_scope_lock(c, &it->sc)) != ASSET_OK ||
+            (e = store_asset_count(c, &it->sc, &n)) != ASSET_OK)
+            return e;
+        if (n >= cfg->max_assets && it->overwrite &&
+            (e = store_asset_get(c, &it->sc, it->r.alias, &ex)) == ASSET_OK && PQntuples(ex) == 1)
+            n = 0;
+        PQclear(ex);
+        if (e != ASSET_OK)
+            return e;
+        if (n >= cfg->max_assets)
+            return ASSET_LIMIT_EXCEEDED;
+    }
+    it->w.written = true;
+    return store_asset_insert(c, &it->sc, &it->r, &it->cols, &it->ev, it->overwrite,
+                              &it->w.inserted, &it->w.seq, &it->w.update_ms, &it->w.version);
+}
+
+static asset_err add_alone(add_item *it)
+{
+    asset_err e = db_tx(it->s->pool, DB_READ_COMMITTED, add_tx, it);
+    if (e != ASSET_OK)
+        it->w.written = false;
+    return e;
+}
+
+/* ---- a group: one transaction for the adds of many callers ---- */
+
+typedef struct {
+    add_item **items;
+    int n;
+} group_ctx;
+
+/* Installations of the group, each once: refs[], and ref[k] for item k. */
+static int group_refs(add_item **items, int n, store_principal_ref *refs, int *ref)
+{
+    int nrefs = 0;
+    for (int k = 0; k < n; k++) {
+        store_principal_ref r;
+        svc_principal_ref(items[k]->p, &r);
+        int j = 0;
+        while (j < nrefs && !(refs[j].installation_id == r.installation_id &&
+                              refs[j].device_generation == r.device_generation &&
+                              refs[j].installation_generation == r.installation_generation &&
+                              strcmp(refs[j].device_id, r.device_id) == 0 &&
+                              memcmp(refs[j].token_hash, r.token_hash, SEAL_TOKEN_HASH_LEN) == 0))
+            j++;
+        if (j == nrefs)
+            refs[nrefs++] = r;
+        ref[k] = j;
+    }
+    return nrefs;
+}
+
+static asset_err group_tx(db_conn *c, void *arg)
+{
+    group_ctx *x = arg;
+    add_item **items = x->items;
+    int n = x->n, nrefs, nnew = 0, nover = 0;
+    store_principal_ref refs[GROUP_MAX_LIMIT] = {{0}};
+    int ref[GROUP_MAX_LIMIT], pick_new[GROUP_MAX_LIMIT], pick_over[GROUP_MAX_LIMIT];
+    bool held[GROUP_MAX_LIMIT], current[GROUP_MAX_LIMIT];
+    store_group_row rows[GROUP_MAX_LIMIT];
+    store_group_written w[GROUP_MAX_LIMIT];
+    asset_err e;
+    nrefs = group_refs(items, n, refs, ref);
+    if ((e = store_group_hold(c, refs, nrefs, held, current)) != ASSET_OK)
+        return e;
+    for (int k = 0; k < n; k++) {
+        add_item *it = items[k];
+        /* A retried attempt starts afresh. */
+        it->err = ASSET_OK;
+        it->stale = false;
+        memset(&it->w, 0, sizeof it->w);
+        if (it->p->unverified && (!held[ref[k]] || !current[ref[k]]))
+            it->stale = true; /* afresh, it is refused (401) or runs again with the new state */
+        else if (!held[ref[k]])
+            it->err = ASSET_UNAUTHENTICATED;
+        else if (it->overwrite)
+            pick_over[nover++] = k;
+        else
+            pick_new[nnew++] = k;
+        rows[k] = (store_group_row){&it->sc, &it->r, &it->cols, &it->ev, it->key};
+    }
+    if ((nnew && (e = store_group_insert(c, rows, pick_new, nnew, false, w)) != ASSET_OK) ||
+        (nover && (e = store_group_insert(c, rows, pick_over, nover, true, w)) != ASSET_OK))
+        return e;
+    for (int j = 0; j < nnew + nover; j++) {
+        int k = j < nnew ? pick_new[j] : pick_over[j - nnew];
+        items[k]->w = w[k];
+        if (!w[k].written)
+            items[k]->err = ASSET_DUPLICATED;
+    }
+    return ASSET_OK;
+}
+
+static void group_write(add_item **items, int n)
+{
+    group_ctx x = {items, n};
+    asset_err e = db_tx(items[0]->s->pool, DB_READ_COMMITTED, group_tx, &x);
+    for (int k = 0; e != ASSET_OK && k < n; k++) {
+        /* Nothing of the group was written: each add again, in a transaction of its own. */
+        items[k]->stale = false;
+        items[k]->err = n == 1 ? e : add_alone(items[k]);
+    }
+}
+
+/* Under g->mu: moves up to g->max queued adds into items, in queue order, leaving queued an add
+ * whose alias key one taken already has (one statement may write a key only once). */
+static int group_take(struct add_group *g, add_item **items)
+{
+    int n = 0;
+    add_item **link = &g->head;
+    while (*link && n < g->max) {
+        add_item *it = *link;
+        bool clash = false;
+        for (int k = 0; k < n && !clash; k++)
+            clash = memcmp(items[k]->key, it->key, STORE_ALIAS_KEY_LEN) == 0;
+        if (clash) {
+            link = &it->next;
+            continue;
+        }
+        *link = it->next;
+        it->next = NULL;
+        items[n++] = it;
+    }
+    return n;
+}
+
+/* Queues it and returns once it is written (or refused): led by this thread or another. */
+static void group_join(struct add_group *g, add_item *it)
+{
+    add_item **tail = &g->head;
+    pthread_cond_init(&it->cv, NULL);
+    pthread_mutex_lock(&g->mu);
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = it;
+    while (!it->done) {
+        if (g->writing) {
+            pthread_cond_wait(&it->cv, &g->mu);
+            continue;
+        }
+        add_item *items[GROUP_MAX_LIMIT];
+        int n = group_take(g, items);
+        g->writing = true;
+        pthread_mutex_unlock(&g->mu);
+        group_write(items, n);
+        pthread_mutex_lock(&g->mu);
+        g->writing = false;
+        g->transactions++;
+        g->adds += (uint64_t)n;
+        for (int k = 0; k < n; k++) {
+            items[k]->done = true;
+            pthread_cond_signal(&items[k]->cv);
+        }
+        if (g->head) /* the next group's leader */
+            pthread_cond_signal(&g->head->cv);
+    }
+    pthread_mutex_unlock(&g->mu);
+    pthread_cond_destroy(&it->cv);
+}
+
+int add_group_start(svc *s)
+{
+    s->adds = NULL;
+    if (s->cfg->group_commit_max <= 1 || s->cfg->max_assets > 0)
+        return 0;
+    struct add_group *g = calloc(1, sizeof *g);
+    if (!g)
+        return -1;
+    g->max =
+        s->cfg->group_commit_max < GROUP_MAX_LIMIT ? s->cfg->group_commit_max : GROUP_MAX_LIMIT;
+    pthread_mutex_init(&g->mu, NULL);
+    s->adds = g;
+    return 0;
+}
+
+void add_group_stop(svc *s)
+{
+    if (!s->adds)
+        return;
+    pthread_mutex_destroy(&s->adds->mu);
+    free(s->adds);
+    s->adds = NULL;
+}
+
+void add_group_counts(svc *s, uint64_t *transactions, uint64_t *adds)
+{
+    *transactions = *adds = 0;
+    if (!s->adds)
+        return;
+    pthread_mutex_lock(&s->adds->mu);
+    *transactions = s->adds->transactions;
+    *adds = s->adds->adds;
+    pthread_mutex_unlock(&s->adds->mu);
+}
+
+/* ---- assets_add ---- */
+
+/* The add as principal p. *stale: p was unverified (svc_authenticate_deferred) and is not
+ * current any more; then nothing was written, and the answer is the one a fresh principal
+ * gets. */
+static asset_err add_as(svc *s, const principal *p, const asset_req *q, asset_list *out,
+                        bool *stale)
+{
+    add_item it = {.s = s, .p = p, .overwrite = q->conflict == CONFLICT_OVERWRITE};
+    asset_out *o;
+    bool current = true;
+    memset(out, 0, sizeof *out);
+    *stale = false;
+    asset_err e = assets_scope(p, q, &it.sc);
+    if (e == ASSET_OK && !(out->items = o = arena_alloc(&out->mem, sizeof *o)))
+        e = ASSET_OUT_OF_MEMORY;
+    if (e == ASSET_OK)
+        e = assets_seal_add(p, q, &it.sc, &out->mem, &it.r, &it.cols);
+    if (e != ASSET_OK) {
+        /* Refused before any statement ran, maybe on a state that changed since p was read. */
+        asset_err ce = svc_principal_check(s, p, &current);
+        *stale = ce == ASSET_OK && !current;
+        e = ce != ASSET_OK ? ce : e;
+        goto done;
+    }
+    audit_event_for(&it.ev, s, p, AUDIT_OP_ADD_ASSET, q->group.p, q->group.n, q->alias.p,
+                    q->alias.n);
+    store_alias_key(it.key, &it.sc, it.r.alias);
+    if (s->adds) {
+        group_join(s->adds, &it);
+        e = it.err;
+    } else {
+        e = add_alone(&it);
+    }
+    *stale = e == ASSET_OK && it.stale;
+    if (e == ASSET_OK && !*stale) {
+        it.r.seq = it.w.seq;
+        it.r.update_ms = it.w.update_ms;
+        it.r.version = it.w.version;
+        o->rec = it.r;
+        o->has_group = it.sc.owner_kind == OWNER_GROUP;
+        out->n = 1;
+        out->replaced = !it.w.inserted;
+    }
+done:
+    if (e != ASSET_OK || *stale)
+        asset_list_free(out);
+    return e;
+}
+
+asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out)
+{
+    bool stale = false;
+    asset_err e = add_as(s, p, q, out, &stale);
+    if (stale) {
+        /* Once more as the token's owner read afresh: a device state change, an uninstall or a
+         * token rotation made through any instance shows here. */
+        principal fresh;
+        if ((e = svc_principal_refresh(s, p, &fresh)) == ASSET_OK)
+            e = add_as(s, &fresh, q, out, &stale);
+        principal_clear(&fresh);
+    }
+    return e;
+}

@@ -1,0 +1,155 @@
+#include "store_group.h"
+
+#include <string.h>
+
+#include "pgparams.h"
+#include "row.h"
+
+/* The lock and token check of each installation (the VOLATILE function of migration 0010 sees
+ * what committed while its lock was awaited); the generations with the statement's snapshot,
+ * taken when the request was already made. */
+static const db_stmt st_hold = {STMT_GROUP_HOLD, "group_hold",
+                                "SELECT h.k, assetd_installation_hold(h.inst, h.th) AS held, "
+                                "(SELECT count(*) " STORE_INSTALLATION_CURRENT_ROWS(
+                                    "h.dev::uuid", "h.inst", "h.th", "h.gd",
+                                    "h.gi") ") > 0 AS "
+                                            "current FROM unnest($1::int[], $2::text[], "
+                                            "$3::bigint[], $4::bytea[], $5::bigint[], "
+                                            "$6::bigint[]) AS h(k, dev, inst, th, gd, gi)"};
+
+asset_err store_group_hold(db_conn *c, const store_principal_ref *refs, int n, bool *held,
+                           bool *current)
+{
+    static const char *const names[] = {"k", "held", "current"};
+    static const row_type hold_row = {names, 3};
+    static row_cache cache;
+    pg_params ps = {0};
+    PGresult *res = NULL;
+    row_reader rows;
+    pg_array *a = pgp_array(&ps, OID_INT4, n);
+    for (int k = 0; k < n; k++)
+        pgp_el_int(&ps, a, 4, k);
+#define EACH(oid, el)                                                                              \
+    do {                                                                                           \
+        a = pgp_array(&ps, oid, n);                                                                \
+        for (int k = 0; k < n; k++)                                                                \
+            el;                                                                                    \
+    } while (0)
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, refs[k].device_id, strlen(refs[k].device_id)));
+    EACH(OID_INT8, pgp_el_int(&ps, a, 8, refs[k].installation_id));
+    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
+    EACH(OID_INT8, pgp_el_int(&ps, a, 8, refs[k].device_generation));
+    EACH(OID_INT8, pgp_el_int(&ps, a, 8, refs[k].installation_generation));
+#undef EACH
+    for (int k = 0; k < n; k++)
+        held[k] = current[k] = false;
+    asset_err e = pgp_exec(&ps, c, &st_hold, &res);
+    if (e == ASSET_OK && (row_bind(&rows, res, &hold_row, &cache) != 0 || row_count(&rows) != n))
+        e = ASSET_DATABASE_ERROR;
+    for (int i = 0; e == ASSET_OK && i < n; i++) {
+        int64_t k = -1;
+        if (row_i64_checked(&rows, i, 0, &k) != 0 || k < 0 || k >= n)
+            e = ASSET_DATABASE_ERROR;
+        else {
+            held[k] = row_bool(&rows, i, 1);
+            current[k] = row_bool(&rows, i, 2);
+        }
+    }
+    PQclear(res);
+    return e;
+}
+
+/* $1 the indexes, $2..$5 the scopes, $6..$27 the rows, $28 the alias keys, $29..$33 the audit
+ * events. */
+#define GROUP_SQL(conflict)                                                                        \
+    "WITH i AS (SELECT * FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], "          \
+    "$5::boolean[], $6::text[], $7::smallint[], $8::boolean[], $9::smallint[], $10::smallint[], "  \
+    "$11::boolean[], $12::smallint[], $13::text[], $14::text[], $15::text[], $16::text[], "        \
+    "$17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::text[], $23::text[], "  \
+    "$24::text[], $25::bytea[], $26::bytea[], $27::int[], $28::bytea[], $29::text[], "             \
+    "$30::text[], "                                                                                \
+    "$31::text[], $32::text[], $33::text[]) AS t(idx, device_id, " STORE_OWNER_COLS                \
+    ", " STORE_ROW_COLS ", alias_key, principal, action, adev, aowner, alias_hash)), "             \
+    "a AS (INSERT INTO assets (" STORE_INSERT_COLS ") SELECT device_id::uuid, " STORE_OWNER_COLS   \
+    ", " STORE_ROW_COLS ", alias_key FROM i ORDER BY alias_key " STORE_ON_ALIAS conflict           \
+    " RETURNING alias_key, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, "    \
+    "(xmax = 0) AS inserted, version), "                                                           \
+    "r AS (SELECT i.*, a.seq, a.update_ms, a.inserted, a.version FROM a JOIN i ON i.alias_key = "  \
+    "a.alias_key), "                                                                               \
+    "au AS (" STORE_AUDIT_INSERT(                                                                  \
+        "principal", "action", "adev", "aowner", "alias_hash",                                     \
+        "r ORDER BY idx") ") "                                                                     \
+                          "SELECT idx, seq, update_ms, inserted, version FROM r"
+
+static const db_stmt st_insert = {STMT_GROUP_INSERT, "group_insert", GROUP_SQL("DO NOTHING")};
+static const db_stmt st_upsert = {STMT_GROUP_UPSERT, "group_upsert",
+                                  GROUP_SQL("DO UPDATE SET " STORE_UPSERT_SET)};
+
+enum { G_IDX, G_SEQ, G_UPDATE_MS, G_INSERTED, G_VERSION, NG };
+static const char *const group_names[NG] = {"idx", "seq", "update_ms", "inserted", "version"};
+static const row_type group_row = {group_names, NG};
+
+asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int *pick, int n,
+                             bool overwrite, store_group_written *out)
+{
+    static row_cache cache[2]; /* insert, upsert */
+    pg_params ps = {0};
+    PGresult *res = NULL;
+    row_reader w;
+    pg_array *a;
+#define EACH(oid, el)                                                                              \
+    do {                                                                                           \
+        a = pgp_array(&ps, oid, n);                                                                \
+        for (int k = 0; k < n; k++) {                                                              \
+            const store_group_row *g = &rows[pick[k]];                                             \
+            const asset_record *r = g->r;                                                          \
+            (void)r;                                                                               \
+            el;                                                                                    \
+        }                                                                                          \
+    } while (0)
+    EACH(OID_INT4, pgp_el_int(&ps, a, 4, pick[k]));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->sc->device_id, strlen(g->sc->device_id)));
+    EACH(OID_INT2, pgp_el_int(&ps, a, 2, g->sc->owner_kind));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->sc->owner.p, g->sc->owner.n));
+    EACH(OID_BOOL, pgp_el_bool(&ps, a, g->sc->attr_enc));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, r->alias.p, r->alias.n));
+    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->accessibility));
+    EACH(OID_BOOL, pgp_el_bool(&ps, a, r->require_password_set));
+    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->auth_type));
+    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->sync_type));
+    EACH(OID_BOOL, pgp_el_bool(&ps, a, r->is_persistent));
+    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->wrap_type));
+    for (int l = 0; l < ASSET_LABELS; l++)
+        EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->cols->v[l].p, g->cols->v[l].n));
+    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
+    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, r->sealed, r->sealed_len));
+    EACH(OID_INT4, pgp_el_int(&ps, a, 4, r->key_version));
+    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, g->key, STORE_ALIAS_KEY_LEN));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->principal, strlen(g->ev->principal)));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->action, strlen(g->ev->action)));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->device_id, strlen(g->ev->device_id)));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->owner, strlen(g->ev->owner)));
+    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->alias_hash, strlen(g->ev->alias_hash)));
+#undef EACH
+    for (int k = 0; k < n; k++)
+        memset(&out[pick[k]], 0, sizeof out[pick[k]]);
+    asset_err e = pgp_exec(&ps, c, overwrite ? &st_upsert : &st_insert, &res);
+    if (e == ASSET_OK && row_bind(&w, res, &group_row, &cache[overwrite]) != 0)
+        e = ASSET_DATABASE_ERROR;
+    int top = 0; /* the indexes sent: out[] has room for them */
+    for (int k = 0; k < n; k++)
+        top = pick[k] > top ? pick[k] : top;
+    for (int i = 0; e == ASSET_OK && i < row_count(&w); i++) {
+        int64_t idx = -1;
+        if (row_i64_checked(&w, i, G_IDX, &idx) != 0 || idx < 0 || idx > top)
+            e = ASSET_DATABASE_ERROR;
+        else
+            out[idx] = (store_group_written){.written = true,
+                                             .inserted = row_bool(&w, i, G_INSERTED),
+                                             .seq = row_i64(&w, i, G_SEQ),
+                                             .update_ms = row_i64(&w, i, G_UPDATE_MS),
+                                             .version = row_i64(&w, i, G_VERSION)};
+    }
+    PQclear(res);
+    return e;
+}
