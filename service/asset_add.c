@@ -166,10 +166,13 @@ static void group_write(add_item **items, int n)
 {
     group_ctx x = {items, n};
     asset_err e = db_tx(items[0]->s->pool, DB_READ_COMMITTED, group_tx, &x);
+    /* Nothing of the group was written. The database refused something: each add again, in a
+     * transaction of its own, so that only a bad one fails. The database unreachable or too
+     * slow: the same answer for all, at once (alone, each would wait as long again). */
+    bool alone = n > 1 && e != ASSET_SERVICE_UNAVAILABLE;
     for (int k = 0; e != ASSET_OK && k < n; k++) {
-        /* Nothing of the group was written: each add again, in a transaction of its own. */
         items[k]->stale = false;
-        items[k]->err = n == 1 ? e : add_alone(items[k]);
+        items[k]->err = alone ? add_alone(items[k]) : e;
     }
 }
 

@@ -6,8 +6,9 @@
  * (store/store_group.h), then wakes each with its own outcome — 201, 200 (OVERWRITE), 409
  * DUPLICATED, 401 — and the first add still queued to lead the next group. So concurrent adds
  * share one commit (one WAL flush, a handful of statements) and an add that arrives alone is
- * written at once, alone. If the group's transaction fails, each of its adds runs again in a
- * transaction of its own: one bad row never fails its neighbours.
+ * written at once, alone. If the database refuses the group's transaction, each of its adds runs
+ * again in a transaction of its own: one bad row never fails its neighbours (if the database is
+ * unreachable or too slow, all get that answer at once).
  *
  * With ASSETD_MAX_ASSETS set, adds are not grouped: each counts its store under the store's
  * lock in its own transaction. */
