@@ -7,16 +7,34 @@
 #include "longpoll.h"
 #include "router.h"
 
+/* The first `limit` threads are the workers; the others, spares, run a request only while a
+ * worker waits (dispatch_wait_begin). Each kind waits on its own condition variable, so that
+ * the workers, whose stacks and caches are warm, are the ones woken whenever they can be. */
 struct dispatch {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv, cv_spare;
+    int idle, idle_spare, next_id;
     http_req **q;
     int head, count, cap;
     int nthreads, started;
+    int running, limit; /* requests running and not waiting (dispatch_wait_begin); at most */
     pthread_t *threads;
     int timeout_ms;
     bool stop;
 };
+
+static _Thread_local dispatch *current; /* the pool of a request worker */
+
+/* Under d->mu: wakes a thread for a queued request if one may run now. */
+static void wake(dispatch *d)
+{
+    if (d->count == 0 || d->running >= d->limit)
+        return;
+    if (d->idle > 0)
+        pthread_cond_signal(&d->cv);
+    else if (d->idle_spare > 0)
+        pthread_cond_signal(&d->cv_spare);
+}
 
 static double now_ms(void)
 {
@@ -44,15 +62,21 @@ static void run(dispatch *d, http_req *rq)
 static void *worker_main(void *arg)
 {
     dispatch *d = arg;
+    current = d;
     pthread_mutex_lock(&d->mu);
+    bool spare = d->next_id++ >= d->limit;
     for (;;) {
-        while (d->count == 0 && !d->stop)
-            pthread_cond_wait(&d->cv, &d->mu);
+        while ((d->count == 0 || d->running >= d->limit || (spare && d->idle > 0)) && !d->stop) {
+            *(spare ? &d->idle_spare : &d->idle) += 1;
+            pthread_cond_wait(spare ? &d->cv_spare : &d->cv, &d->mu);
+            *(spare ? &d->idle_spare : &d->idle) -= 1;
+        }
         if (d->count == 0)
             break;
         http_req *rq = d->q[d->head];
         d->head = (d->head + 1) % d->cap;
         d->count--;
+        d->running++;
         pthread_mutex_unlock(&d->mu);
         run(d, rq);
         /* A long poll that waits is parked, still suspended: not ours any more. */
@@ -67,19 +91,25 @@ static void *worker_main(void *arg)
             MHD_resume_connection(rq->conn);
         }
         pthread_mutex_lock(&d->mu);
+        d->running--; /* a worker takes the next request itself; a spare hands it on */
+        if (spare)
+            wake(d);
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
 }
 
-int dispatch_start(dispatch **out, int workers, int queue_max, int timeout_ms)
+int dispatch_start(dispatch **out, int workers, int spare, int queue_max, int timeout_ms)
 {
     dispatch *d = calloc(1, sizeof *d);
     *out = NULL;
     if (!d)
         return -1;
+    d->limit = workers;
+    workers += spare;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);
+    pthread_cond_init(&d->cv_spare, NULL);
     d->cap = queue_max;
     d->timeout_ms = timeout_ms;
     d->q = calloc((size_t)queue_max, sizeof *d->q);
@@ -106,11 +136,13 @@ void dispatch_stop(dispatch *d)
     pthread_mutex_lock(&d->mu);
     d->stop = true;
     pthread_cond_broadcast(&d->cv);
+    pthread_cond_broadcast(&d->cv_spare);
     pthread_mutex_unlock(&d->mu);
     for (int i = 0; i < d->started; i++)
         pthread_join(d->threads[i], NULL);
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cv);
+    pthread_cond_destroy(&d->cv_spare);
     free(d->q);
     free(d->threads);
     free(d);
@@ -127,7 +159,7 @@ int dispatch_submit(dispatch *d, http_req *rq)
     MHD_suspend_connection(rq->conn);
     d->q[(d->head + d->count) % d->cap] = rq;
     d->count++;
-    pthread_cond_signal(&d->cv);
+    wake(d); /* else a worker finishing takes it: no thread woken for nothing */
     pthread_mutex_unlock(&d->mu);
     return 0;
 }
@@ -141,7 +173,29 @@ int dispatch_requeue(dispatch *d, http_req *rq)
     }
     d->q[(d->head + d->count) % d->cap] = rq;
     d->count++;
-    pthread_cond_signal(&d->cv);
+    wake(d); /* else a worker finishing takes it: no thread woken for nothing */
     pthread_mutex_unlock(&d->mu);
     return 0;
+}
+
+void dispatch_wait_begin(void)
+{
+    dispatch *d = current;
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->running--;
+    wake(d);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void dispatch_wait_end(void)
+{
+    dispatch *d = current;
+    if (!d)
+        return;
+    /* Back at once, over the limit if need be: this request is the nearest to its answer. */
+    pthread_mutex_lock(&d->mu);
+    d->running++;
+    pthread_mutex_unlock(&d->mu);
 }

@@ -10,7 +10,10 @@
 
 typedef struct dispatch dispatch;
 
-WUR int dispatch_start(dispatch **out, int workers, int queue_max, int timeout_ms);
+/* `workers` requests run at once (the database concurrency a pool of about that many connections
+ * serves without waits); `spare` more threads stand by for the time some of them wait in
+ * dispatch_wait_begin/end. */
+WUR int dispatch_start(dispatch **out, int workers, int spare, int queue_max, int timeout_ms);
 /* Lets the queued requests finish, then joins the workers. NULL-safe. */
 void dispatch_stop(dispatch *d);
 /* Suspends rq's connection and queues it: a worker runs it, marks it done and resumes the
@@ -19,5 +22,11 @@ int dispatch_submit(dispatch *d, http_req *rq);
 /* Queues rq again, its connection still suspended (a parked long poll, longpoll.c). -1 when the
  * queue is full or stopping. Any thread. */
 int dispatch_requeue(dispatch *d, http_req *rq);
+/* From a handler on a request worker, around its time in a group commit of adds (waiting for the
+ * group, or writing it for all on one connection): meanwhile its place is given to another queued
+ * request. So one more connection than the workers may be in use: the pool has 2 more. Nothing on
+ * other threads. */
+void dispatch_wait_begin(void);
+void dispatch_wait_end(void);
 
 #endif

@@ -202,6 +202,10 @@ static int group_take(struct add_group *g, add_item **items)
 static void group_join(struct add_group *g, add_item *it)
 {
     add_item **tail = &g->head;
+    /* Waiting, or writing for many on one connection: either way this add leaves its place among
+     * the requests that run (svc.wait_begin), so that more adds can join the group. */
+    if (it->s->wait_begin)
+        it->s->wait_begin();
     pthread_cond_init(&it->cv, NULL);
     pthread_mutex_lock(&g->mu);
     while (*tail)
@@ -230,6 +234,8 @@ static void group_join(struct add_group *g, add_item *it)
     }
     pthread_mutex_unlock(&g->mu);
     pthread_cond_destroy(&it->cv);
+    if (it->s->wait_end)
+        it->s->wait_end();
 }
 
 int add_group_start(svc *s)

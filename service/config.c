@@ -87,13 +87,13 @@ typedef struct {
 
 #define F(field) offsetof(config, field)
 #define DEF_FROM_CPUS (-1)    /* default: the number of CPUs */
-#define DEF_FROM_WORKERS (-2) /* default: request workers, at most 8, + 2 */
+#define DEF_FROM_WORKERS (-2) /* default: request workers + 2 */
 
 static const setting settings[] = {
     {"ASSETD_PORT", S_INT, 8080, 0, 65535, F(port)},
     {"ASSETD_HTTP_THREADS", S_INT, DEF_FROM_CPUS, 1, 256, F(http_threads)},
     {"ASSETD_SYNC_WORKERS", S_INT, 1, 0, 64, F(sync_workers)},
-    {"ASSETD_REQUEST_WORKERS", S_INT, 32, 1, 512, F(request_workers)},
+    {"ASSETD_REQUEST_WORKERS", S_INT, 8, 1, 512, F(request_workers)},
     {"ASSETD_REQUEST_QUEUE", S_INT, 1024, 1, 1000000, F(request_queue)},
     {"ASSETD_DB_POOL_SIZE", S_INT, DEF_FROM_WORKERS, 1, 1000, F(db_pool_size)},
     {"ASSETD_BODY_LIMIT", S_SIZE, 65536, 1024, 16 << 20, F(body_limit)},
@@ -121,9 +121,7 @@ static int load_setting(config *c, const setting *st, char *err, size_t err_len)
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         def = ncpu > 0 ? ncpu : 2;
     } else if (def == DEF_FROM_WORKERS) {
-        /* Workers waiting on group commit (asset_add.h) hold no connection, and more than a
-         * few per core of the database only queue inside it. */
-        def = (c->request_workers < 8 ? c->request_workers : 8) + 2;
+        def = c->request_workers + 2;
     }
     int v = 0;
     if (env_int(st->name, (int)def, (int)st->min, (int)st->max, &v, err, err_len) != 0)

@@ -24,6 +24,10 @@ typedef struct {
     struct audit_writer *audit;   /* audit.c's background writer */
     struct authcache *auth_cache; /* authcache.c; NULL when off */
     struct add_group *adds;       /* asset_add.c's group commit; NULL when off */
+    /* Called around an add's time in a group commit (waiting for the group, or writing it for
+     * many on one connection), so that the caller's thread pool may run another request
+     * meanwhile (api/dispatch.h). NULL: nothing to tell. */
+    void (*wait_begin)(void), (*wait_end)(void);
 } svc;
 
 typedef enum { PRINCIPAL_ADMIN, PRINCIPAL_DEVICE, PRINCIPAL_INSTALLATION } principal_kind;

@@ -8,10 +8,8 @@
 # docs/performance.md says what each figure means and how it is measured.
 #
 # Knobs (environment):
-#   BENCH_DB_CONNS  database connections on both sides: ASSETD_DB_POOL_SIZE (the request pool)
-#                  = pgbench clients of floors B, C and D (default 8)
-#   BENCH_REQUEST_WORKERS  ASSETD_REQUEST_WORKERS (default 32, assetd's default: adds waiting on a
-#                  group commit hold no connection)
+#   BENCH_WORKERS  ASSETD_REQUEST_WORKERS (the requests that run at once, so assetd's database
+#                  concurrency) = pgbench clients of floors B, C and D (default 8)
 #   BENCH_HTTP_THREADS  ASSETD_HTTP_THREADS = floor_mhd's thread pool (default: cores)
 #   BENCH_SECONDS  length of each throughput / latency run (default 10)
 #   BENCH_PORT     assetd's port on 127.0.0.1 (default 18480; floor_mhd uses the next one)
@@ -23,8 +21,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BENCH=$ROOT/tests/bench
 OUT=${BENCH_OUT:-$ROOT/bench-out}
-WORKERS=${BENCH_DB_CONNS:-8}
-REQ_WORKERS=${BENCH_REQUEST_WORKERS:-32}
+WORKERS=${BENCH_WORKERS:-8}
 HTTP_THREADS=${BENCH_HTTP_THREADS:-$(nproc)}
 DUR=${BENCH_SECONDS:-10}
 CONNS=64           # wrk connections of the throughput runs (and of the paced runs)
@@ -232,15 +229,14 @@ FLOOR_DEV=$(cat /proc/sys/kernel/random/uuid)
 psql_q -d assetd_floor -v dev="$FLOOR_DEV" -f "$BENCH/pgbench/floor_setup.sql" >/dev/null
 
 # ---- assetd ----
-log "starting assetd: $HTTP_THREADS HTTP threads, $REQ_WORKERS request workers, $WORKERS database connections, $SYNC_WORKERS sync workers"
+log "starting assetd: $HTTP_THREADS HTTP threads, $WORKERS request workers, $SYNC_WORKERS sync workers"
 ADMIN=$(head -c 32 /dev/urandom | base64 -w0 | tr '+/' '-_' | tr -d '=')
 MASTER=$(head -c 32 /dev/urandom | base64 -w0)
 start_assetd() { # [NAME=value...]: extra settings
     env -u ASSETD_MASTER_KEY_FILE -u ASSETD_ADMIN_TOKEN_FILE DATABASE_URL="$DATABASE_URL" \
         ASSETD_LISTEN_ADDR=127.0.0.1 ASSETD_PORT="$PORT" \
         ASSETD_MASTER_KEY="$MASTER" ASSETD_ADMIN_TOKEN="$ADMIN" \
-        ASSETD_HTTP_THREADS="$HTTP_THREADS" ASSETD_REQUEST_WORKERS="$REQ_WORKERS" \
-        ASSETD_DB_POOL_SIZE="$WORKERS" \
+        ASSETD_HTTP_THREADS="$HTTP_THREADS" ASSETD_REQUEST_WORKERS="$WORKERS" \
         ASSETD_SYNC_WORKERS="$SYNC_WORKERS" ASSETD_MIGRATIONS_DIR="$ROOT/migrations" "$@" \
         ./assetd serve 2>>"$TMP/assetd.log" &
     ASSETD_PID=$!
@@ -580,7 +576,7 @@ TXT
 {
     echo
     echo "assetd benchmark: $CORES cores, PostgreSQL $PG_VERSION (fsync on, synchronous_commit on, wal_init_zero off)," \
-        "$HTTP_THREADS HTTP threads, $REQ_WORKERS request workers, $WORKERS database connections = pgbench clients, ${DUR}s per run; load average" \
+        "$HTTP_THREADS HTTP threads, $WORKERS request workers = pgbench clients, ${DUR}s per run; load average" \
         "$LOAD_START at start, other processes used ~$FOREIGN_PCT% of the CPU during the run"
     echo "targets held: $HELD of $TARGETS"
     printf '%s\n' "$TABLE" | awk -F'|' '
@@ -615,8 +611,8 @@ pace_json() {
         "$(git status --porcelain -- api service cmd migrations 2>/dev/null | wc -l)"
     printf '  "machine": {"cores": %s, "postgres": "%s", "fsync": true, "synchronousCommit": true, "otherProcessesCpuPercent": %s, "loadAverage1m": {%s}},\n' \
         "$CORES" "$PG_VERSION" "$FOREIGN_PCT" "$LOADS"
-    printf '  "config": {"httpThreads": %s, "requestWorkers": %s, "dbPoolSize": %s, "syncWorkers": %s, "pgbenchClients": %s, "wrkConnections": %s, "secondsPerRun": %s, "records": %s, "authCacheMs": %s},\n' \
-        "$HTTP_THREADS" "$REQ_WORKERS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-60000}"
+    printf '  "config": {"httpThreads": %s, "requestWorkers": %s, "syncWorkers": %s, "pgbenchClients": %s, "wrkConnections": %s, "secondsPerRun": %s, "records": %s, "authCacheMs": %s},\n' \
+        "$HTTP_THREADS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-60000}"
     printf '  "floors": {\n'
     printf '    "A": {"what": "libmicrohttpd fixed JSON GET", "rps": %s, "p99Ms": %s, "vmHwmMiBAt%sConnections": %s},\n' "$FLOOR_A" "$FLOOR_A_P99" "$RSS_CONNS" "$FLOOR_A_RSS"
     printf '    "B": {"what": "pgbench INSERT of an asset row", "tps": %s, "meanLatencyMs": %s, "cpuUsPostgres": %s},\n' "$FLOOR_B" "$FLOOR_B_LAT" "$FLOOR_B_CPU_P"

@@ -365,8 +365,8 @@ static void test_config_settings(void **state)
     assert_int_equal(c.restore_batch, 500);
     assert_int_equal(c.lease_seconds, 30);
     assert_int_equal(c.auth_cache_ms, 60000);
-    assert_int_equal(c.request_workers, 32);
-    assert_int_equal(c.db_pool_size, 10); /* a default from another: workers, at most 8, + 2 */
+    assert_int_equal(c.request_workers, 8);
+    assert_int_equal(c.db_pool_size, c.request_workers + 2); /* a default from another */
     assert_int_equal(c.group_commit_max, 64);
     assert_int_equal(c.body_limit, 65536);
     config_free(&c);
