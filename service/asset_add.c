@@ -1,6 +1,7 @@
 #include "asset_add.h"
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,8 @@ typedef struct add_item {
     /* queue */
     struct add_item *next;
     bool done;
-    pthread_cond_t cv;
+    sem_t wake;    /* posted when done, or when it may lead the next group */
+    int posts_due; /* under the queue's lock: posts decided for it, each to be waited for */
 } add_item;
 
 /* The most adds one transaction writes: also what one group's arrays hold. */
@@ -198,22 +200,32 @@ static int group_take(struct add_group *g, add_item **items)
     return n;
 }
 
-/* Queues it and returns once it is written (or refused): led by this thread or another. */
+/* Queues it and returns once it is written (or refused): led by this thread or another. Threads
+ * are woken by semaphore after the queue's lock is released, so that none wakes only to wait for
+ * the lock. Every post is decided under the lock (posts_due) and the add's thread returns only
+ * once it has waited for all of them: nobody posts to it after it is gone. */
 static void group_join(struct add_group *g, add_item *it)
 {
     add_item **tail = &g->head;
+    int consumed = 0;
     /* Waiting, or writing for many on one connection: either way this add leaves its place among
      * the requests that run (svc.wait_begin), so that more adds can join the group. */
     if (it->s->wait_begin)
         it->s->wait_begin();
-    pthread_cond_init(&it->cv, NULL);
+    sem_init(&it->wake, 0, 0);
     pthread_mutex_lock(&g->mu);
     while (*tail)
         tail = &(*tail)->next;
     *tail = it;
-    while (!it->done) {
-        if (g->writing) {
-            pthread_cond_wait(&it->cv, &g->mu);
+    for (;;) {
+        if (it->done && consumed == it->posts_due)
+            break;
+        if (it->done || g->writing) {
+            pthread_mutex_unlock(&g->mu);
+            while (sem_wait(&it->wake) != 0)
+                ; /* EINTR */
+            consumed++;
+            pthread_mutex_lock(&g->mu);
             continue;
         }
         add_item *items[GROUP_MAX_LIMIT];
@@ -227,13 +239,21 @@ static void group_join(struct add_group *g, add_item *it)
         g->adds += (uint64_t)n;
         for (int k = 0; k < n; k++) {
             items[k]->done = true;
-            pthread_cond_signal(&items[k]->cv);
+            items[k]->posts_due += items[k] != it;
         }
-        if (g->head) /* the next group's leader */
-            pthread_cond_signal(&g->head->cv);
+        add_item *next = g->head; /* the next group's leader */
+        if (next)
+            next->posts_due++;
+        pthread_mutex_unlock(&g->mu);
+        for (int k = 0; k < n; k++)
+            if (items[k] != it)
+                sem_post(&items[k]->wake);
+        if (next)
+            sem_post(&next->wake);
+        pthread_mutex_lock(&g->mu);
     }
     pthread_mutex_unlock(&g->mu);
-    pthread_cond_destroy(&it->cv);
+    sem_destroy(&it->wake);
     if (it->s->wait_end)
         it->s->wait_end();
 }
