@@ -99,6 +99,7 @@ static asset_err add_alone(add_item *it)
 typedef struct {
     add_item **items;
     int n;
+    batch_conflict mode; /* of the adds without OVERWRITE: BATCH_FAIL first, then BATCH_SKIP */
 } group_ctx;
 
 /* Installations of the group, each once: refs[], and ref[k] for item k. */
@@ -152,8 +153,9 @@ static asset_err group_tx(db_conn *c, void *arg)
             pick_new[nnew++] = k;
         rows[k] = (store_group_row){&it->sc, &it->r, &it->cols, &it->ev, it->key};
     }
-    if ((nnew && (e = store_group_insert(c, rows, pick_new, nnew, false, w)) != ASSET_OK) ||
-        (nover && (e = store_group_insert(c, rows, pick_over, nover, true, w)) != ASSET_OK))
+    if ((nnew && (e = store_group_insert(c, rows, pick_new, nnew, x->mode, w)) != ASSET_OK) ||
+        (nover &&
+         (e = store_group_insert(c, rows, pick_over, nover, BATCH_REPLACE, w)) != ASSET_OK))
         return e;
     for (int j = 0; j < nnew + nover; j++) {
         int k = j < nnew ? pick_new[j] : pick_over[j - nnew];
@@ -166,8 +168,13 @@ static asset_err group_tx(db_conn *c, void *arg)
 
 static void group_write(add_item **items, int n)
 {
-    group_ctx x = {items, n};
+    group_ctx x = {items, n, BATCH_FAIL};
     asset_err e = db_tx(items[0]->s->pool, DB_READ_COMMITTED, group_tx, &x);
+    if (e == ASSET_DUPLICATED) {
+        /* Some alias exists: once more, each one that does left alone (409 for its add). */
+        x.mode = BATCH_SKIP;
+        e = db_tx(items[0]->s->pool, DB_READ_COMMITTED, group_tx, &x);
+    }
     /* Nothing of the group was written. The database refused something: each add again, in a
      * transaction of its own, so that only a bad one fails. The database unreachable or too
      * slow: the same answer for all, at once (alone, each would wait as long again). */

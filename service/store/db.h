@@ -51,6 +51,7 @@ enum db_stmt_id {
     STMT_ASSET_GET_CURRENT,
     STMT_GROUP_HOLD,
     STMT_GROUP_INSERT,
+    STMT_GROUP_INSERT_NEW,
     STMT_GROUP_UPSERT,
     STMT_COUNT_ /* keep below 64 */
 };

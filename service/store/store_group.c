@@ -60,8 +60,8 @@ asset_err store_group_hold(db_conn *c, const store_principal_ref *refs, int n, b
 }
 
 /* $1 the indexes, $2..$5 the scopes, $6..$27 the rows, $28 the alias keys, $29..$33 the audit
- * events. */
-#define GROUP_SQL(conflict)                                                                        \
+ * events. What comes back is each row written, by its alias key. */
+#define GROUP_SQL(conflict, audited)                                                               \
     "WITH i AS (SELECT * FROM unnest($1::int[], $2::text[], $3::smallint[], $4::text[], "          \
     "$5::boolean[], $6::text[], $7::smallint[], $8::boolean[], $9::smallint[], $10::smallint[], "  \
     "$11::boolean[], $12::smallint[], $13::text[], $14::text[], $15::text[], $16::text[], "        \
@@ -71,28 +71,36 @@ asset_err store_group_hold(db_conn *c, const store_principal_ref *refs, int n, b
     "$31::text[], $32::text[], $33::text[]) AS t(idx, device_id, " STORE_OWNER_COLS                \
     ", " STORE_ROW_COLS ", alias_key, principal, action, adev, aowner, alias_hash)), "             \
     "a AS (INSERT INTO assets (" STORE_INSERT_COLS ") SELECT device_id::uuid, " STORE_OWNER_COLS   \
-    ", " STORE_ROW_COLS ", alias_key FROM i ORDER BY alias_key " STORE_ON_ALIAS conflict           \
+    ", " STORE_ROW_COLS ", alias_key FROM i ORDER BY alias_key " conflict                          \
     " RETURNING alias_key, seq, (extract(epoch FROM updated_at) * 1000)::bigint AS update_ms, "    \
     "(xmax = 0) AS inserted, version), "                                                           \
-    "r AS (SELECT i.*, a.seq, a.update_ms, a.inserted, a.version FROM a JOIN i ON i.alias_key = "  \
-    "a.alias_key), "                                                                               \
     "au AS (" STORE_AUDIT_INSERT(                                                                  \
         "principal", "action", "adev", "aowner", "alias_hash",                                     \
-        "r ORDER BY idx") ") "                                                                     \
-                          "SELECT idx, seq, update_ms, inserted, version FROM r"
+        audited) ") "                                                                              \
+                 "SELECT alias_key, seq, update_ms, inserted, version FROM a"
+/* The audit rows of the rows written, when some may not be. */
+#define WRITTEN                                                                                    \
+    "(SELECT i.idx, i.principal, i.action, i.adev, i.aowner, i.alias_hash FROM a JOIN i ON "       \
+    "i.alias_key = a.alias_key) w ORDER BY idx"
 
-static const db_stmt st_insert = {STMT_GROUP_INSERT, "group_insert", GROUP_SQL("DO NOTHING")};
-static const db_stmt st_upsert = {STMT_GROUP_UPSERT, "group_upsert",
-                                  GROUP_SQL("DO UPDATE SET " STORE_UPSERT_SET)};
+/* Every row new or the statement fails (23505: DUPLICATED): no look-up before each insert, and
+ * the audit rows come from the items themselves. */
+static const db_stmt st_insert_new = {STMT_GROUP_INSERT_NEW, "group_insert_new",
+                                      GROUP_SQL("", "i ORDER BY idx")};
+static const db_stmt st_insert = {STMT_GROUP_INSERT, "group_insert",
+                                  GROUP_SQL(STORE_ON_ALIAS "DO NOTHING", WRITTEN)};
+static const db_stmt st_upsert = {
+    STMT_GROUP_UPSERT, "group_upsert",
+    GROUP_SQL(STORE_ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET, WRITTEN)};
 
-enum { G_IDX, G_SEQ, G_UPDATE_MS, G_INSERTED, G_VERSION, NG };
-static const char *const group_names[NG] = {"idx", "seq", "update_ms", "inserted", "version"};
+enum { G_KEY, G_SEQ, G_UPDATE_MS, G_INSERTED, G_VERSION, NG };
+static const char *const group_names[NG] = {"alias_key", "seq", "update_ms", "inserted", "version"};
 static const row_type group_row = {group_names, NG};
 
 asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int *pick, int n,
-                             bool overwrite, store_group_written *out)
+                             batch_conflict mode, store_group_written *out)
 {
-    static row_cache cache[2]; /* insert, upsert */
+    static row_cache cache[3]; /* by mode */
     pg_params ps = {0};
     PGresult *res = NULL;
     row_reader w;
@@ -133,23 +141,31 @@ asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int 
 #undef EACH
     for (int k = 0; k < n; k++)
         memset(&out[pick[k]], 0, sizeof out[pick[k]]);
-    asset_err e = pgp_exec(&ps, c, overwrite ? &st_upsert : &st_insert, &res);
-    if (e == ASSET_OK && row_bind(&w, res, &group_row, &cache[overwrite]) != 0)
+    static const db_stmt *const stmts[] = {
+        [BATCH_FAIL] = &st_insert_new, [BATCH_SKIP] = &st_insert, [BATCH_REPLACE] = &st_upsert};
+    asset_err e = pgp_exec(&ps, c, stmts[mode], &res);
+    if (e == ASSET_OK && row_bind(&w, res, &group_row, &cache[mode]) != 0)
         e = ASSET_DATABASE_ERROR;
-    int top = 0; /* the indexes sent: out[] has room for them */
-    for (int k = 0; k < n; k++)
-        top = pick[k] > top ? pick[k] : top;
+    arena mem = {0}; /* the keys read back */
     for (int i = 0; e == ASSET_OK && i < row_count(&w); i++) {
-        int64_t idx = -1;
-        if (row_i64_checked(&w, i, G_IDX, &idx) != 0 || idx < 0 || idx > top)
+        size_t len = 0;
+        const unsigned char *key = NULL;
+        if (row_bytea(&w, i, G_KEY, &mem, &key, &len) != 0)
+            key = NULL;
+        int k = 0;
+        while (k < n && !(key && len == STORE_ALIAS_KEY_LEN &&
+                          memcmp(rows[pick[k]].key, key, STORE_ALIAS_KEY_LEN) == 0))
+            k++;
+        if (k == n || out[pick[k]].written)
             e = ASSET_DATABASE_ERROR;
         else
-            out[idx] = (store_group_written){.written = true,
-                                             .inserted = row_bool(&w, i, G_INSERTED),
-                                             .seq = row_i64(&w, i, G_SEQ),
-                                             .update_ms = row_i64(&w, i, G_UPDATE_MS),
-                                             .version = row_i64(&w, i, G_VERSION)};
+            out[pick[k]] = (store_group_written){.written = true,
+                                                 .inserted = row_bool(&w, i, G_INSERTED),
+                                                 .seq = row_i64(&w, i, G_SEQ),
+                                                 .update_ms = row_i64(&w, i, G_UPDATE_MS),
+                                                 .version = row_i64(&w, i, G_VERSION)};
     }
+    arena_free(&mem);
     PQclear(res);
     return e;
 }

@@ -10,6 +10,7 @@
 
 #include "store.h"
 #include "store_audit.h"
+#include "store_batch.h"
 #include "store_devices.h"
 
 /* Holds installations refs[0..n) until the transaction ends, as store_installation_hold does
@@ -36,11 +37,13 @@ typedef struct {
     int64_t seq, update_ms, version;
 } store_group_written;
 
-/* Writes rows[pick[k]] (k < n; their alias keys must differ), replacing an asset with the same
- * alias when overwrite (as POST /assets with OVERWRITE), else leaving it alone; out[pick[k]]
- * tells what became of each. Rows go in alias key order, so that concurrent groups wait for
- * each other's keys in one order. */
+/* Writes rows[pick[k]] (k < n; their alias keys must differ); out[pick[k]] tells what became of
+ * each. mode, as for a batch (store_batch.h): what an alias that exists does — BATCH_REPLACE
+ * replaces it (POST /assets with OVERWRITE), BATCH_SKIP leaves it alone (not written),
+ * BATCH_FAIL fails the statement with DUPLICATED, which aborts the transaction: the cheapest
+ * when none is expected to exist. Rows go in alias key order, so that concurrent groups wait
+ * for each other's keys in one order. */
 WUR asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int *pick, int n,
-                                 bool overwrite, store_group_written *out);
+                                 batch_conflict mode, store_group_written *out);
 
 #endif

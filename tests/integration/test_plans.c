@@ -237,14 +237,23 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     store_alias_key(k2, &sc, add2.alias);
     store_group_row grows[2] = {{&sc, &add, &none, &ev, k1}, {&sc, &add2, &none, &ev, k2}};
     const int pick[2] = {0, 1};
+    store_group_written gw[2];
     for (int overwrite = 0; overwrite <= 1; overwrite++) {
-        store_group_written gw[2];
-        assert_int_equal(store_group_insert(&c, grows, pick, 2, overwrite, gw), ASSET_OK);
+        assert_int_equal(store_group_insert(&c, grows, pick, 2,
+                                            overwrite ? BATCH_REPLACE : BATCH_SKIP, gw),
+                         ASSET_OK);
         assert_int_equal(gw[0].written, overwrite);
         assert_true(gw[1].written);
         assert_int_equal(gw[1].inserted, !overwrite);
         expect_plans_clean(overwrite ? "group upsert" : "group insert");
     }
+    asset_record add3 = rec;
+    add3.alias = (asset_text){"group-alias-3", 13};
+    store_alias_key(k1, &sc, add3.alias);
+    grows[0].r = &add3;
+    assert_int_equal(store_group_insert(&c, grows, pick, 1, BATCH_FAIL, gw), ASSET_OK);
+    assert_true(gw[0].written && gw[0].inserted);
+    expect_plans_clean("group insert, all new");
 
     asset_req_clear(&q);
     asset_req_clear(&page);
