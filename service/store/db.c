@@ -341,12 +341,14 @@ static asset_err give_up(db_conn *c, const char *why)
 }
 
 /* Sends what libpq has buffered and waits until a result can be read without blocking, both
- * bounded by the deadline. */
+ * bounded by the deadline. Input is read only once poll says there is some: a read before it
+ * (right after sending, or after a result when the next one is buffered already) finds nothing
+ * or nothing new, and was two wasted system calls per statement. */
 static asset_err wait_result(db_conn *c, double deadline)
 {
     for (;;) {
         int f = PQflush(c->pg);
-        if (f < 0 || !PQconsumeInput(c->pg))
+        if (f < 0)
             return give_up(c, "the database connection failed");
         if (f == 0 && !PQisBusy(c->pg))
             return ASSET_OK;
@@ -354,7 +356,11 @@ static asset_err wait_result(db_conn *c, double deadline)
         if (left <= 0)
             return give_up(c, "the database did not answer in time");
         struct pollfd pfd = {PQsocket(c->pg), (short)(POLLIN | (f == 1 ? POLLOUT : 0)), 0};
-        if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+        int rc = poll(&pfd, 1, left);
+        if (rc < 0 && errno != EINTR)
+            return give_up(c, "the database connection failed");
+        if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) &&
+            !PQconsumeInput(c->pg))
             return give_up(c, "the database connection failed");
     }
 }
