@@ -19,12 +19,18 @@ static int path_alias_or_reply(http_req *rq, asset_req *q, const char *raw)
     return 0;
 }
 
+/* The asset written straight as JSON text (jsonpage.h): building a Jansson tree and dumping it
+ * was about a tenth of a GET's CPU in assetd. */
 static void answer_one(http_req *rq, int status, asset_list *l)
 {
-    json_t *obj = jsonmap_asset(&l->items[0]);
-    http_json(rq, obj ? status : 503, obj);
-    if (obj)
-        handler_set_etag(rq, l->items[0].rec.version);
+    size_t len = 0;
+    char *text = jsonpage_asset(&l->items[0], &len);
+    if (!text) {
+        http_json(rq, 503, NULL); /* the fixed out-of-memory answer */
+        return;
+    }
+    http_text(rq, status, "application/json", text, len);
+    handler_set_etag(rq, l->items[0].rec.version);
 }
 
 void h_assets_add(http_req *rq, const char *a, const char *b)

@@ -1,10 +1,10 @@
 #include "jsonpage.h"
 
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "../service/b64.h"
 #include "http.h"
 #include "jsonmap.h"
 
@@ -14,22 +14,30 @@ typedef struct {
     bool failed;
 } tbuf;
 
-static void put(tbuf *b, const char *s, size_t n)
+/* Room for n more bytes and a NUL; false (and b->failed) when out of memory. */
+static bool reserve(tbuf *b, size_t n)
 {
     if (b->failed)
-        return;
+        return false;
     if (b->cap - b->len < n + 1) {
         size_t cap = b->cap * 2 > b->len + n + 1 ? b->cap * 2 : b->len + n + 1;
         char *np = http_secure_malloc(cap);
         if (!np) {
             b->failed = true;
-            return;
+            return false;
         }
         memcpy(np, b->p, b->len);
         http_secure_free(b->p);
         b->p = np;
         b->cap = cap;
     }
+    return true;
+}
+
+static void put(tbuf *b, const char *s, size_t n)
+{
+    if (!reserve(b, n))
+        return;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
@@ -145,6 +153,21 @@ static void put_enum(tbuf *b, const char *key, asset_field f, unsigned v)
     put_str(b, name, strlen(name));
 }
 
+/* "secret":"<base64>", encoded straight into the buffer (base64 is ASCII: nothing to escape),
+ * by the table codec jsonmap_asset uses (b64.h), not libsodium's constant-time one. */
+static void put_secret(tbuf *b, const asset_out *o)
+{
+    size_t n = B64_ENCODED_LEN(o->secret_len); /* with its NUL */
+    put_key(b, "secret");
+    put(b, "\"", 1);
+    if (!reserve(b, n) || b64_encode(b->p + b->len, n, o->secret, o->secret_len) != 0) {
+        b->failed = true;
+        return;
+    }
+    b->len += n - 1;
+    put(b, "\"", 1);
+}
+
 /* One asset, in jsonmap_asset()'s key order. */
 static void put_asset(tbuf *b, const asset_out *o)
 {
@@ -194,18 +217,8 @@ static void put_asset(tbuf *b, const asset_out *o)
     jsonmap_time(when, r->update_ms);
     put_key(b, "updateTime");
     put_str(b, when, strlen(when));
-    if (o->secret) {
-        size_t n = sodium_base64_ENCODED_LEN(o->secret_len, sodium_base64_VARIANT_ORIGINAL);
-        char *b64 = http_secure_malloc(n);
-        if (!b64) {
-            b->failed = true;
-            return;
-        }
-        sodium_bin2base64(b64, n, o->secret, o->secret_len, sodium_base64_VARIANT_ORIGINAL);
-        put_key(b, "secret");
-        put_str(b, b64, strlen(b64));
-        http_secure_free(b64);
-    }
+    if (o->secret)
+        put_secret(b, o);
     put(b, "}", 1);
 }
 
@@ -221,6 +234,23 @@ static size_t page_size(const asset_list *l)
         n += 400 + 6 * text + l->items[i].secret_len * 4 / 3 + 16;
     }
     return n;
+}
+
+char *jsonpage_asset(const asset_out *o, size_t *len)
+{
+    asset_list l = {.items = (asset_out *)o, .n = 1};
+    tbuf b = {NULL, 0, 0, false};
+    *len = 0;
+    if (!(b.p = http_secure_malloc(b.cap = page_size(&l))))
+        return NULL;
+    b.p[0] = 0;
+    put_asset(&b, o);
+    if (b.failed) {
+        http_secure_free(b.p);
+        return NULL;
+    }
+    *len = b.len;
+    return b.p;
 }
 
 char *jsonpage_assets(const asset_list *l, size_t *len)

@@ -109,10 +109,20 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *c, char *s)
 
 /* ---- lifecycle ---- */
 
+/* Random bytes for request ids, drawn from the system a page at a time per HTTP thread: one
+ * getrandom call per request was a system call of its own on every request. */
+static _Thread_local unsigned char id_pool[4096];
+static _Thread_local size_t id_pool_left;
+
 static void new_request_id(char out[33])
 {
     unsigned char b[16];
-    randombytes_buf(b, sizeof b);
+    if (id_pool_left < sizeof b) {
+        randombytes_buf(id_pool, sizeof id_pool);
+        id_pool_left = sizeof id_pool;
+    }
+    id_pool_left -= sizeof b; /* ids are public: no need to wipe what was used */
+    memcpy(b, id_pool + id_pool_left, sizeof b);
     sodium_bin2hex(out, 33, b, sizeof b);
 }
 

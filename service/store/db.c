@@ -341,12 +341,14 @@ static asset_err give_up(db_conn *c, const char *why)
 }
 
 /* Sends what libpq has buffered and waits until a result can be read without blocking, both
- * bounded by the deadline. */
+ * bounded by the deadline. Input is read only once poll says there is some: a read before it
+ * (right after sending, or after a result when the next one is buffered already) finds nothing
+ * or nothing new, and was two wasted system calls per statement. */
 static asset_err wait_result(db_conn *c, double deadline)
 {
     for (;;) {
         int f = PQflush(c->pg);
-        if (f < 0 || !PQconsumeInput(c->pg))
+        if (f < 0)
             return give_up(c, "the database connection failed");
         if (f == 0 && !PQisBusy(c->pg))
             return ASSET_OK;
@@ -354,7 +356,11 @@ static asset_err wait_result(db_conn *c, double deadline)
         if (left <= 0)
             return give_up(c, "the database did not answer in time");
         struct pollfd pfd = {PQsocket(c->pg), (short)(POLLIN | (f == 1 ? POLLOUT : 0)), 0};
-        if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+        int rc = poll(&pfd, 1, left);
+        if (rc < 0 && errno != EINTR)
+            return give_up(c, "the database connection failed");
+        if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP | POLLNVAL)) &&
+            !PQconsumeInput(c->pg))
             return give_up(c, "the database connection failed");
     }
 }
@@ -409,12 +415,21 @@ static asset_err collect(db_conn *c, PGresult **out)
     return finish(c, keep, out);
 }
 
-asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
-                       const int *lens, const int *fmts, PGresult **out)
+static asset_err exec_params(db_conn *c, const char *sql, int n, const char *const *vals,
+                             const int *lens, const int *fmts, int result_format, PGresult **out)
+{
+    *out = NULL;
+    if (!PQsendQueryParams(c->pg, sql, n, NULL, vals, lens, fmts, result_format))
+        return give_up(c, "the database connection failed");
+    return collect(c, out);
+}
+
+static asset_err exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
+                           const int *lens, const int *fmts, int result_format, PGresult **out)
 {
     *out = NULL;
     if (g_transaction_pooler) /* no session to keep a prepared statement in */
-        return db_exec(c, st->sql, n, vals, lens, fmts, out);
+        return exec_params(c, st->sql, n, vals, lens, fmts, result_format, out);
     if (!(c->prepared & (1ULL << st->id))) {
         PGresult *r = NULL;
         if (!PQsendPrepare(c->pg, st->name, st->sql, 0, NULL))
@@ -425,18 +440,21 @@ asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *
         PQclear(r);
         c->prepared |= 1ULL << st->id;
     }
-    if (!PQsendQueryPrepared(c->pg, st->name, n, vals, lens, fmts, 0))
+    if (!PQsendQueryPrepared(c->pg, st->name, n, vals, lens, fmts, result_format))
         return give_up(c, "the database connection failed");
     return collect(c, out);
 }
 
-static asset_err exec_params(db_conn *c, const char *sql, int n, const char *const *vals,
-                             const int *lens, const int *fmts, int result_format, PGresult **out)
+asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
+                       const int *lens, const int *fmts, PGresult **out)
 {
-    *out = NULL;
-    if (!PQsendQueryParams(c->pg, sql, n, NULL, vals, lens, fmts, result_format))
-        return give_up(c, "the database connection failed");
-    return collect(c, out);
+    return exec_stmt(c, st, n, vals, lens, fmts, 0, out);
+}
+
+asset_err db_exec_stmt_binary(db_conn *c, const db_stmt *st, int n, const char *const *vals,
+                              const int *lens, const int *fmts, PGresult **out)
+{
+    return exec_stmt(c, st, n, vals, lens, fmts, 1, out);
 }
 
 asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,

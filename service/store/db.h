@@ -94,6 +94,10 @@ void db_release(db_pool *p, db_conn *c);
  * SERVICE_UNAVAILABLE, unique violations DUPLICATED, anything else DATABASE_ERROR. */
 WUR asset_err db_exec_stmt(db_conn *c, const db_stmt *st, int n, const char *const *vals,
                            const int *lens, const int *fmts, PGresult **out);
+/* db_exec_stmt with every result column in binary format (bytea as its bytes, no hex to
+ * decode): for results read through row.c, whose readers take either format. */
+WUR asset_err db_exec_stmt_binary(db_conn *c, const db_stmt *st, int n, const char *const *vals,
+                                  const int *lens, const int *fmts, PGresult **out);
 /* The same for a one-off statement. */
 WUR asset_err db_exec(db_conn *c, const char *sql, int n, const char *const *vals, const int *lens,
                       const int *fmts, PGresult **out);

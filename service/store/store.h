@@ -44,10 +44,11 @@
 extern const row_type store_asset_row;
 
 /* SQL: the alias key of migration 0007 from SQL expressions (device, owner kind, owner, store,
- * alias). WHERE alias_key = this, and nothing else but the device (which makes the statement
- * routable by device, deploy/README.md), is the one way to find an asset by its alias, so the
- * plan cannot flip to another index whatever the statistics say: no other index has all its
- * columns given. It is also the assets' only unique key (migration 0014): STORE_ON_ALIAS. */
+ * alias). WHERE alias_key = this (or = the key store_alias_key computed, as the GET statements
+ * pass it), and nothing else but the device (which makes the statement routable by device,
+ * deploy/README.md), is the one way to find an asset by its alias, so the plan cannot flip to
+ * another index whatever the statistics say: no other index has all its columns given. It is
+ * also the assets' only unique key (migration 0014): STORE_ON_ALIAS. */
 #define ALIAS_KEY_SQL(d, k, o, e, a)                                                               \
     "sha256(decode(replace(" d "::uuid::text || '/' || " k "::smallint::text || '/' || " e         \
     "::boolean::text || '/' || length(" o "::text)::text || ':' || " o "::text || " a              \
@@ -119,7 +120,8 @@ WUR asset_err store_scope_lock(db_conn *c, const store_scope *sc);
 /* Number of assets of a scope (for the per-owner limit). */
 WUR asset_err store_asset_count(db_conn *c, const store_scope *sc, long *count);
 
-/* The one row of scope with this alias (prepared: the hot path of GET /assets/{alias}). */
+/* The one row of scope with this alias (prepared: the hot path of GET /assets/{alias}), found by
+ * its alias key (store_alias_key), in binary format (read it through store_asset_rows). */
 WUR asset_err store_asset_get(db_conn *c, const store_scope *sc, asset_text alias, PGresult **out);
 /* The same, in one statement with the check that a remembered installation principal is still
  * current (STORE_INSTALLATION_CURRENT): no row when it is not, or when there is no such asset. */

@@ -1,8 +1,8 @@
-/* test_jsonpage: the page answer of GET /assets written directly (api/jsonpage.c) is byte for
- * byte what the Jansson tree (jsonmap_asset_page + json_dumps JSON_COMPACT) gives, for every
- * shape of asset and every character class Jansson escapes; text that is not UTF-8 fails the
- * answer as Jansson does. And the seal check that attributes-only reads use (seal_verify) says
- * what opening would say, without the plaintext. */
+/* test_jsonpage: the page answer of GET /assets, and the one-asset answer, written directly
+ * (api/jsonpage.c) are byte for byte what the Jansson tree (jsonmap_asset_page or jsonmap_asset
+ * + json_dumps JSON_COMPACT) gives, for every shape of asset and every character class Jansson
+ * escapes; text that is not UTF-8 fails the answer as Jansson does. And the seal check that
+ * attributes-only reads use (seal_verify) says what opening would say, without the plaintext. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +91,50 @@ static void test_page_shapes(void **state)
     }
 }
 
+/* One asset (the answer of GET /assets/{alias}, of an add and of an update) is what
+ * json_dumps(jsonmap_asset) gives, for each shape of test_page_shapes and a long secret. */
+static void test_one_asset(void **state)
+{
+    (void)state;
+    static const char ctl[] = "c\x01\x02\x08\x0c\x0a\x0d\x09\x1f\x7f";
+    static const char uni[] = "é ünï 😀 \xe2\x80\xa8";
+    asset_out o[4];
+    unsigned char secret[1024];
+    for (size_t i = 0; i < sizeof secret; i++)
+        secret[i] = (unsigned char)(i * 13 + 5);
+    fill(&o[0], "plain", "com.example.app", false);
+    fill(&o[1], "q\"uo\\te/slash", "group.one", true);
+    o[1].rec.sync_type = SYNC_THIS_DEVICE | SYNC_TRUSTED_ACCOUNT;
+    o[1].rec.require_password_set = true;
+    o[1].rec.attr_enc = true;
+    o[1].rec.labels[0] = (asset_text){ctl, sizeof ctl - 1};
+    o[1].rec.labels[5] = (asset_text){uni, sizeof uni - 1};
+    fill(&o[2], "with-secret", "com.example.app", false);
+    o[2].secret = secret;
+    o[2].secret_len = sizeof secret;
+    fill(&o[3], "short-secret", "group.two", true);
+    o[3].secret = secret;
+    o[3].secret_len = 2; /* padded */
+    for (int i = 0; i < 4; i++) {
+        json_t *j = jsonmap_asset(&o[i]);
+        assert_non_null(j);
+        char *want = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        size_t len = 0;
+        char *got = jsonpage_asset(&o[i], &len);
+        assert_non_null(want);
+        assert_non_null(got);
+        if (strlen(want) != len || memcmp(want, got, len) != 0)
+            fail_msg("jsonpage_asset:\n%.*s\nJansson:\n%s", (int)len, got, want);
+        http_secure_free(got);
+        http_secure_free(want);
+    }
+    o[0].rec.labels[2] = (asset_text){"\xff", 1}; /* not UTF-8: refused, as by Jansson */
+    size_t len = 7;
+    assert_null(jsonpage_asset(&o[0], &len));
+    assert_int_equal(len, 0);
+}
+
 static void test_page_invalid_utf8_fails(void **state)
 {
     (void)state;
@@ -162,6 +206,7 @@ int main(void)
     json_set_alloc_funcs(http_secure_malloc, http_secure_free);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_page_shapes),
+        cmocka_unit_test(test_one_asset),
         cmocka_unit_test(test_page_invalid_utf8_fails),
         cmocka_unit_test(test_page_large),
         cmocka_unit_test(test_seal_verify),
