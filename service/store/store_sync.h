@@ -228,6 +228,10 @@ WUR asset_err store_restore_target(db_conn *c, const char *device_id, device_sta
  * backup's); bytea in a. DATA_CORRUPTED for a malformed row. */
 WUR asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk *ch, arena *a,
                                   store_records *out);
+/* Writes rows[0..n) (resealed for device_id, with their label columns) as assets of device_id,
+ * each replacing an asset of the same alias key there (binary COPY). */
+WUR asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
+                                 const store_label_cols *cols, int n);
 /* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out) (COPY). */
 WUR asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
                                  const int *rules);

@@ -218,7 +218,7 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
         goto out;
     }
     x->rc = BATCH_ERROR;
-    if ((e = store_asset_restore_many(c, x->j.row.target_id, acc.rows, acc.cols, acc.nrows)) ==
+    if ((e = store_chunk_assets(c, x->j.row.target_id, acc.rows, acc.cols, acc.nrows)) ==
             ASSET_OK &&
         (e = store_chunk_report(c, x->j.id, &recs, acc.rules)) == ASSET_OK &&
         (e = store_chunk_done(c, ch, &acc.pr, acc.owners, acc.owners_n, x->wk->me,
