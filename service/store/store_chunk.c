@@ -25,6 +25,11 @@ static asset_err exec_discard(db_conn *c, const char *sql, int n, const char *co
     return e;
 }
 
+asset_err store_chunk_commit_async(db_conn *c)
+{
+    return exec_discard(c, "SET LOCAL synchronous_commit TO off", 0, NULL);
+}
+
 asset_err store_chunk_claim(db_conn *c, store_chunk *out, bool *found)
 {
     enum { RESTORE_ID, CHUNK, FIRST, LAST, NCOL };

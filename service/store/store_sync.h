@@ -198,6 +198,11 @@ typedef struct {
     char restore_id[UUID_TEXT_LEN];
     int chunk, first_ordinal, last_ordinal;
 } store_chunk;
+/* Makes the COMMIT of the transaction not wait for its WAL to reach the disk (SET LOCAL
+ * synchronous_commit off). For a chunk's transaction only: its records and its done mark commit
+ * together, so a chunk lost with the last moments of a crashed server is simply claimed and
+ * written again; the job's finish commits synchronously, and flushes every chunk before it. */
+WUR asset_err store_chunk_commit_async(db_conn *c);
 /* Claims one chunk of any unfinished job, oldest job first; *found false when none is left. */
 WUR asset_err store_chunk_claim(db_conn *c, store_chunk *out, bool *found);
 /* Holds target_id, the job's target device, until the transaction ends (STORE_DEVICE_LOCK_SHARED:

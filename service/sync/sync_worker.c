@@ -249,7 +249,10 @@ static asset_err chunk_tx(db_conn *c, void *arg)
     x->rc = BATCH_ERROR;
     memset(&x->j, 0, sizeof x->j);
     memset(&x->done, 0, sizeof x->done);
-    asset_err e = store_chunk_claim(c, &ch, &found);
+    /* Each worker would otherwise wait for the disk at every chunk's COMMIT, its core idle. */
+    asset_err e = store_chunk_commit_async(c);
+    if (e == ASSET_OK)
+        e = store_chunk_claim(c, &ch, &found);
     if (e != ASSET_OK || !found) {
         x->rc = e == ASSET_OK ? BATCH_NONE : BATCH_ERROR;
         return e;

@@ -8,7 +8,8 @@
  * column name as they were written (records, counts, chunks, status); two workers claim
  * different chunks (SKIP LOCKED); a chunk of a job ended meanwhile is refused (NOT_FOUND); a
  * chunk's assets are written whether or not their aliases exist on the device already, each
- * under the alias key every lookup computes; a job's report rows go with the job. */
+ * under the alias key every lookup computes; a job's report rows go with the job; a chunk's
+ * asynchronous commit ends with its transaction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -479,6 +480,26 @@ static void test_report_rows_go_with_the_job(void **state)
                      0);
 }
 
+/* Only a chunk's own COMMIT skips the wait for the disk: the setting ends with its transaction,
+ * so the job's finish, on the same connection, commits synchronously. */
+static void test_chunk_commit_async_is_local(void **state)
+{
+    (void)state;
+    db_conn w;
+    PGresult *r = NULL;
+    open_conn(&w);
+    assert_int_equal(db_begin(&w), ASSET_OK);
+    assert_int_equal(store_chunk_commit_async(&w), ASSET_OK);
+    assert_int_equal(db_exec(&w, "SHOW synchronous_commit", 0, NULL, NULL, NULL, &r), ASSET_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "off");
+    PQclear(r);
+    assert_int_equal(db_commit(&w), ASSET_OK);
+    assert_int_equal(db_exec(&w, "SHOW synchronous_commit", 0, NULL, NULL, NULL, &r), ASSET_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "on");
+    PQclear(r);
+    db_listen_close(&w);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -507,6 +528,7 @@ int main(void)
         cmocka_unit_test(test_backup_restore_rows),
         cmocka_unit_test(test_chunk_assets),
         cmocka_unit_test(test_report_rows_go_with_the_job),
+        cmocka_unit_test(test_chunk_commit_async_is_local),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
