@@ -144,11 +144,16 @@ void copybin_uuid(copybin *b, const char *text)
     put(b, u, 16);
 }
 
-asset_err copybin_send(copybin *b, db_conn *c, const char *copy_sql)
+void copybin_finish(copybin *b)
 {
     if (!b->ended)
         put16(b, UINT16_MAX); /* -1: the trailer */
     b->ended = true;
+}
+
+asset_err copybin_send(copybin *b, db_conn *c, const char *copy_sql)
+{
+    copybin_finish(b);
     if (b->failed)
         return ASSET_OUT_OF_MEMORY;
     return db_copy_in(c, copy_sql, (const char *)b->buf, b->len);

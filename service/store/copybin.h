@@ -33,6 +33,8 @@ void copybin_i32(copybin *b, int32_t v);
 void copybin_bool(copybin *b, bool v);
 /* A uuid field from its text form (any case, with hyphens); a malformed one fails the data. */
 void copybin_uuid(copybin *b, const char *text);
+/* Ends the data (the format's trailer; once). */
+void copybin_finish(copybin *b);
 /* Ends the data and runs copy_sql (a `COPY ... FROM STDIN (FORMAT binary)`) with it: db_copy_in's
  * errors; OUT_OF_MEMORY when building failed. The same data may be sent again (to another
  * table of the same columns). */

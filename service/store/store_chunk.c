@@ -215,34 +215,31 @@ asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_rec
     return e;
 }
 
-/* The rows of store_chunk_assets: STORE_INSERT_COLS, each of the column's type. */
-static void asset_rows(copybin *b, const char *device_id, const asset_record *rows,
-                       const store_label_cols *cols, int n)
+/* A row of store_chunk_assets: STORE_INSERT_COLS, each of the column's type. */
+static void asset_row(copybin *b, const char *device_id, const asset_record *r,
+                      const store_label_cols *cols)
 {
-    for (int i = 0; i < n; i++) {
-        const asset_record *r = &rows[i];
-        store_scope sc = {device_id, r->owner_kind, r->owner, r->attr_enc};
-        unsigned char key[STORE_ALIAS_KEY_LEN];
-        store_alias_key(key, &sc, r->alias);
-        copybin_row(b, 27);
-        copybin_uuid(b, device_id);
-        copybin_i16(b, r->owner_kind);
-        copybin_bytes(b, r->owner.p, r->owner.n);
-        copybin_bool(b, r->attr_enc);
-        copybin_bytes(b, r->alias.p, r->alias.n);
-        copybin_i16(b, r->accessibility);
-        copybin_bool(b, r->require_password_set);
-        copybin_i16(b, r->auth_type);
-        copybin_i16(b, r->sync_type);
-        copybin_bool(b, r->is_persistent);
-        copybin_i16(b, r->wrap_type);
-        for (int k = 0; k < ASSET_LABELS; k++)
-            copybin_bytes(b, cols[i].v[k].p, cols[i].v[k].n);
-        copybin_bytes(b, r->labels_sealed, r->labels_sealed_len);
-        copybin_bytes(b, r->sealed, r->sealed_len);
-        copybin_i32(b, r->key_version);
-        copybin_bytes(b, key, sizeof key);
-    }
+    store_scope sc = {device_id, r->owner_kind, r->owner, r->attr_enc};
+    unsigned char key[STORE_ALIAS_KEY_LEN];
+    store_alias_key(key, &sc, r->alias);
+    copybin_row(b, 27);
+    copybin_uuid(b, device_id);
+    copybin_i16(b, r->owner_kind);
+    copybin_bytes(b, r->owner.p, r->owner.n);
+    copybin_bool(b, r->attr_enc);
+    copybin_bytes(b, r->alias.p, r->alias.n);
+    copybin_i16(b, r->accessibility);
+    copybin_bool(b, r->require_password_set);
+    copybin_i16(b, r->auth_type);
+    copybin_i16(b, r->sync_type);
+    copybin_bool(b, r->is_persistent);
+    copybin_i16(b, r->wrap_type);
+    for (int k = 0; k < ASSET_LABELS; k++)
+        copybin_bytes(b, cols->v[k].p, cols->v[k].n);
+    copybin_bytes(b, r->labels_sealed, r->labels_sealed_len);
+    copybin_bytes(b, r->sealed, r->sealed_len);
+    copybin_i32(b, r->key_version);
+    copybin_bytes(b, key, sizeof key);
 }
 
 /* The same rows through a temporary table emptied at commit, upserted into assets: for a chunk
@@ -269,26 +266,76 @@ static asset_err upsert_staged(db_conn *c, copybin *b)
     return e;
 }
 
-asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
-                             const store_label_cols *cols, int n)
+/* Rows are sent once this many bytes are waiting: the server gets work early, in pieces large
+ * enough that the round of system calls is small beside the rows. */
+#define STREAM_PIECE (64 * 1024)
+
+void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *device_id, int n_hint)
 {
-    copybin b;
-    if (n == 0)
-        return ASSET_OK;
-    copybin_init(&b, (size_t)n * COPY_ROW_HINT);
-    asset_rows(&b, device_id, rows, cols, n);
+    memset(s, 0, sizeof *s);
+    s->c = c;
+    s->device_id = device_id;
+    copybin_init(&s->b, (size_t)(n_hint > 0 ? n_hint : 1) * COPY_ROW_HINT);
     /* Straight into assets: a restore onto a new device finds none of its aliases there, and
      * COPY writes rows in bulk without the upsert's probe of the alias key before each row.
      * The savepoint is what makes that a guess rather than a bet: an alias that is there
-     * already fails the COPY at that row (23505), and the chunk is upserted instead. */
-    asset_err e = exec_discard(c, "SAVEPOINT restore_copy", 0, NULL);
-    if (e == ASSET_OK)
-        e = copybin_send(&b, c, "COPY assets (" STORE_INSERT_COLS ") FROM STDIN (FORMAT binary)");
+     * already fails the COPY at that row (23505), and the chunk is upserted instead
+     * (store_chunk_assets_end). */
+    s->e = exec_discard(c, "SAVEPOINT restore_copy", 0, NULL);
+    if (s->e == ASSET_OK)
+        s->e = db_copy_start(c, "COPY assets (" STORE_INSERT_COLS ") FROM STDIN (FORMAT binary)");
+    s->copying = s->e == ASSET_OK;
+}
+
+/* Sends what is waiting. */
+static void stream_put(store_asset_stream *s)
+{
+    if (s->e == ASSET_OK && s->b.failed)
+        s->e = ASSET_OUT_OF_MEMORY;
+    if (s->e == ASSET_OK && s->b.len > s->sent) {
+        s->e = db_copy_put(s->c, (const char *)s->b.buf + s->sent, s->b.len - s->sent);
+        s->copying = s->e == ASSET_OK;
+    }
+    s->sent = s->b.len;
+}
+
+void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
+                            const store_label_cols *cols)
+{
+    if (s->e != ASSET_OK)
+        return;
+    asset_row(&s->b, s->device_id, r, cols);
+    if (s->b.len - s->sent >= STREAM_PIECE)
+        stream_put(s);
+}
+
+asset_err store_chunk_assets_end(store_asset_stream *s)
+{
+    copybin_finish(&s->b);
+    stream_put(s);
+    asset_err e = s->e;
+    /* The COPY is ended whatever happened before, so that the connection can roll back. */
+    if (s->copying) {
+        asset_err end = db_copy_end(s->c);
+        e = e == ASSET_OK ? end : e;
+    }
     if (e == ASSET_DUPLICATED &&
-        (e = exec_discard(c, "ROLLBACK TO SAVEPOINT restore_copy", 0, NULL)) == ASSET_OK)
-        e = upsert_staged(c, &b);
-    copybin_free(&b);
+        (e = exec_discard(s->c, "ROLLBACK TO SAVEPOINT restore_copy", 0, NULL)) == ASSET_OK)
+        e = upsert_staged(s->c, &s->b);
+    copybin_free(&s->b);
     return e;
+}
+
+asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
+                             const store_label_cols *cols, int n)
+{
+    store_asset_stream s;
+    if (n == 0)
+        return ASSET_OK;
+    store_chunk_assets_begin(&s, c, device_id, n);
+    for (int i = 0; i < n; i++)
+        store_chunk_assets_add(&s, &rows[i], &cols[i]);
+    return store_chunk_assets_end(&s);
 }
 
 /* Owners in one order in every transaction, so two workers adding to the same owners' counts

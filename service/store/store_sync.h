@@ -10,6 +10,7 @@
 #ifndef ASSETD_STORE_SYNC_H
 #define ASSETD_STORE_SYNC_H
 
+#include "copybin.h"
 #include "store.h"
 
 /* ---- the public shapes of sync (sync.h uses them as they are) ---- */
@@ -237,6 +238,23 @@ WUR asset_err store_chunk_records(db_conn *c, const store_job *j, const store_ch
  * each replacing an asset of the same alias key there (binary COPY). */
 WUR asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
                                  const store_label_cols *cols, int n);
+/* The same, a row at a time as the caller makes them: the rows go to the server in pieces while
+ * the next ones are made, so the server inserts while the worker opens and reseals. begin, then
+ * add each row (its bytes are copied at once), then end, always: it frees, and its result is
+ * the write's, a failure of begin's or add's included. Between begin and end the connection runs
+ * nothing else. */
+typedef struct {
+    db_conn *c;
+    const char *device_id;
+    copybin b;
+    size_t sent; /* bytes of b sent so far */
+    bool copying;
+    asset_err e; /* the first failure */
+} store_asset_stream;
+void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *device_id, int n_hint);
+void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
+                            const store_label_cols *cols);
+WUR asset_err store_chunk_assets_end(store_asset_stream *s);
 /* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out) (COPY). */
 WUR asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
                                  const int *rules);

@@ -52,16 +52,14 @@ typedef struct {
     char where[64];
 } job;
 
-/* What one chunk adds up to; rows and cols are the accepted records, resealed for the target;
- * rules[i] is the outcome of the chunk's record i (-1: it does not take part). */
+/* What one chunk adds up to; out takes the accepted records, resealed for the target, as they
+ * are made; rules[i] is the outcome of the chunk's record i (-1: it does not take part). */
 typedef struct {
     store_progress pr;
     int owners_n, owners_cap;
     store_owner_count *owners;
-    asset_record *rows;
-    store_label_cols *cols;
+    store_asset_stream out;
     int *rules;
-    int nrows;
 } batch_acc;
 
 /* BATCH_LATER: the job cannot be worked on by this process now (the database is unavailable,
@@ -158,7 +156,8 @@ static int reseal_for_target(asset_record *r, store_label_cols *cols, arena *a, 
     return rc;
 }
 
-/* Decide every record of recs with rules_check_restore and reseal the accepted ones into acc.
+/* Decide every record of recs with rules_check_restore and reseal the accepted ones into
+ * acc->out, which sends them to the server while the next ones are opened and resealed.
  * BATCH_MORE, or the BATCH_* of a failure. */
 static int decide(batch_acc *acc, store_records *recs, const job *j, const device_state *new_state,
                   int dek_version, const unsigned char *dek, arena *a)
@@ -183,12 +182,12 @@ static int decide(batch_acc *acc, store_records *recs, const job *j, const devic
             acc->pr.failures[rule]++;
             continue;
         }
-        asset_record *t = &acc->rows[acc->nrows];
-        *t = *r;
-        if (reseal_for_target(t, &acc->cols[acc->nrows], a, j, dek_version, dek) != 0)
+        asset_record t = *r;
+        store_label_cols cols;
+        if (reseal_for_target(&t, &cols, a, j, dek_version, dek) != 0)
             return BATCH_FAILED_JOB; /* a backup record that fails to open: tampered */
+        store_chunk_assets_add(&acc->out, &t, &cols);
         acc->pr.accepted++;
-        acc->nrows++;
     }
     return BATCH_MORE;
 }
@@ -206,21 +205,19 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
         x->rc = e == ASSET_DATA_CORRUPTED ? BATCH_FAILED_JOB : BATCH_ERROR;
         goto out;
     }
-    acc.rows = calloc((size_t)recs.n + 1, sizeof *acc.rows);
-    acc.cols = calloc((size_t)recs.n + 1, sizeof *acc.cols);
-    acc.rules = calloc((size_t)recs.n + 1, sizeof *acc.rules);
-    if (!acc.rows || !acc.cols || !acc.rules) {
+    if (!(acc.rules = calloc((size_t)recs.n + 1, sizeof *acc.rules))) {
         e = ASSET_OUT_OF_MEMORY;
         goto out;
     }
-    if ((x->rc = decide(&acc, &recs, &x->j, new_state, dek_version, dek, &a)) != BATCH_MORE) {
+    store_chunk_assets_begin(&acc.out, c, x->j.row.target_id, recs.n);
+    x->rc = decide(&acc, &recs, &x->j, new_state, dek_version, dek, &a);
+    e = store_chunk_assets_end(&acc.out);
+    if (x->rc != BATCH_MORE) {
         e = x->rc == BATCH_FAILED_JOB ? ASSET_DATA_CORRUPTED : ASSET_OUT_OF_MEMORY;
         goto out;
     }
     x->rc = BATCH_ERROR;
-    if ((e = store_chunk_assets(c, x->j.row.target_id, acc.rows, acc.cols, acc.nrows)) ==
-            ASSET_OK &&
-        (e = store_chunk_report(c, x->j.id, &recs, acc.rules)) == ASSET_OK &&
+    if (e == ASSET_OK && (e = store_chunk_report(c, x->j.id, &recs, acc.rules)) == ASSET_OK &&
         (e = store_chunk_done(c, ch, &acc.pr, acc.owners, acc.owners_n, x->wk->me,
                               x->wk->w->lease)) == ASSET_OK) {
         x->rc = BATCH_MORE;
@@ -228,8 +225,6 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
     }
 out:
     store_records_free(&recs);
-    free(acc.rows);
-    free(acc.cols);
     free(acc.rules);
     free(acc.owners);
     arena_free(&a);
