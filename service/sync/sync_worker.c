@@ -3,10 +3,17 @@
  * inside the transaction that writes the chunk's records, records each decided record's outcome
  * for the report (restore_records), adds its counts and marks it done, so
  * a crash before COMMIT releases the lock and another worker redoes the chunk, and after COMMIT
- * it is never redone. Any number of workers, in any number of processes, share one job's
- * chunks; the job is finished (sync results written, SYNC_DONE_CHANNEL notified for long polls)
- * once no chunk is left. A retry job takes only the records its base job refused under its
- * rules.
+ * it is never redone. (A chunk commits without waiting for the disk, store_chunk_commit_async:
+ * one that a crash of the database server loses is lost whole, done mark included, and redone.)
+ * Any number of workers, in any number of processes, share one job's chunks; the job is
+ * finished (sync results written, SYNC_DONE_CHANNEL notified for long polls) once no chunk is
+ * left, in a transaction that commits synchronously. A retry job takes only the records its
+ * base job refused under its rules.
+ *
+ * A chunk's records are read in one statement, then opened, decided and resealed one by one,
+ * each accepted one handed at once to a COPY into assets that sends them on in pieces
+ * (store_chunk_assets_add): the database inserts while the worker reseals, so one worker keeps
+ * a core busy on each side.
  *
  * Each worker has a connection of its own, outside the pool (db_listen.h): it LISTENs for new
  * jobs between transactions, and holding a pooled one for the worker's lifetime would take it
