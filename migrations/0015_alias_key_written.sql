@@ -3,6 +3,6 @@
 -- row written — text built from five columns, escaped, hashed — was a fifth of the database's time
 -- in a batch insert. Lookups still compute it in SQL from their parameters, so a writer that got
 -- it wrong would find its own rows missing at once; tests/integration/test_store.c holds the two
--- to each other on awkward owners and aliases. Restores compute it in SQL from the staged rows.
+-- to each other on awkward owners and aliases. Restores write it too (store_chunk.c).
 ALTER TABLE assets ALTER COLUMN alias_key DROP EXPRESSION;
 ALTER TABLE assets ALTER COLUMN alias_key SET NOT NULL;

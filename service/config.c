@@ -108,7 +108,7 @@ static const setting settings[] = {
     {"ASSETD_GROUP_COMMIT_MAX", S_INT, 64, 1, 256, F(group_commit_max)},
     {"ASSETD_BACKUP_RETENTION_DAYS", S_INT, 0, 0, 36500, F(backup_retention_days)},
     {"ASSETD_AUTH_CACHE_MS", S_INT, 60000, 0, 3600000, F(auth_cache_ms)},
-    {"ASSETD_RESTORE_BATCH", S_INT, 500, 1, 2000, F(restore_batch)},
+    {"ASSETD_RESTORE_BATCH", S_INT, 2000, 1, 2000, F(restore_batch)},
     {"ASSETD_LEASE_SECONDS", S_INT, 30, 1, 3600, F(lease_seconds)},
     {"ASSETD_LOG_REQUESTS", S_BOOL, 1, 0, 1, F(log_requests)},
     {"ASSETD_MASTER_KEY_ACTIVE", S_INT, 0, 0, INT_MAX, F(master_key_active)},

@@ -469,7 +469,7 @@ asset_err db_exec_binary(db_conn *c, const char *sql, int n, const char *const *
     return exec_params(c, sql, n, vals, lens, fmts, 1, out);
 }
 
-asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t len)
+asset_err db_copy_start(db_conn *c, const char *copy_sql)
 {
     PGresult *r = NULL;
     if (!PQsendQuery(c->pg, copy_sql))
@@ -479,12 +479,16 @@ asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t 
         return e;
     bool copying = PQresultStatus(r) == PGRES_COPY_IN;
     PQclear(r);
-    if (!copying)
-        return give_up(c, "the database did not start COPY");
+    return copying ? ASSET_OK : give_up(c, "the database did not start COPY");
+}
+
+asset_err db_copy_put(db_conn *c, const char *data, size_t len)
+{
     double deadline = mono_ms() + wait_budget_ms(c);
     for (size_t off = 0; off < len;) {
         int chunk = len - off > (1u << 20) ? 1 << 20 : (int)(len - off);
         int rc = PQputCopyData(c->pg, data + off, chunk);
+        asset_err e;
         if (rc < 0)
             return give_up(c, "the database connection failed");
         if (rc == 1)
@@ -492,6 +496,14 @@ asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t 
         else if ((e = wait_writable(c, deadline)) != ASSET_OK)
             return e;
     }
+    return ASSET_OK;
+}
+
+asset_err db_copy_end(db_conn *c)
+{
+    double deadline = mono_ms() + wait_budget_ms(c);
+    PGresult *r = NULL;
+    asset_err e;
     int rc;
     while ((rc = PQputCopyEnd(c->pg, NULL)) == 0)
         if ((e = wait_writable(c, deadline)) != ASSET_OK)
@@ -501,6 +513,14 @@ asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t 
     e = collect(c, &r);
     PQclear(r);
     return e;
+}
+
+asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t len)
+{
+    asset_err e = db_copy_start(c, copy_sql);
+    if (e == ASSET_OK)
+        e = db_copy_put(c, data, len);
+    return e == ASSET_OK ? db_copy_end(c) : e;
 }
 
 /* Hex digit values (-1: not a hex digit); a table, because decoding sealed values is on every

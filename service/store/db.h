@@ -110,6 +110,12 @@ WUR asset_err db_exec_binary(db_conn *c, const char *sql, int n, const char *con
  * not answer (frozen, network gone) is SERVICE_UNAVAILABLE a little after the statement timeout,
  * and the connection is marked broken. */
 WUR asset_err db_copy_in(db_conn *c, const char *copy_sql, const char *data, size_t len);
+/* The same in pieces, so that the server inserts rows while the caller makes the next ones:
+ * db_copy_start runs copy_sql; db_copy_put sends data (any split of the rows); db_copy_end ends
+ * the data and returns the COPY's outcome. After a failed put the connection is broken. */
+WUR asset_err db_copy_start(db_conn *c, const char *copy_sql);
+WUR asset_err db_copy_put(db_conn *c, const char *data, size_t len);
+WUR asset_err db_copy_end(db_conn *c);
 /* BEGIN, COMMIT, ROLLBACK (rollback never fails the caller: it marks the connection broken). */
 WUR asset_err db_begin(db_conn *c);
 WUR asset_err db_commit(db_conn *c);

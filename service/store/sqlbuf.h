@@ -34,8 +34,9 @@ WUR asset_err sqlbuf_exec(sqlbuf *b, db_conn *c, PGresult **out);
 /* The same, with the result in binary format (db_exec_binary). */
 WUR asset_err sqlbuf_exec_binary(sqlbuf *b, db_conn *c, PGresult **out);
 
-/* copybuf: rows in COPY text format, for bulk writes (restores, backups) that would otherwise be
- * huge multi-row VALUES lists, costly for PostgreSQL to parse and plan. Fields of a row are
+/* copybuf: rows in COPY text format, for bulk writes (the audit writer's) that would otherwise be
+ * huge multi-row VALUES lists, costly for PostgreSQL to parse and plan. (Backups and restores
+ * write sealed values: they use binary COPY, copybin.h.) Fields of a row are
  * added in column order; copybuf_row() ends the row. */
 typedef struct {
     char *buf;

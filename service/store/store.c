@@ -227,65 +227,6 @@ asset_err store_asset_delete(db_conn *c, const store_scope *sc, const asset_req 
     return e;
 }
 
-#define RESTORE_COLS STORE_OWNER_COLS ", " STORE_ROW_COLS
-
-/* Restores stage their rows with COPY (cheap to parse, unlike a multi-row VALUES list of
- * thousands of parameters) in a temporary table emptied at commit, then upsert them with one
- * INSERT ... SELECT. */
-asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,
-                                   const store_label_cols *cols, int n)
-{
-    PGresult *r = NULL;
-    copybuf cb;
-    if (n == 0)
-        return ASSET_OK;
-    asset_err e = db_exec(
-        c,
-        "CREATE TEMP TABLE IF NOT EXISTS restore_stage (owner_kind smallint, owner text, "
-        "attr_enc boolean, alias text, accessibility smallint, req_pwd boolean, auth_type "
-        "smallint, sync_type smallint, persistent boolean, wrap_type smallint, c1 text, c2 text, "
-        "c3 text, c4 text, n1 text, n2 text, n3 text, n4 text, l1 text, l2 text, l3 text, "
-        "l4 text, labels_sealed bytea, sealed bytea, key_version int) ON COMMIT DELETE ROWS",
-        0, NULL, NULL, NULL, &r);
-    PQclear(r);
-    r = NULL;
-    if (e != ASSET_OK)
-        return e;
-    copybuf_init(&cb);
-    for (int i = 0; i < n; i++) {
-        const asset_record *a = &rows[i];
-        copybuf_int(&cb, a->owner_kind);
-        copybuf_text(&cb, a->owner.p, a->owner.n);
-        copybuf_bool(&cb, a->attr_enc);
-        copybuf_text(&cb, a->alias.p, a->alias.n);
-        copybuf_int(&cb, a->accessibility);
-        copybuf_bool(&cb, a->require_password_set);
-        copybuf_int(&cb, a->auth_type);
-        copybuf_int(&cb, a->sync_type);
-        copybuf_bool(&cb, a->is_persistent);
-        copybuf_int(&cb, a->wrap_type);
-        for (int k = 0; k < ASSET_LABELS; k++)
-            copybuf_text(&cb, cols[i].v[k].p, cols[i].v[k].n);
-        copybuf_bytea(&cb, a->labels_sealed, a->labels_sealed_len);
-        copybuf_bytea(&cb, a->sealed, a->sealed_len);
-        copybuf_int(&cb, a->key_version);
-        copybuf_row(&cb);
-    }
-    e = copybuf_send(&cb, c, "COPY restore_stage (" RESTORE_COLS ") FROM STDIN");
-    copybuf_free(&cb);
-    if (e != ASSET_OK)
-        return e;
-    const char *vals[] = {device_id};
-    e = db_exec(c,
-                "INSERT INTO assets (" STORE_INSERT_COLS ") SELECT $1::uuid, " RESTORE_COLS
-                ", " ALIAS_KEY_SQL("$1", "owner_kind", "owner", "attr_enc",
-                                   "alias") " FROM restore_stage " STORE_ON_ALIAS
-                                            "DO UPDATE SET " STORE_UPSERT_SET,
-                1, vals, NULL, NULL, &r);
-    PQclear(r);
-    return e;
-}
-
 /* Parameters of a full row, in INSERT column order; `nums` holds integer texts. */
 static void row_params(const char **vals, int *lens, int *fmts, char nums[][24],
                        const store_scope *sc, const asset_record *r, const store_label_cols *cols)

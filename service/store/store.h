@@ -129,10 +129,6 @@ struct store_principal_ref;
 WUR asset_err store_asset_get_current(db_conn *c, const store_scope *sc, asset_text alias,
                                       const struct store_principal_ref *p, PGresult **out);
 
-/* Restore: write n records to device_id, each replacing an asset with the same key there. */
-WUR asset_err store_asset_restore_many(db_conn *c, const char *device_id, const asset_record *rows,
-                                       const store_label_cols *cols, int n);
-
 /* Binds a result whose select list is STORE_ASSET_COLS to store_asset_row (positions learnt once
  * for all of them). 0, or -1 when a column is missing. */
 WUR int store_asset_rows(row_reader *rows, const PGresult *res);

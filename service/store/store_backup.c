@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../asset_req.h"
+#include "copybin.h"
 #include "sqlbuf.h"
 #include "store_sync.h"
 
@@ -77,11 +78,12 @@ asset_err store_backup_source(db_conn *c, const char *device_id, int64_t after_s
     snprintf(lim, sizeof lim, "%d", limit);
     const char *vals[] = {device_id, after, lim};
     memset(out, 0, sizeof *out);
-    asset_err e =
-        db_exec(c,
-                "SELECT " STORE_ASSET_COLS " FROM assets WHERE device_id = $1 AND "
-                "(sync_type & " SQL_SYNC_SYNCABLE ") <> 0 AND seq > $2 ORDER BY seq LIMIT $3::int",
-                3, vals, NULL, NULL, &out->res);
+    /* Binary results: sealed values as their bytes, no hex (row.c reads either format). */
+    asset_err e = db_exec_binary(c,
+                                 "SELECT " STORE_ASSET_COLS " FROM assets WHERE device_id = $1 AND "
+                                 "(sync_type & " SQL_SYNC_SYNCABLE
+                                 ") <> 0 AND seq > $2 ORDER BY seq LIMIT $3::int",
+                                 3, vals, NULL, NULL, &out->res);
     if (e == ASSET_OK)
         e = decode_assets(out, a);
     if (e != ASSET_OK)
@@ -92,34 +94,34 @@ asset_err store_backup_source(db_conn *c, const char *device_id, int64_t after_s
 asset_err store_backup_records_add(db_conn *c, const char *backup_id, int first_ordinal,
                                    const asset_record *rows, int n)
 {
-    copybuf b;
-    size_t id_len = strlen(backup_id);
+    copybin b;
     if (n == 0)
         return ASSET_OK;
-    copybuf_init(&b);
+    copybin_init(&b, (size_t)n * 1280);
     for (int i = 0; i < n; i++) {
         const asset_record *r = &rows[i];
-        copybuf_text(&b, backup_id, id_len);
-        copybuf_int(&b, first_ordinal + i);
-        copybuf_int(&b, r->owner_kind);
-        copybuf_text(&b, r->owner.p, r->owner.n);
-        copybuf_bool(&b, r->attr_enc);
-        copybuf_text(&b, r->alias.p, r->alias.n);
-        copybuf_int(&b, r->accessibility);
-        copybuf_bool(&b, r->require_password_set);
-        copybuf_int(&b, r->auth_type);
-        copybuf_int(&b, r->sync_type);
-        copybuf_bool(&b, r->is_persistent);
-        copybuf_int(&b, r->wrap_type);
-        copybuf_bytea(&b, r->labels_sealed, r->labels_sealed_len);
-        copybuf_bytea(&b, r->sealed, r->sealed_len);
-        copybuf_row(&b);
+        copybin_row(&b, 14);
+        copybin_uuid(&b, backup_id);
+        copybin_i32(&b, first_ordinal + i);
+        copybin_i16(&b, r->owner_kind);
+        copybin_bytes(&b, r->owner.p, r->owner.n);
+        copybin_bool(&b, r->attr_enc);
+        copybin_bytes(&b, r->alias.p, r->alias.n);
+        copybin_i16(&b, r->accessibility);
+        copybin_bool(&b, r->require_password_set);
+        copybin_i16(&b, r->auth_type);
+        copybin_i16(&b, r->sync_type);
+        copybin_bool(&b, r->is_persistent);
+        copybin_i16(&b, r->wrap_type);
+        copybin_bytes(&b, r->labels_sealed, r->labels_sealed_len);
+        copybin_bytes(&b, r->sealed, r->sealed_len);
     }
-    asset_err e = copybuf_send(&b, c,
+    asset_err e = copybin_send(&b, c,
                                "COPY backup_records (backup_id, ordinal, owner_kind, owner, "
                                "attr_enc, alias, accessibility, req_pwd, auth_type, sync_type, "
-                               "persistent, wrap_type, labels_sealed, sealed) FROM STDIN");
-    copybuf_free(&b);
+                               "persistent, wrap_type, labels_sealed, sealed) FROM STDIN "
+                               "(FORMAT binary)");
+    copybin_free(&b);
     return e;
 }
 

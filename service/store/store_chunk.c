@@ -1,12 +1,13 @@
 /* store_chunk: the sync worker's SQL (store_sync.h) — claiming a chunk of a restore job, reading
- * the job and its backup records, writing a chunk's report and progress, finishing and failing
- * jobs. Every statement runs on the connection the worker passes, inside its transaction; the
- * restore writes themselves are store.c's store_asset_restore_many. Rows are read by column
- * name (row.h). */
+ * the job and its backup records, writing a chunk's assets, report and progress, finishing and
+ * failing jobs. Every statement runs on the connection the worker passes, inside its
+ * transaction. Records travel in binary both ways (results in binary format, binary COPY): a
+ * chunk's sealed values are never hex on either side. Rows are read by column name (row.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "copybin.h"
 #include "sqlbuf.h"
 #include "store_devices.h"
 #include "store_sync.h"
@@ -22,6 +23,11 @@ static asset_err exec_discard(db_conn *c, const char *sql, int n, const char *co
     asset_err e = db_exec(c, sql, n, vals, NULL, NULL, &r);
     PQclear(r);
     return e;
+}
+
+asset_err store_chunk_commit_async(db_conn *c)
+{
+    return exec_discard(c, "SET LOCAL synchronous_commit TO off", 0, NULL);
 }
 
 asset_err store_chunk_claim(db_conn *c, store_chunk *out, bool *found)
@@ -154,16 +160,17 @@ asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk 
     snprintf(rules, sizeof rules, "%d", j->retry_rules);
     const char *vals[] = {j->backup_id, first, last, j->retry_base, rules};
     memset(out, 0, sizeof *out);
-    /* A retry takes only the records its base job refused under one of its rules. */
-    asset_err e =
-        db_exec(c,
-                retry ? "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
-                        "JOIN restore_records x ON x.restore_id = $4::uuid AND "
-                        "x.ordinal = b.ordinal AND ((1 << x.rule) & $5::int) <> 0 "
-                        "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal"
-                      : "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
-                        "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal",
-                retry ? 5 : 3, vals, NULL, NULL, &out->res);
+    /* A retry takes only the records its base job refused under one of its rules. Binary
+     * results: the sealed values arrive as their bytes (row.c reads either format). */
+    asset_err e = db_exec_binary(
+        c,
+        retry ? "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
+                "JOIN restore_records x ON x.restore_id = $4::uuid AND "
+                "x.ordinal = b.ordinal AND ((1 << x.rule) & $5::int) <> 0 "
+                "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal"
+              : "SELECT " BACKUP_RECORD_COLS " FROM backup_records b "
+                "WHERE b.backup_id = $1 AND b.ordinal BETWEEN $2 AND $3 ORDER BY b.ordinal",
+        retry ? 5 : 3, vals, NULL, NULL, &out->res);
     if (e == ASSET_OK && store_backup_rows(&rows, out->res) != 0)
         e = ASSET_DATA_CORRUPTED;
     int n = e == ASSET_OK ? row_count(&rows) : 0;
@@ -178,32 +185,157 @@ asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk 
     return e;
 }
 
+/* A chunk's rows: about this many bytes each (a 1 KiB secret sealed, its alias, its owner). */
+#define COPY_ROW_HINT 1280
+
 asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
                              const int *rules)
 {
-    copybuf b;
-    size_t id_len = strlen(restore_id);
+    copybin b;
     int rows = 0;
-    copybuf_init(&b);
+    copybin_init(&b, (size_t)recs->n * 64);
     for (int i = 0; i < recs->n; i++) {
         const asset_record *r = &recs->rows[i];
         if (rules[i] < 0)
             continue;
-        copybuf_text(&b, restore_id, id_len);
-        copybuf_int(&b, recs->ordinals[i]);
-        copybuf_int(&b, r->owner_kind);
-        copybuf_text(&b, r->owner.p, r->owner.n);
-        copybuf_bool(&b, r->attr_enc);
-        copybuf_int(&b, rules[i]);
-        copybuf_row(&b);
+        copybin_row(&b, 6);
+        copybin_uuid(&b, restore_id);
+        copybin_i32(&b, recs->ordinals[i]);
+        copybin_i16(&b, r->owner_kind);
+        copybin_bytes(&b, r->owner.p, r->owner.n);
+        copybin_bool(&b, r->attr_enc);
+        copybin_i16(&b, rules[i]);
         rows++;
     }
-    asset_err e = rows ? copybuf_send(&b, c,
+    asset_err e = rows ? copybin_send(&b, c,
                                       "COPY restore_records (restore_id, ordinal, owner_kind, "
-                                      "owner, attr_enc, rule) FROM STDIN")
+                                      "owner, attr_enc, rule) FROM STDIN (FORMAT binary)")
                        : ASSET_OK;
-    copybuf_free(&b);
+    copybin_free(&b);
     return e;
+}
+
+/* A row of store_chunk_assets: STORE_INSERT_COLS, each of the column's type. */
+static void asset_row(copybin *b, const char *device_id, const asset_record *r,
+                      const store_label_cols *cols)
+{
+    store_scope sc = {device_id, r->owner_kind, r->owner, r->attr_enc};
+    unsigned char key[STORE_ALIAS_KEY_LEN];
+    store_alias_key(key, &sc, r->alias);
+    copybin_row(b, 27);
+    copybin_uuid(b, device_id);
+    copybin_i16(b, r->owner_kind);
+    copybin_bytes(b, r->owner.p, r->owner.n);
+    copybin_bool(b, r->attr_enc);
+    copybin_bytes(b, r->alias.p, r->alias.n);
+    copybin_i16(b, r->accessibility);
+    copybin_bool(b, r->require_password_set);
+    copybin_i16(b, r->auth_type);
+    copybin_i16(b, r->sync_type);
+    copybin_bool(b, r->is_persistent);
+    copybin_i16(b, r->wrap_type);
+    for (int k = 0; k < ASSET_LABELS; k++)
+        copybin_bytes(b, cols->v[k].p, cols->v[k].n);
+    copybin_bytes(b, r->labels_sealed, r->labels_sealed_len);
+    copybin_bytes(b, r->sealed, r->sealed_len);
+    copybin_i32(b, r->key_version);
+    copybin_bytes(b, key, sizeof key);
+}
+
+/* The same rows through a temporary table emptied at commit, upserted into assets: for a chunk
+ * some of whose aliases exist on the device already. */
+static asset_err upsert_staged(db_conn *c, copybin *b)
+{
+    asset_err e = exec_discard(
+        c,
+        "CREATE TEMP TABLE IF NOT EXISTS restore_stage (device_id uuid, owner_kind smallint, "
+        "owner text, attr_enc boolean, alias text, accessibility smallint, req_pwd boolean, "
+        "auth_type smallint, sync_type smallint, persistent boolean, wrap_type smallint, c1 text, "
+        "c2 text, c3 text, c4 text, n1 text, n2 text, n3 text, n4 text, l1 text, l2 text, "
+        "l3 text, l4 text, labels_sealed bytea, sealed bytea, key_version int, alias_key bytea) "
+        "ON COMMIT DELETE ROWS",
+        0, NULL);
+    if (e == ASSET_OK)
+        e = copybin_send(b, c,
+                         "COPY restore_stage (" STORE_INSERT_COLS ") FROM STDIN (FORMAT binary)");
+    if (e == ASSET_OK)
+        e = exec_discard(c,
+                         "INSERT INTO assets (" STORE_INSERT_COLS ") SELECT " STORE_INSERT_COLS
+                         " FROM restore_stage " STORE_ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET,
+                         0, NULL);
+    return e;
+}
+
+/* Rows are sent once this many bytes are waiting: the server gets work early, in pieces large
+ * enough that the round of system calls is small beside the rows. */
+#define STREAM_PIECE (64 * 1024)
+
+void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *device_id, int n_hint)
+{
+    memset(s, 0, sizeof *s);
+    s->c = c;
+    s->device_id = device_id;
+    copybin_init(&s->b, (size_t)(n_hint > 0 ? n_hint : 1) * COPY_ROW_HINT);
+    /* Straight into assets: a restore onto a new device finds none of its aliases there, and
+     * COPY writes rows in bulk without the upsert's probe of the alias key before each row.
+     * The savepoint is what makes that a guess rather than a bet: an alias that is there
+     * already fails the COPY at that row (23505), and the chunk is upserted instead
+     * (store_chunk_assets_end). */
+    s->e = exec_discard(c, "SAVEPOINT restore_copy", 0, NULL);
+    if (s->e == ASSET_OK)
+        s->e = db_copy_start(c, "COPY assets (" STORE_INSERT_COLS ") FROM STDIN (FORMAT binary)");
+    s->copying = s->e == ASSET_OK;
+}
+
+/* Sends what is waiting. */
+static void stream_put(store_asset_stream *s)
+{
+    if (s->e == ASSET_OK && s->b.failed)
+        s->e = ASSET_OUT_OF_MEMORY;
+    if (s->e == ASSET_OK && s->b.len > s->sent) {
+        s->e = db_copy_put(s->c, (const char *)s->b.buf + s->sent, s->b.len - s->sent);
+        s->copying = s->e == ASSET_OK;
+    }
+    s->sent = s->b.len;
+}
+
+void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
+                            const store_label_cols *cols)
+{
+    if (s->e != ASSET_OK)
+        return;
+    asset_row(&s->b, s->device_id, r, cols);
+    if (s->b.len - s->sent >= STREAM_PIECE)
+        stream_put(s);
+}
+
+asset_err store_chunk_assets_end(store_asset_stream *s)
+{
+    copybin_finish(&s->b);
+    stream_put(s);
+    asset_err e = s->e;
+    /* The COPY is ended whatever happened before, so that the connection can roll back. */
+    if (s->copying) {
+        asset_err end = db_copy_end(s->c);
+        e = e == ASSET_OK ? end : e;
+    }
+    if (e == ASSET_DUPLICATED &&
+        (e = exec_discard(s->c, "ROLLBACK TO SAVEPOINT restore_copy", 0, NULL)) == ASSET_OK)
+        e = upsert_staged(s->c, &s->b);
+    copybin_free(&s->b);
+    return e;
+}
+
+asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
+                             const store_label_cols *cols, int n)
+{
+    store_asset_stream s;
+    if (n == 0)
+        return ASSET_OK;
+    store_chunk_assets_begin(&s, c, device_id, n);
+    for (int i = 0; i < n; i++)
+        store_chunk_assets_add(&s, &rows[i], &cols[i]);
+    return store_chunk_assets_end(&s);
 }
 
 /* Owners in one order in every transaction, so two workers adding to the same owners' counts

@@ -10,6 +10,7 @@
 #ifndef ASSETD_STORE_SYNC_H
 #define ASSETD_STORE_SYNC_H
 
+#include "copybin.h"
 #include "store.h"
 
 /* ---- the public shapes of sync (sync.h uses them as they are) ---- */
@@ -198,6 +199,11 @@ typedef struct {
     char restore_id[UUID_TEXT_LEN];
     int chunk, first_ordinal, last_ordinal;
 } store_chunk;
+/* Makes the COMMIT of the transaction not wait for its WAL to reach the disk (SET LOCAL
+ * synchronous_commit off). For a chunk's transaction only: its records and its done mark commit
+ * together, so a chunk lost with the last moments of a crashed server is simply claimed and
+ * written again; the job's finish commits synchronously, and flushes every chunk before it. */
+WUR asset_err store_chunk_commit_async(db_conn *c);
 /* Claims one chunk of any unfinished job, oldest job first; *found false when none is left. */
 WUR asset_err store_chunk_claim(db_conn *c, store_chunk *out, bool *found);
 /* Holds target_id, the job's target device, until the transaction ends (STORE_DEVICE_LOCK_SHARED:
@@ -228,6 +234,27 @@ WUR asset_err store_restore_target(db_conn *c, const char *device_id, device_sta
  * backup's); bytea in a. DATA_CORRUPTED for a malformed row. */
 WUR asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk *ch, arena *a,
                                   store_records *out);
+/* Writes rows[0..n) (resealed for device_id, with their label columns) as assets of device_id,
+ * each replacing an asset of the same alias key there (binary COPY). */
+WUR asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
+                                 const store_label_cols *cols, int n);
+/* The same, a row at a time as the caller makes them: the rows go to the server in pieces while
+ * the next ones are made, so the server inserts while the worker opens and reseals. begin, then
+ * add each row (its bytes are copied at once), then end, always: it frees, and its result is
+ * the write's, a failure of begin's or add's included. Between begin and end the connection runs
+ * nothing else. */
+typedef struct {
+    db_conn *c;
+    const char *device_id;
+    copybin b;
+    size_t sent; /* bytes of b sent so far */
+    bool copying;
+    asset_err e; /* the first failure */
+} store_asset_stream;
+void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *device_id, int n_hint);
+void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
+                            const store_label_cols *cols);
+WUR asset_err store_chunk_assets_end(store_asset_stream *s);
 /* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out) (COPY). */
 WUR asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
                                  const int *rules);

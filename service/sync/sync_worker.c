@@ -3,10 +3,17 @@
  * inside the transaction that writes the chunk's records, records each decided record's outcome
  * for the report (restore_records), adds its counts and marks it done, so
  * a crash before COMMIT releases the lock and another worker redoes the chunk, and after COMMIT
- * it is never redone. Any number of workers, in any number of processes, share one job's
- * chunks; the job is finished (sync results written, SYNC_DONE_CHANNEL notified for long polls)
- * once no chunk is left. A retry job takes only the records its base job refused under its
- * rules.
+ * it is never redone. (A chunk commits without waiting for the disk, store_chunk_commit_async:
+ * one that a crash of the database server loses is lost whole, done mark included, and redone.)
+ * Any number of workers, in any number of processes, share one job's chunks; the job is
+ * finished (sync results written, SYNC_DONE_CHANNEL notified for long polls) once no chunk is
+ * left, in a transaction that commits synchronously. A retry job takes only the records its
+ * base job refused under its rules.
+ *
+ * A chunk's records are read in one statement, then opened, decided and resealed one by one,
+ * each accepted one handed at once to a COPY into assets that sends them on in pieces
+ * (store_chunk_assets_add): the database inserts while the worker reseals, so one worker keeps
+ * a core busy on each side.
  *
  * Each worker has a connection of its own, outside the pool (db_listen.h): it LISTENs for new
  * jobs between transactions, and holding a pooled one for the worker's lifetime would take it
@@ -52,16 +59,14 @@ typedef struct {
     char where[64];
 } job;
 
-/* What one chunk adds up to; rows and cols are the accepted records, resealed for the target;
- * rules[i] is the outcome of the chunk's record i (-1: it does not take part). */
+/* What one chunk adds up to; out takes the accepted records, resealed for the target, as they
+ * are made; rules[i] is the outcome of the chunk's record i (-1: it does not take part). */
 typedef struct {
     store_progress pr;
     int owners_n, owners_cap;
     store_owner_count *owners;
-    asset_record *rows;
-    store_label_cols *cols;
+    store_asset_stream out;
     int *rules;
-    int nrows;
 } batch_acc;
 
 /* BATCH_LATER: the job cannot be worked on by this process now (the database is unavailable,
@@ -158,7 +163,8 @@ static int reseal_for_target(asset_record *r, store_label_cols *cols, arena *a, 
     return rc;
 }
 
-/* Decide every record of recs with rules_check_restore and reseal the accepted ones into acc.
+/* Decide every record of recs with rules_check_restore and reseal the accepted ones into
+ * acc->out, which sends them to the server while the next ones are opened and resealed.
  * BATCH_MORE, or the BATCH_* of a failure. */
 static int decide(batch_acc *acc, store_records *recs, const job *j, const device_state *new_state,
                   int dek_version, const unsigned char *dek, arena *a)
@@ -183,12 +189,12 @@ static int decide(batch_acc *acc, store_records *recs, const job *j, const devic
             acc->pr.failures[rule]++;
             continue;
         }
-        asset_record *t = &acc->rows[acc->nrows];
-        *t = *r;
-        if (reseal_for_target(t, &acc->cols[acc->nrows], a, j, dek_version, dek) != 0)
+        asset_record t = *r;
+        store_label_cols cols;
+        if (reseal_for_target(&t, &cols, a, j, dek_version, dek) != 0)
             return BATCH_FAILED_JOB; /* a backup record that fails to open: tampered */
+        store_chunk_assets_add(&acc->out, &t, &cols);
         acc->pr.accepted++;
-        acc->nrows++;
     }
     return BATCH_MORE;
 }
@@ -206,21 +212,19 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
         x->rc = e == ASSET_DATA_CORRUPTED ? BATCH_FAILED_JOB : BATCH_ERROR;
         goto out;
     }
-    acc.rows = calloc((size_t)recs.n + 1, sizeof *acc.rows);
-    acc.cols = calloc((size_t)recs.n + 1, sizeof *acc.cols);
-    acc.rules = calloc((size_t)recs.n + 1, sizeof *acc.rules);
-    if (!acc.rows || !acc.cols || !acc.rules) {
+    if (!(acc.rules = calloc((size_t)recs.n + 1, sizeof *acc.rules))) {
         e = ASSET_OUT_OF_MEMORY;
         goto out;
     }
-    if ((x->rc = decide(&acc, &recs, &x->j, new_state, dek_version, dek, &a)) != BATCH_MORE) {
+    store_chunk_assets_begin(&acc.out, c, x->j.row.target_id, recs.n);
+    x->rc = decide(&acc, &recs, &x->j, new_state, dek_version, dek, &a);
+    e = store_chunk_assets_end(&acc.out);
+    if (x->rc != BATCH_MORE) {
         e = x->rc == BATCH_FAILED_JOB ? ASSET_DATA_CORRUPTED : ASSET_OUT_OF_MEMORY;
         goto out;
     }
     x->rc = BATCH_ERROR;
-    if ((e = store_asset_restore_many(c, x->j.row.target_id, acc.rows, acc.cols, acc.nrows)) ==
-            ASSET_OK &&
-        (e = store_chunk_report(c, x->j.id, &recs, acc.rules)) == ASSET_OK &&
+    if (e == ASSET_OK && (e = store_chunk_report(c, x->j.id, &recs, acc.rules)) == ASSET_OK &&
         (e = store_chunk_done(c, ch, &acc.pr, acc.owners, acc.owners_n, x->wk->me,
                               x->wk->w->lease)) == ASSET_OK) {
         x->rc = BATCH_MORE;
@@ -228,8 +232,6 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
     }
 out:
     store_records_free(&recs);
-    free(acc.rows);
-    free(acc.cols);
     free(acc.rules);
     free(acc.owners);
     arena_free(&a);
@@ -249,7 +251,10 @@ static asset_err chunk_tx(db_conn *c, void *arg)
     x->rc = BATCH_ERROR;
     memset(&x->j, 0, sizeof x->j);
     memset(&x->done, 0, sizeof x->done);
-    asset_err e = store_chunk_claim(c, &ch, &found);
+    /* Each worker would otherwise wait for the disk at every chunk's COMMIT, its core idle. */
+    asset_err e = store_chunk_commit_async(c);
+    if (e == ASSET_OK)
+        e = store_chunk_claim(c, &ch, &found);
     if (e != ASSET_OK || !found) {
         x->rc = e == ASSET_OK ? BATCH_NONE : BATCH_ERROR;
         return e;

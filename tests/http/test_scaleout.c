@@ -32,8 +32,11 @@ static int setup(void **st)
     snprintf(admin_kv, sizeof admin_kv, "ASSETD_ADMIN_TOKEN=%s", tl_random_token(tok));
     /* Both remember principals (on by default; set here so that these tests prove that a change
      * made through one instance is seen at once by the other whatever the default). */
-    const char *const env[] = {"ASSETD_SYNC_WORKERS=0", "ASSETD_AUTH_CACHE_MS=3600000", admin_kv,
-                               NULL};
+    /* A job is cut into chunks by the instance that creates it (ASSETD_RESTORE_BATCH is read
+     * there, not by the workers): small ones, so that the workers share a job and one can be
+     * caught in the middle of it. */
+    const char *const env[] = {"ASSETD_SYNC_WORKERS=0", "ASSETD_AUTH_CACHE_MS=3600000",
+                               "ASSETD_RESTORE_BATCH=10", admin_kv, NULL};
     s1 = tl_server_start(env);
     s2 = tl_server_start(env);
     return 0;

@@ -6,7 +6,10 @@
  * and rolls a failed one back, leaving the connection idle and usable; a LISTEN connection
  * hands over a NOTIFY's payload; backup and restore rows written by the store read back by
  * column name as they were written (records, counts, chunks, status); two workers claim
- * different chunks (SKIP LOCKED); a chunk of a job ended meanwhile is refused (NOT_FOUND). */
+ * different chunks (SKIP LOCKED); a chunk of a job ended meanwhile is refused (NOT_FOUND); a
+ * chunk's assets are written whether or not their aliases exist on the device already, each
+ * under the alias key every lookup computes; a job's report rows go with the job; a chunk's
+ * asynchronous commit ends with its transaction. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -371,6 +374,132 @@ static void test_backup_restore_rows(void **state)
     db_listen_close(&w2);
 }
 
+/* ---- a chunk's assets and report ---- */
+
+/* Assets of device dev whose alias key is the one every lookup computes (ALIAS_KEY_SQL). */
+static long keyed_assets(const char *dev)
+{
+    const char *v[] = {dev};
+    return sql_long(
+        "SELECT count(*) FROM assets WHERE device_id = $1 AND alias_key = " ALIAS_KEY_SQL(
+            "device_id", "owner_kind", "owner", "attr_enc", "alias"),
+        1, v);
+}
+
+typedef struct {
+    const char *dev;
+    const asset_record *rows;
+    const store_label_cols *cols;
+    int n;
+} assets_fixture;
+
+static asset_err assets_tx(db_conn *c, void *arg)
+{
+    assets_fixture *f = arg;
+    return store_chunk_assets(c, f->dev, f->rows, f->cols, f->n);
+}
+
+static void test_chunk_assets(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN];
+    PGresult *r = sql("INSERT INTO devices (name, token_hash) VALUES ('t', '\\x0304'::bytea) "
+                      "RETURNING id",
+                      0, NULL);
+    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    static backup_fixture f;
+    make_backup(&f);
+    static store_label_cols cols[NREC];
+    for (int i = 0; i < NREC; i++) {
+        f.rows[i].key_version = 1;
+        cols[i].v[LABEL_NORMAL] = (asset_text){"lbl", 3};
+    }
+    /* A chunk onto a device without them: all new. */
+    assets_fixture af = {dev, f.rows, cols, 2};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, assets_tx, &af), ASSET_OK);
+    assert_int_equal(keyed_assets(dev), 2);
+    /* A chunk of which one alias is there already: that one replaced, the others added. */
+    static unsigned char newer[16];
+    memset(newer, 0x5a, sizeof newer);
+    f.rows[1].sealed = newer;
+    f.rows[1].sealed_len = sizeof newer;
+    af = (assets_fixture){dev, &f.rows[1], &cols[1], NREC - 1};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, assets_tx, &af), ASSET_OK);
+    assert_int_equal(keyed_assets(dev), NREC);
+    const char *v[] = {dev};
+    assert_int_equal(sql_long("SELECT count(*) FROM assets WHERE device_id = $1 AND alias = 'a1' "
+                              "AND sealed = '\\x5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a'::bytea AND "
+                              "n1 = 'lbl'",
+                              1, v),
+                     1);
+    assert_int_equal(sql_long("SELECT count(*) FROM assets WHERE device_id = $1 AND alias = 'a4' "
+                              "AND attr_enc AND owner = 'app.x' AND owner_kind = 0",
+                              1, v),
+                     1);
+}
+
+static asset_err report_tx(db_conn *c, void *arg)
+{
+    const char *rid = arg;
+    static backup_fixture f;
+    store_records recs = {.rows = f.rows, .ordinals = (int[]){0, 1, 2}, .n = 3};
+    make_backup(&f);
+    return store_chunk_report(c, rid, &recs, (const int[]){RULE_OK, -1, RULE_PASSWORD});
+}
+
+static void test_report_rows_go_with_the_job(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN], bid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a003",
+                             rid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a004";
+    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ('r', "
+                      "'\\x0506'::bytea, 'acct') RETURNING id",
+                      0, NULL);
+    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    static backup_fixture f;
+    f.backup_id = bid;
+    f.device_id = dev;
+    make_backup(&f);
+    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, backup_tx, &f), ASSET_OK);
+    restore_fixture rf = {.id = rid, .backup_id = bid, .target_id = dev};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, restore_tx, &rf), ASSET_OK);
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, report_tx, rid), ASSET_OK);
+    const char *vr[] = {rid};
+    assert_int_equal(
+        sql_long("SELECT count(*) FROM restore_records WHERE restore_id = $1 AND "
+                 "((ordinal = 0 AND rule = 0) OR (ordinal = 2 AND rule = 1 AND owner = 'app.x'))",
+                 1, vr),
+        2);
+    /* Deleting the backup deletes its jobs, and their report rows with them. */
+    const char *vb[] = {bid};
+    PQclear(sql("DELETE FROM backups WHERE id = $1", 1, vb));
+    assert_int_equal(sql_long("SELECT count(*) FROM restores WHERE id = $1", 1, vr), 0);
+    assert_int_equal(sql_long("SELECT count(*) FROM restore_records WHERE restore_id = $1", 1, vr),
+                     0);
+}
+
+/* Only a chunk's own COMMIT skips the wait for the disk: the setting ends with its transaction,
+ * so the job's finish, on the same connection, commits synchronously. */
+static void test_chunk_commit_async_is_local(void **state)
+{
+    (void)state;
+    db_conn w;
+    PGresult *r = NULL;
+    open_conn(&w);
+    assert_int_equal(db_begin(&w), ASSET_OK);
+    assert_int_equal(store_chunk_commit_async(&w), ASSET_OK);
+    assert_int_equal(db_exec(&w, "SHOW synchronous_commit", 0, NULL, NULL, NULL, &r), ASSET_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "off");
+    PQclear(r);
+    assert_int_equal(db_commit(&w), ASSET_OK);
+    assert_int_equal(db_exec(&w, "SHOW synchronous_commit", 0, NULL, NULL, NULL, &r), ASSET_OK);
+    assert_string_equal(PQgetvalue(r, 0, 0), "on");
+    PQclear(r);
+    db_listen_close(&w);
+}
+
 static void test_status_names(void **state)
 {
     (void)state;
@@ -397,6 +526,9 @@ int main(void)
         cmocka_unit_test(test_tx_on_retries_and_rolls_back),
         cmocka_unit_test(test_listen_hands_over_payload),
         cmocka_unit_test(test_backup_restore_rows),
+        cmocka_unit_test(test_chunk_assets),
+        cmocka_unit_test(test_report_rows_go_with_the_job),
+        cmocka_unit_test(test_chunk_commit_async_is_local),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -362,7 +362,7 @@ static void test_config_settings(void **state)
     unsetenv("ASSETD_DB_POOL_SIZE");
     assert_int_equal(config_load(&c, 0, err, sizeof err), 0);
     assert_true(c.log_requests);
-    assert_int_equal(c.restore_batch, 500);
+    assert_int_equal(c.restore_batch, 2000);
     assert_int_equal(c.lease_seconds, 30);
     assert_int_equal(c.auth_cache_ms, 60000);
     assert_int_equal(c.request_workers, 8);
