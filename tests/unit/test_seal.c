@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,6 +151,40 @@ static void test_seal_nonces_unique(void **state)
         if (memcmp(nonces[i - 1], nonces[i], SEAL_NONCE_LEN) == 0)
             fail_msg("nonce repeated among %d seals", N);
     free(nonces);
+}
+
+/* Nonces come from a block per thread: threads sealing at once never share one. */
+enum { THREADS = 4, PER_THREAD = 2000 };
+static unsigned char thread_nonces[THREADS * PER_THREAD][SEAL_NONCE_LEN];
+
+static void *seal_many(void *arg)
+{
+    unsigned char(*out)[SEAL_NONCE_LEN] = arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        unsigned char s[1 + SEAL_OVERHEAD];
+        size_t sl = 0;
+        if (seal_encrypt(s, &sl, (const unsigned char *)"x", 1, NULL, 0, key1) != 0)
+            return NULL;
+        memcpy(out[i], s, SEAL_NONCE_LEN);
+    }
+    return arg;
+}
+
+static void test_seal_nonces_unique_across_threads(void **state)
+{
+    (void)state;
+    pthread_t th[THREADS];
+    for (int t = 0; t < THREADS; t++)
+        assert_int_equal(pthread_create(&th[t], NULL, seal_many, thread_nonces[t * PER_THREAD]), 0);
+    for (int t = 0; t < THREADS; t++) {
+        void *ok = NULL;
+        pthread_join(th[t], &ok);
+        assert_non_null(ok);
+    }
+    qsort(thread_nonces, THREADS * PER_THREAD, SEAL_NONCE_LEN, cmp_nonce);
+    for (int i = 1; i < THREADS * PER_THREAD; i++)
+        if (memcmp(thread_nonces[i - 1], thread_nonces[i], SEAL_NONCE_LEN) == 0)
+            fail_msg("nonce repeated among %d seals of %d threads", THREADS * PER_THREAD, THREADS);
 }
 
 /* ---- seal_ad ---- */
@@ -759,6 +794,7 @@ int main(void)
         cmocka_unit_test(test_seal_every_flipped_byte_fails),
         cmocka_unit_test(test_seal_truncated_fails),
         cmocka_unit_test(test_seal_nonces_unique),
+        cmocka_unit_test(test_seal_nonces_unique_across_threads),
         cmocka_unit_test(test_seal_ad_unambiguous),
         cmocka_unit_test(test_keyring_formats),
         cmocka_unit_test(test_keyring_wrap_unwrap),
