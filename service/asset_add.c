@@ -35,9 +35,21 @@ typedef struct add_item {
 /* The most adds one transaction writes: also what one group's arrays hold. */
 #define GROUP_MAX_LIMIT 256
 
+/* What the leader works with: one group is written at a time, so one of these per queue, on the
+ * heap (request workers' stacks stay small: touched stack pages stay resident). */
+typedef struct {
+    add_item *items[GROUP_MAX_LIMIT];
+    store_principal_ref refs[GROUP_MAX_LIMIT];
+    int ref[GROUP_MAX_LIMIT], pick_new[GROUP_MAX_LIMIT], pick_over[GROUP_MAX_LIMIT];
+    bool held[GROUP_MAX_LIMIT], current[GROUP_MAX_LIMIT];
+    store_group_row rows[GROUP_MAX_LIMIT];
+    store_group_written w[GROUP_MAX_LIMIT];
+} group_work;
+
 /* Holds no pointer to its svc: an svc may be copied (its items carry the one they run in). */
 struct add_group {
     int max;
+    group_work *work; /* the leader's, while g->writing */
     pthread_mutex_t mu;
     add_item *head;
     bool writing;                /* a leader is writing a group */
@@ -97,6 +109,7 @@ static asset_err add_alone(add_item *it)
 /* ---- a group: one transaction for the adds of many callers ---- */
 
 typedef struct {
+    group_work *wk;
     add_item **items;
     int n;
     batch_conflict mode; /* of the adds without OVERWRITE: BATCH_FAIL first, then BATCH_SKIP */
@@ -126,13 +139,14 @@ static int group_refs(add_item **items, int n, store_principal_ref *refs, int *r
 static asset_err group_tx(db_conn *c, void *arg)
 {
     group_ctx *x = arg;
+    group_work *wk = x->wk;
     add_item **items = x->items;
     int n = x->n, nrefs, nnew = 0, nover = 0;
-    store_principal_ref refs[GROUP_MAX_LIMIT] = {{0}};
-    int ref[GROUP_MAX_LIMIT], pick_new[GROUP_MAX_LIMIT], pick_over[GROUP_MAX_LIMIT];
-    bool held[GROUP_MAX_LIMIT], current[GROUP_MAX_LIMIT];
-    store_group_row rows[GROUP_MAX_LIMIT];
-    store_group_written w[GROUP_MAX_LIMIT];
+    store_principal_ref *refs = wk->refs;
+    int *ref = wk->ref, *pick_new = wk->pick_new, *pick_over = wk->pick_over;
+    bool *held = wk->held, *current = wk->current;
+    store_group_row *rows = wk->rows;
+    store_group_written *w = wk->w;
     asset_err e;
     nrefs = group_refs(items, n, refs, ref);
     if ((e = store_group_hold(c, refs, nrefs, held, current)) != ASSET_OK)
@@ -166,9 +180,9 @@ static asset_err group_tx(db_conn *c, void *arg)
     return ASSET_OK;
 }
 
-static void group_write(add_item **items, int n)
+static void group_write(group_work *wk, add_item **items, int n)
 {
-    group_ctx x = {items, n, BATCH_FAIL};
+    group_ctx x = {wk, items, n, BATCH_FAIL};
     asset_err e = db_tx(items[0]->s->pool, DB_READ_COMMITTED, group_tx, &x);
     if (e == ASSET_DUPLICATED) {
         /* Some alias exists: once more, each one that does left alone (409 for its add). */
@@ -235,26 +249,29 @@ static void group_join(struct add_group *g, add_item *it)
             pthread_mutex_lock(&g->mu);
             continue;
         }
-        add_item *items[GROUP_MAX_LIMIT];
+        add_item **items = g->work->items;
         int n = group_take(g, items);
         g->writing = true;
         pthread_mutex_unlock(&g->mu);
-        group_write(items, n);
+        group_write(g->work, items, n);
         pthread_mutex_lock(&g->mu);
-        g->writing = false;
         g->transactions++;
         g->adds += (uint64_t)n;
         for (int k = 0; k < n; k++) {
             items[k]->done = true;
             items[k]->posts_due += items[k] != it;
         }
+        pthread_mutex_unlock(&g->mu);
+        /* Still g->writing: g->work->items is this leader's until it says otherwise. */
+        for (int k = 0; k < n; k++)
+            if (items[k] != it)
+                sem_post(&items[k]->wake);
+        pthread_mutex_lock(&g->mu);
+        g->writing = false;
         add_item *next = g->head; /* the next group's leader */
         if (next)
             next->posts_due++;
         pthread_mutex_unlock(&g->mu);
-        for (int k = 0; k < n; k++)
-            if (items[k] != it)
-                sem_post(&items[k]->wake);
         if (next)
             sem_post(&next->wake);
         pthread_mutex_lock(&g->mu);
@@ -271,8 +288,10 @@ int add_group_start(svc *s)
     if (s->cfg->group_commit_max <= 1 || s->cfg->max_assets > 0)
         return 0;
     struct add_group *g = calloc(1, sizeof *g);
-    if (!g)
+    if (!g || !(g->work = calloc(1, sizeof *g->work))) {
+        free(g);
         return -1;
+    }
     g->max =
         s->cfg->group_commit_max < GROUP_MAX_LIMIT ? s->cfg->group_commit_max : GROUP_MAX_LIMIT;
     pthread_mutex_init(&g->mu, NULL);
@@ -285,6 +304,7 @@ void add_group_stop(svc *s)
     if (!s->adds)
         return;
     pthread_mutex_destroy(&s->adds->mu);
+    free(s->adds->work);
     free(s->adds);
     s->adds = NULL;
 }
