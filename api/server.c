@@ -304,12 +304,13 @@ int server_start(app_ctx *app)
     struct sockaddr_in a4;
     struct sockaddr *sa;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    /* 3 spare threads per worker: adds in a group commit (service/asset_add.h) leave their place
-     * to other requests, and groups grow with the adds that wait. */
+    /* 3 spare threads per worker (256 at most): adds in a group commit (service/asset_add.h)
+     * leave their place to other requests, and groups grow with the adds that wait. */
+    int spare = cfg->request_workers < 256 / 3 ? 3 * cfg->request_workers : 256;
     app->svc->wait_begin = dispatch_wait_begin;
     app->svc->wait_end = dispatch_wait_end;
-    if (dispatch_start(&app->dispatch, cfg->request_workers, 3 * cfg->request_workers,
-                       cfg->request_queue, cfg->db_timeout_ms) != 0) {
+    if (dispatch_start(&app->dispatch, cfg->request_workers, spare, cfg->request_queue,
+                       cfg->db_timeout_ms) != 0) {
         log_error("cannot start the request workers");
         return -1;
     }
