@@ -372,15 +372,5 @@ done:
 
 asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out)
 {
-    bool stale = false;
-    asset_err e = add_as(s, p, q, out, &stale);
-    if (stale) {
-        /* Once more as the token's owner read afresh: a device state change, an uninstall or a
-         * token rotation made through any instance shows here. */
-        principal fresh;
-        if ((e = svc_principal_refresh(s, p, &fresh)) == ASSET_OK)
-            e = add_as(s, &fresh, q, out, &stale);
-        principal_clear(&fresh);
-    }
-    return e;
+    return assets_as_current(s, p, q, out, add_as);
 }

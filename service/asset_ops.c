@@ -280,17 +280,6 @@ static asset_err query_fn(db_conn *c, void *arg)
     return ASSET_OK;
 }
 
-typedef struct {
-    const principal *p;
-    bool current;
-} current_ctx;
-
-static asset_err current_fn(db_conn *c, void *arg)
-{
-    current_ctx *x = arg;
-    return svc_principal_current(c, x->p, &x->current);
-}
-
 /* The query as principal p. *stale: p was unverified (svc_authenticate_deferred) and is not
  * current any more; then nothing was read, and the answer is the one a fresh principal gets. */
 static asset_err query_as(svc *s, const principal *p, const asset_req *q, asset_list *out,
@@ -306,11 +295,11 @@ static asset_err query_as(svc *s, const principal *p, const asset_req *q, asset_
         e = cursor_decode(s, p, q, &pos, &out->mem);
     if (e != ASSET_OK && p->unverified) {
         /* Refused before any statement ran: a revoked token is refused as such (401) first. */
-        current_ctx cx = {p, false};
-        asset_err ce = db_run(s->pool, current_fn, &cx);
+        bool current = false;
+        asset_err ce = svc_principal_check(s, p, &current);
         if (ce != ASSET_OK)
             e = ce;
-        *stale = ce == ASSET_OK && !cx.current;
+        *stale = ce == ASSET_OK && !current;
     }
     if (e == ASSET_OK) {
         assets_filter_cols(p, q, &cols);
@@ -323,19 +312,25 @@ static asset_err query_as(svc *s, const principal *p, const asset_req *q, asset_
     return e;
 }
 
-asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+asset_err assets_as_current(svc *s, const principal *p, const asset_req *q, asset_list *out,
+                            assets_as_fn op)
 {
     bool stale = false;
-    asset_err e = query_as(s, p, q, out, &stale);
+    asset_err e = op(s, p, q, out, &stale);
     if (stale) {
         /* Once more as the token's owner read afresh: a device state change, an uninstall or a
          * token rotation made through any instance shows here. */
         principal fresh;
         if ((e = svc_principal_refresh(s, p, &fresh)) == ASSET_OK)
-            e = query_as(s, &fresh, q, out, &stale);
+            e = op(s, &fresh, q, out, &stale);
         principal_clear(&fresh);
     }
     return e;
+}
+
+asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out)
+{
+    return assets_as_current(s, p, q, out, query_as);
 }
 
 asset_err assets_apply_update(svc *s, db_conn *c, const principal *p, const asset_req *upd,

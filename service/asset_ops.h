@@ -57,6 +57,15 @@ WUR asset_err assets_remove(svc *s, const principal *p, const asset_req *q, bool
 WUR asset_err assets_remove_if(svc *s, const principal *p, const asset_req *q, bool one,
                                const asset_precond *pre, long *removed);
 
+/* An operation as principal p; *stale: p was unverified (svc_authenticate_deferred) and turned
+ * out not to be current, so nothing was done. */
+typedef asset_err (*assets_as_fn)(svc *s, const principal *p, const asset_req *q, asset_list *out,
+                                  bool *stale);
+/* Runs op as p and, if p was stale, once more as its token's owner read afresh (shared with
+ * asset_add.c). */
+WUR asset_err assets_as_current(svc *s, const principal *p, const asset_req *q, asset_list *out,
+                                assets_as_fn op);
+
 /* Shared with the user-auth flow (challenge.c) and the batch (batch.c): the scope a request
  * selects, checking group membership (PERMISSION_DENIED); the label column values of its filters;
  * opening and checking row i of a select into out (DATA_CORRUPTED if it fails to open; with_secret
