@@ -277,21 +277,29 @@ static void check_record(const asset_record *got, const asset_record *want)
     assert_memory_equal(got->labels_sealed, want->labels_sealed, want->labels_sealed_len);
 }
 
+/* A new device (name, token hash th) in dev, and backup bid of it made through f. */
+static void backed_up_device(char dev[UUID_TEXT_LEN], const char *name, const char *th,
+                             const char *bid, backup_fixture *f)
+{
+    const char *v[] = {name, th};
+    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ($1, "
+                      "$2::bytea, 'acct') RETURNING id",
+                      2, v);
+    snprintf(dev, UUID_TEXT_LEN, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    f->backup_id = bid;
+    f->device_id = dev;
+    make_backup(f);
+    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, backup_tx, f), ASSET_OK);
+}
+
 static void test_backup_restore_rows(void **state)
 {
     (void)state;
     char dev[UUID_TEXT_LEN], bid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a001",
                              rid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a002";
-    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ('d', "
-                      "'\\x0102'::bytea, 'acct') RETURNING id",
-                      0, NULL);
-    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
     static backup_fixture f;
-    f.backup_id = bid;
-    f.device_id = dev;
-    make_backup(&f);
-    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, backup_tx, &f), ASSET_OK);
+    backed_up_device(dev, "d", "\\x0102", bid, &f);
 
     backup_info b;
     assert_int_equal(store_backup_get(pool, bid, &b), ASSET_OK);
@@ -453,16 +461,8 @@ static void test_report_rows_go_with_the_job(void **state)
     (void)state;
     char dev[UUID_TEXT_LEN], bid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a003",
                              rid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a004";
-    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ('r', "
-                      "'\\x0506'::bytea, 'acct') RETURNING id",
-                      0, NULL);
-    snprintf(dev, sizeof dev, "%s", PQgetvalue(r, 0, 0));
-    PQclear(r);
     static backup_fixture f;
-    f.backup_id = bid;
-    f.device_id = dev;
-    make_backup(&f);
-    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, backup_tx, &f), ASSET_OK);
+    backed_up_device(dev, "r", "\\x0506", bid, &f);
     restore_fixture rf = {.id = rid, .backup_id = bid, .target_id = dev};
     assert_int_equal(db_tx(pool, DB_READ_COMMITTED, restore_tx, &rf), ASSET_OK);
     assert_int_equal(db_tx(pool, DB_READ_COMMITTED, report_tx, rid), ASSET_OK);
