@@ -61,6 +61,17 @@ void copybin_init(copybin *b, size_t size_hint)
         put(b, header, sizeof header);
 }
 
+void copybin_init_raw(copybin *b, size_t size_hint)
+{
+    memset(b, 0, sizeof *b);
+    (void)reserve(b, size_hint);
+}
+
+void copybin_put32(copybin *b, uint32_t v)
+{
+    put32(b, v);
+}
+
 void copybin_free(copybin *b)
 {
     if (!b)
@@ -102,6 +113,13 @@ void copybin_i16(copybin *b, int v)
 void copybin_i32(copybin *b, int32_t v)
 {
     put32(b, 4);
+    put32(b, (uint32_t)v);
+}
+
+void copybin_i64(copybin *b, int64_t v)
+{
+    put32(b, 8);
+    put32(b, (uint32_t)((uint64_t)v >> 32));
     put32(b, (uint32_t)v);
 }
 

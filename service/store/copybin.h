@@ -3,7 +3,11 @@
  * (bytea as its bytes, integers big-endian, uuid as 16 bytes), so neither side encodes or parses
  * text: no hex of sealed values, no number printing. A row is started with the number of its
  * fields, then each field is added in the COPY statement's column order, with the function of
- * the column's exact type (binary COPY does not convert: an int2 column takes 2 bytes). */
+ * the column's exact type (binary COPY does not convert: an int2 column takes 2 bytes).
+ *
+ * A field is encoded as an element of an array in binary format is (array_recv: a 4-byte
+ * length, -1 for NULL, then the bytes), so the arrays of pgparams.h are built with the same
+ * functions, on a buffer started with copybin_init_raw. */
 #ifndef ASSETD_COPYBIN_H
 #define ASSETD_COPYBIN_H
 
@@ -22,6 +26,10 @@ typedef struct {
 
 /* Starts the data (the format's header) with room for about size_hint bytes. */
 void copybin_init(copybin *b, size_t size_hint);
+/* A buffer without the COPY header, for other binary data (pgparams.h's arrays); copybin_put32
+ * appends a bare big-endian integer (a header of that data). */
+void copybin_init_raw(copybin *b, size_t size_hint);
+void copybin_put32(copybin *b, uint32_t v);
 /* Wipes (rows hold sealed values and labels) and frees; NULL-safe. */
 void copybin_free(copybin *b);
 /* Starts a row of nfields fields. */
@@ -30,6 +38,7 @@ void copybin_row(copybin *b, int nfields);
 void copybin_bytes(copybin *b, const void *p, size_t n);
 void copybin_i16(copybin *b, int v);
 void copybin_i32(copybin *b, int32_t v);
+void copybin_i64(copybin *b, int64_t v);
 void copybin_bool(copybin *b, bool v);
 /* A uuid field from its text form (any case, with hyphens); a malformed one fails the data. */
 void copybin_uuid(copybin *b, const char *text);

@@ -31,7 +31,7 @@ static void p_aliases(pg_params *ps, const asset_text *aliases, int n)
 {
     pg_array *a = pgp_array(ps, OID_TEXT, n);
     for (int i = 0; i < n; i++)
-        pgp_el_bytes(ps, a, aliases[i].p, aliases[i].n);
+        copybin_bytes(a, aliases[i].p, aliases[i].n);
 }
 
 /* The rows of aliases $5 in scope $1..$4: through the alias key, as every lookup by alias. */
@@ -91,6 +91,46 @@ static const db_stmt st_insert = {STMT_BATCH_INSERT, "batch_insert",
 static const db_stmt st_upsert = {STMT_BATCH_UPSERT, "batch_upsert",
                                   INSERT_SQL(STORE_ON_ALIAS "DO UPDATE SET " STORE_UPSERT_SET)};
 
+void store_row_arrays(pg_params *ps, int n, store_row_at row, const void *ctx)
+{
+    const store_label_cols *cols;
+#define ROW_COLUMN(oid, each)                                                                      \
+    do {                                                                                           \
+        pg_array *a = pgp_array(ps, oid, n);                                                       \
+        for (int k = 0; k < n; k++) {                                                              \
+            const asset_record *r = row(ctx, k, &cols);                                            \
+            each;                                                                                  \
+        }                                                                                          \
+    } while (0)
+    ROW_COLUMN(OID_TEXT, copybin_bytes(a, r->alias.p, r->alias.n));
+    ROW_COLUMN(OID_INT2, copybin_i16(a, r->accessibility));
+    ROW_COLUMN(OID_BOOL, copybin_bool(a, r->require_password_set));
+    ROW_COLUMN(OID_INT2, copybin_i16(a, r->auth_type));
+    ROW_COLUMN(OID_INT2, copybin_i16(a, r->sync_type));
+    ROW_COLUMN(OID_BOOL, copybin_bool(a, r->is_persistent));
+    ROW_COLUMN(OID_INT2, copybin_i16(a, r->wrap_type));
+    for (int l = 0; l < ASSET_LABELS; l++)
+        ROW_COLUMN(OID_TEXT, ((void)r, copybin_bytes(a, cols->v[l].p, cols->v[l].n)));
+    ROW_COLUMN(OID_BYTEA, copybin_bytes(a, r->labels_sealed, r->labels_sealed_len));
+    ROW_COLUMN(OID_BYTEA, copybin_bytes(a, r->sealed, r->sealed_len));
+    ROW_COLUMN(OID_INT4, copybin_i32(a, r->key_version));
+#undef ROW_COLUMN
+}
+
+/* Row k of a batch insert: recs[pick[k]], with cols[pick[k]]. */
+typedef struct {
+    const asset_record *recs;
+    const store_label_cols *cols;
+    const int *pick;
+} batch_rows;
+
+static const asset_record *batch_row(const void *ctx, int k, const store_label_cols **cols)
+{
+    const batch_rows *b = ctx;
+    *cols = &b->cols[b->pick[k]];
+    return &b->recs[b->pick[k]];
+}
+
 asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                              const asset_record *recs, const store_label_cols *cols,
                              const char (*hashes)[65], const int *pick, int n, batch_conflict mode,
@@ -104,10 +144,9 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
     p_scope(&ps, sc);
     a = pgp_array(&ps, OID_INT4, n);
     for (int k = 0; k < n; k++)
-        pgp_el_int(&ps, a, 4, pick[k]);
-    a = pgp_array(&ps, OID_TEXT, n);
-    for (int k = 0; k < n; k++)
-        pgp_el_bytes(&ps, a, recs[pick[k]].alias.p, recs[pick[k]].alias.n);
+        copybin_i32(a, pick[k]);
+    batch_rows br = {recs, cols, pick};
+    store_row_arrays(&ps, n, batch_row, &br);
 #define COLUMN(oid, each)                                                                          \
     do {                                                                                           \
         a = pgp_array(&ps, oid, n);                                                                \
@@ -117,21 +156,10 @@ asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_even
             each;                                                                                  \
         }                                                                                          \
     } while (0)
-    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->accessibility));
-    COLUMN(OID_BOOL, pgp_el_bool(&ps, a, r->require_password_set));
-    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->auth_type));
-    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->sync_type));
-    COLUMN(OID_BOOL, pgp_el_bool(&ps, a, r->is_persistent));
-    COLUMN(OID_INT2, pgp_el_int(&ps, a, 2, r->wrap_type));
-    for (int l = 0; l < ASSET_LABELS; l++)
-        COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
-    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
-    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->sealed, r->sealed_len));
-    COLUMN(OID_INT4, pgp_el_int(&ps, a, 4, r->key_version));
-    COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
+    COLUMN(OID_TEXT, copybin_bytes(a, hashes[pick[k]], strlen(hashes[pick[k]])));
     p_audit(&ps, ev);
     unsigned char key[STORE_ALIAS_KEY_LEN];
-    COLUMN(OID_BYTEA, (store_alias_key(key, sc, r->alias), pgp_el_bytes(&ps, a, key, sizeof key)));
+    COLUMN(OID_BYTEA, (store_alias_key(key, sc, r->alias), copybin_bytes(a, key, sizeof key)));
     static const db_stmt *const stmts[] = {
         [BATCH_FAIL] = &st_insert_new, [BATCH_SKIP] = &st_insert, [BATCH_REPLACE] = &st_upsert};
     asset_err e = pgp_exec(&ps, c, stmts[mode], &res);
@@ -176,14 +204,14 @@ asset_err store_batch_update(db_conn *c, const audit_event *ev, const asset_reco
     pg_array *a;
     a = pgp_array(&ps, OID_INT4, n);
     for (int k = 0; k < n; k++)
-        pgp_el_int(&ps, a, 4, pick[k]);
-    COLUMN(OID_INT8, pgp_el_int(&ps, a, 8, r->seq));
+        copybin_i32(a, pick[k]);
+    COLUMN(OID_INT8, copybin_i64(a, r->seq));
     for (int l = LABEL_NORMAL; l < ASSET_LABELS; l++)
-        COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
-    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
-    COLUMN(OID_BYTEA, pgp_el_bytes(&ps, a, r->sealed, r->sealed_len));
-    COLUMN(OID_BOOL, pgp_el_bool(&ps, a, touch[pick[k]]));
-    COLUMN(OID_TEXT, pgp_el_bytes(&ps, a, hashes[pick[k]], strlen(hashes[pick[k]])));
+        COLUMN(OID_TEXT, copybin_bytes(a, cols[pick[k]].v[l].p, cols[pick[k]].v[l].n));
+    COLUMN(OID_BYTEA, copybin_bytes(a, r->labels_sealed, r->labels_sealed_len));
+    COLUMN(OID_BYTEA, copybin_bytes(a, r->sealed, r->sealed_len));
+    COLUMN(OID_BOOL, copybin_bool(a, touch[pick[k]]));
+    COLUMN(OID_TEXT, copybin_bytes(a, hashes[pick[k]], strlen(hashes[pick[k]])));
 #undef COLUMN
     p_audit(&ps, ev);
     return pgp_exec(&ps, c, &st_update, out);
@@ -213,7 +241,7 @@ asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_even
     p_aliases(&ps, aliases, n);
     pg_array *a = pgp_array(&ps, OID_TEXT, n);
     for (int k = 0; k < n; k++)
-        pgp_el_bytes(&ps, a, hashes[k], strlen(hashes[k]));
+        copybin_bytes(a, hashes[k], strlen(hashes[k]));
     p_audit(&ps, ev);
     static row_cache cache;
     row_reader rows;

@@ -9,6 +9,7 @@
 #ifndef ASSETD_STORE_BATCH_H
 #define ASSETD_STORE_BATCH_H
 
+#include "pgparams.h"
 #include "store.h"
 
 /* The rows of scope whose alias is one of aliases[0..n), as store_asset_decode() reads them, in
@@ -24,6 +25,12 @@ WUR asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_
  * exist, since it looks each alias up once, while inserting, instead of twice.
  * written[pick[k]] is set true for each item written (the others are left as they are). */
 typedef enum { BATCH_FAIL, BATCH_SKIP, BATCH_REPLACE } batch_conflict;
+
+/* The next parameters of ps: one array per column of STORE_ROW_COLS, n elements each, element k
+ * from row(ctx, k, &cols) and its label columns cols (shared by the batch and the group
+ * inserts, store_group.c). */
+typedef const asset_record *(*store_row_at)(const void *ctx, int k, const store_label_cols **cols);
+void store_row_arrays(pg_params *ps, int n, store_row_at row, const void *ctx);
 WUR asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                                  const asset_record *recs, const store_label_cols *cols,
                                  const char (*hashes)[65], const int *pick, int n,

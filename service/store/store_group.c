@@ -28,18 +28,18 @@ asset_err store_group_hold(db_conn *c, const store_principal_ref *refs, int n, b
     row_reader rows;
     pg_array *a = pgp_array(&ps, OID_INT4, n);
     for (int k = 0; k < n; k++)
-        pgp_el_int(&ps, a, 4, k);
+        copybin_i32(a, k);
 #define EACH(oid, el)                                                                              \
     do {                                                                                           \
         a = pgp_array(&ps, oid, n);                                                                \
         for (int k = 0; k < n; k++)                                                                \
             el;                                                                                    \
     } while (0)
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, refs[k].device_id, strlen(refs[k].device_id)));
-    EACH(OID_INT8, pgp_el_int(&ps, a, 8, refs[k].installation_id));
-    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
-    EACH(OID_INT8, pgp_el_int(&ps, a, 8, refs[k].device_generation));
-    EACH(OID_INT8, pgp_el_int(&ps, a, 8, refs[k].installation_generation));
+    EACH(OID_TEXT, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
+    EACH(OID_INT8, copybin_i64(a, refs[k].installation_id));
+    EACH(OID_BYTEA, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
+    EACH(OID_INT8, copybin_i64(a, refs[k].device_generation));
+    EACH(OID_INT8, copybin_i64(a, refs[k].installation_generation));
 #undef EACH
     for (int k = 0; k < n; k++)
         held[k] = current[k] = false;
@@ -97,6 +97,19 @@ enum { G_KEY, G_SEQ, G_UPDATE_MS, G_INSERTED, G_VERSION, NG };
 static const char *const group_names[NG] = {"alias_key", "seq", "update_ms", "inserted", "version"};
 static const row_type group_row = {group_names, NG};
 
+/* Row k of a group insert: rows[pick[k]]. */
+typedef struct {
+    const store_group_row *rows;
+    const int *pick;
+} group_rows;
+
+static const asset_record *group_row_at(const void *ctx, int k, const store_label_cols **cols)
+{
+    const group_rows *g = ctx;
+    *cols = g->rows[g->pick[k]].cols;
+    return g->rows[g->pick[k]].r;
+}
+
 asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int *pick, int n,
                              batch_conflict mode, store_group_written *out)
 {
@@ -110,34 +123,23 @@ asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int 
         a = pgp_array(&ps, oid, n);                                                                \
         for (int k = 0; k < n; k++) {                                                              \
             const store_group_row *g = &rows[pick[k]];                                             \
-            const asset_record *r = g->r;                                                          \
-            (void)r;                                                                               \
+            (void)g;                                                                               \
             el;                                                                                    \
         }                                                                                          \
     } while (0)
-    EACH(OID_INT4, pgp_el_int(&ps, a, 4, pick[k]));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->sc->device_id, strlen(g->sc->device_id)));
-    EACH(OID_INT2, pgp_el_int(&ps, a, 2, g->sc->owner_kind));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->sc->owner.p, g->sc->owner.n));
-    EACH(OID_BOOL, pgp_el_bool(&ps, a, g->sc->attr_enc));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, r->alias.p, r->alias.n));
-    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->accessibility));
-    EACH(OID_BOOL, pgp_el_bool(&ps, a, r->require_password_set));
-    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->auth_type));
-    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->sync_type));
-    EACH(OID_BOOL, pgp_el_bool(&ps, a, r->is_persistent));
-    EACH(OID_INT2, pgp_el_int(&ps, a, 2, r->wrap_type));
-    for (int l = 0; l < ASSET_LABELS; l++)
-        EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->cols->v[l].p, g->cols->v[l].n));
-    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, r->labels_sealed, r->labels_sealed_len));
-    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, r->sealed, r->sealed_len));
-    EACH(OID_INT4, pgp_el_int(&ps, a, 4, r->key_version));
-    EACH(OID_BYTEA, pgp_el_bytes(&ps, a, g->key, STORE_ALIAS_KEY_LEN));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->principal, strlen(g->ev->principal)));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->action, strlen(g->ev->action)));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->device_id, strlen(g->ev->device_id)));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->owner, strlen(g->ev->owner)));
-    EACH(OID_TEXT, pgp_el_bytes(&ps, a, g->ev->alias_hash, strlen(g->ev->alias_hash)));
+    EACH(OID_INT4, copybin_i32(a, pick[k]));
+    EACH(OID_TEXT, copybin_bytes(a, g->sc->device_id, strlen(g->sc->device_id)));
+    EACH(OID_INT2, copybin_i16(a, g->sc->owner_kind));
+    EACH(OID_TEXT, copybin_bytes(a, g->sc->owner.p, g->sc->owner.n));
+    EACH(OID_BOOL, copybin_bool(a, g->sc->attr_enc));
+    group_rows gr = {rows, pick};
+    store_row_arrays(&ps, n, group_row_at, &gr);
+    EACH(OID_BYTEA, copybin_bytes(a, g->key, STORE_ALIAS_KEY_LEN));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->principal, strlen(g->ev->principal)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->action, strlen(g->ev->action)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->device_id, strlen(g->ev->device_id)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->owner, strlen(g->ev->owner)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->alias_hash, strlen(g->ev->alias_hash)));
 #undef EACH
     for (int k = 0; k < n; k++)
         memset(&out[pick[k]], 0, sizeof out[pick[k]]);

@@ -10,7 +10,10 @@
  * (test_sqlbuf.ldflags). For N = 1, 2, ... every run fails its Nth allocation (and every later
  * one); it must end with the buffer marked failed, the statement refused (OUT_OF_MEMORY, no
  * database touched) and every allocation given back, until N passes the allocations a run
- * makes. */
+ * makes.
+ * pgparams: an array parameter is array_recv's binary format (header, then each element as a
+ * length and its bytes, -1 for NULL), its elements written by copybin's field functions; out
+ * of memory, pgp_exec refuses the statement without the database and frees everything. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +26,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "../../service/store/pgparams.h"
 #include "../../service/store/sqlbuf.h"
 
 /* ---- the allocation wrappers ---- */
@@ -484,6 +488,73 @@ static void test_copybuf_out_of_memory(void **state)
     assert_true(n > 2); /* the first block and at least one growth */
 }
 
+/* ---- pgparams ---- */
+
+static void fill_params(pg_params *ps)
+{
+    pg_array *a = pgp_array(ps, OID_INT4, 2);
+    copybin_i32(a, 7);
+    copybin_i32(a, -1);
+    a = pgp_array(ps, OID_BYTEA, 3);
+    copybin_bytes(a, "ab", 2);
+    copybin_bytes(a, NULL, 0);
+    static unsigned char big[5000]; /* grows the array past its first block */
+    copybin_bytes(a, big, sizeof big);
+    pgp_int(ps, 42);
+}
+
+static void test_pgparams_array_format(void **state)
+{
+    (void)state;
+    pg_params ps = {0};
+    fill_params(&ps);
+    assert_int_equal(ps.n, 3);
+    static const unsigned char want[] = {
+        0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 23, 0,    0,    0,    2,
+        0, 0, 0, 1,                                                   /* 1 dim, int4, 2 from 1 */
+        0, 0, 0, 4, 0, 0, 0, 7, 0, 0, 0, 4,  0xff, 0xff, 0xff, 0xff}; /* 7, -1 */
+    assert_int_equal(ps.arr[0].len, sizeof want);
+    assert_memory_equal(ps.arr[0].buf, want, sizeof want);
+    static const unsigned char want2[] = {
+        0, 0, 0, 1, 0, 0, 0,   0,   0,    0,    0,    17,   0, 0, 0,    3,   0, 0,
+        0, 1, 0, 0, 0, 2, 'a', 'b', 0xff, 0xff, 0xff, 0xff, 0, 0, 0x13, 0x88}; /* "ab", NULL, then
+                                                                                  5000 bytes */
+    assert_int_equal(ps.arr[1].len, sizeof want2 + 5000);
+    assert_memory_equal(ps.arr[1].buf, want2, sizeof want2);
+    assert_string_equal(ps.vals[2], "42");
+    assert_int_equal(ps.fmts[0], 1);
+    assert_int_equal(ps.fmts[2], 0);
+    for (int i = 0; i < ps.n; i++)
+        copybin_free(&ps.arr[i]);
+}
+
+static void test_pgparams_out_of_memory(void **state)
+{
+    (void)state;
+    long n;
+    for (n = 1;; n++) {
+        pg_params ps = {0};
+        PGresult *res = NULL;
+        arm(n);
+        fill_params(&ps);
+        long failed = g.failed;
+        asset_err e = failed ? pgp_exec(&ps, NULL, NULL, &res) : ASSET_OK;
+        if (!failed)
+            for (int i = 0; i < ps.n; i++)
+                copybin_free(&ps.arr[i]);
+        int leaked = g.nlive;
+        disarm();
+        if (!failed)
+            break;
+        if (e != ASSET_OUT_OF_MEMORY || res)
+            fail_msg("allocation %ld failed, yet the statement would run", n);
+        if (leaked)
+            fail_msg("allocation %ld failed: %d blocks not given back", n, leaked);
+        assert_int_equal(ps.n, 0); /* pgp_exec leaves it empty */
+    }
+    assert_true(n > 3); /* two arrays and a growth */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +565,8 @@ int main(void)
         cmocka_unit_test(test_copybuf_growth_roundtrip),
         cmocka_unit_test(test_copybuf_free_wipes),
         cmocka_unit_test(test_copybuf_out_of_memory),
+        cmocka_unit_test(test_pgparams_array_format),
+        cmocka_unit_test(test_pgparams_out_of_memory),
     };
     if (sodium_init() < 0)
         return 1;
