@@ -30,6 +30,7 @@ typedef struct {
 
 void asset_list_free(asset_list *l);
 
+/* POST /assets: written together with concurrent adds, in one transaction (asset_add.h). */
 WUR asset_err assets_add(svc *s, const principal *p, const asset_req *q, asset_list *out);
 /* GET /assets (q from OP_QUERY) and GET /assets/{alias} (q from OP_GET_ONE with the alias). */
 WUR asset_err assets_query(svc *s, const principal *p, const asset_req *q, asset_list *out);
