@@ -59,6 +59,45 @@ static void run(dispatch *d, http_req *rq)
     rq->who = NULL;
 }
 
+/* Requests taken together (router_dispatch_reads), each with its own principal: the timed out
+ * answered 503 as run() answers them. */
+static void run_reads(dispatch *d, http_req **rqs, int n)
+{
+    http_req *go[ASSET_GET_GROUP_MAX];
+    int m = 0;
+    principal *who = http_principals_open(n);
+    asset_err_note(NULL);
+    for (int i = 0; i < n; i++) {
+        http_req *rq = rqs[i];
+        if (!who)
+            http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, NULL);
+        else if (now_ms() - rq->start_ms > d->timeout_ms)
+            http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL,
+                         "the service is overloaded or the database is slow; retry");
+        else
+            (go[m++] = rq)->who = &who[i];
+    }
+    router_dispatch_reads(go, m);
+    http_principals_close(n);
+    for (int i = 0; i < n; i++)
+        rqs[i]->who = NULL;
+}
+
+/* Under d->mu: the request at the head and, when it is a read by alias (and this thread a
+ * worker), the reads queued right behind it: one statement looks them up (asset_get.h), so a
+ * read costs a share of one round trip. Returns how many were taken. */
+static int take(dispatch *d, bool spare, http_req **rqs)
+{
+    int n = 0;
+    do {
+        rqs[n++] = d->q[d->head];
+        d->head = (d->head + 1) % d->cap;
+        d->count--;
+    } while (!spare && rqs[0]->read_together && n < ASSET_GET_GROUP_MAX && d->count &&
+             d->q[d->head]->read_together);
+    return n;
+}
+
 static void *worker_main(void *arg)
 {
     dispatch *d = arg;
@@ -73,23 +112,26 @@ static void *worker_main(void *arg)
         }
         if (d->count == 0)
             break;
-        http_req *rq = d->q[d->head];
-        d->head = (d->head + 1) % d->cap;
-        d->count--;
+        http_req *rqs[ASSET_GET_GROUP_MAX];
+        int n = take(d, spare, rqs);
         d->running++;
         pthread_mutex_unlock(&d->mu);
-        run(d, rq);
+        if (n > 1)
+            run_reads(d, rqs, n);
+        else
+            run(d, rqs[0]);
         /* A long poll that waits is parked, still suspended: not ours any more. */
-        while (rq && rq->wait && rq->wait->wants) {
-            if (longpoll_park(rq->app->longpoll, rq) == 0)
-                rq = NULL;
+        while (n == 1 && rqs[0] && rqs[0]->wait && rqs[0]->wait->wants) {
+            if (longpoll_park(rqs[0]->app->longpoll, rqs[0]) == 0)
+                rqs[0] = NULL;
             else
-                run(d, rq);
+                run(d, rqs[0]);
         }
-        if (rq) {
-            rq->done = true;
-            MHD_resume_connection(rq->conn);
-        }
+        for (int i = 0; i < n; i++)
+            if (rqs[i]) {
+                rqs[i]->done = true;
+                MHD_resume_connection(rqs[i]->conn);
+            }
         pthread_mutex_lock(&d->mu);
         d->running--; /* a worker takes the next request itself; a spare hands it on */
         if (spare)

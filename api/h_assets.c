@@ -1,4 +1,5 @@
 /* Handlers of the app endpoints on /assets (spec §4). */
+#include "../service/asset_get.h"
 #include "../service/asset_ops.h"
 #include "handlers.h"
 #include "jsonmap.h"
@@ -115,6 +116,34 @@ void h_asset_get(http_req *rq, const char *alias, const char *b)
         asset_list_free(&l);
     }
     asset_req_clear(&q);
+}
+
+void h_asset_get_group(http_req **rqs, const char **alias, int n)
+{
+    asset_req q[ASSET_GET_GROUP_MAX];
+    asset_get_item items[ASSET_GET_GROUP_MAX];
+    http_req *asks[ASSET_GET_GROUP_MAX];
+    asset_get_group g = {items, 0, NULL};
+    for (int k = 0; k < n; k++) {
+        asset_req_init(&q[k]);
+        if (path_alias_or_reply(rqs[k], &q[k], alias[k]) == 0 &&
+            handler_build_req_or_reply(rqs[k], &q[k], OP_GET_ONE, NULL, OP_GET_ONE, OP_GET_ONE) ==
+                0) {
+            items[g.n] = (asset_get_item){.p = rqs[k]->who, .q = &q[k]};
+            asks[g.n++] = rqs[k];
+        }
+    }
+    if (g.n)
+        assets_get_group(rqs[0]->app->svc, &g);
+    for (int j = 0; j < g.n; j++) {
+        if (items[j].err != ASSET_OK)
+            http_problem(asks[j], items[j].err, NULL, NULL);
+        else
+            answer_one(asks[j], 200, &items[j].out);
+    }
+    asset_get_group_clear(&g);
+    for (int k = 0; k < n; k++)
+        asset_req_clear(&q[k]);
 }
 
 void h_asset_update(http_req *rq, const char *alias, const char *b)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "../service/arena.h"
+#include "../service/asset_get.h"
 #include "../service/asset_req.h"
 #include "../service/err.h"
 #include "../service/svc.h"
@@ -34,7 +35,8 @@ typedef struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool too_big;
-    bool queued, done;         /* handed to a request worker (dispatch.c); its answer is ready */
+    bool queued, done;  /* handed to a request worker (dispatch.c); its answer is ready */
+    bool read_together; /* GET /assets/{alias}: run with the reads queued next to it (dispatch.c) */
     struct lp_wait *wait;      /* a long poll's waiting state (longpoll.c), in mem */
     const char *authorization; /* the Authorization header, copied before dispatch */
     /* Spec §13 request headers, copied likewise (NULL when absent). */
@@ -100,6 +102,9 @@ int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const
  * ordinary heap memory, nor anywhere between requests. NULL when out of memory. */
 principal *http_principal_open(void);
 void http_principal_close(void);
+/* The same for the n (at most ASSET_GET_GROUP_MAX) requests of a group read (dispatch.c). */
+principal *http_principals_open(int n);
+void http_principals_close(int n);
 
 /* Parse a request body: 0 and *out (owned by the caller); -1 not JSON (*err_pos the byte
  * offset); -2 out of memory (Jansson would otherwise return silently damaged data); -3 a key

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../service/asset_add.h"
+#include "../service/asset_get.h"
 #include "../service/sync/sync.h"
 #include "router.h"
 
@@ -122,6 +123,16 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
         "# HELP assetd_add_group_adds_total Adds written by those transactions.\n"
         "# TYPE assetd_add_group_adds_total counter\nassetd_add_group_adds_total %llu\n",
         (unsigned long long)group_tx, (unsigned long long)group_adds);
+    uint64_t get_statements = 0, get_reads = 0;
+    assets_get_group_counts(&get_statements, &get_reads);
+    out(&o,
+        "# HELP assetd_get_group_statements_total Statements of group reads (GET "
+        "/assets/{alias}).\n"
+        "# TYPE assetd_get_group_statements_total counter\n"
+        "assetd_get_group_statements_total %llu\n"
+        "# HELP assetd_get_group_reads_total Reads looked up by those statements.\n"
+        "# TYPE assetd_get_group_reads_total counter\nassetd_get_group_reads_total %llu\n",
+        (unsigned long long)get_statements, (unsigned long long)get_reads);
     sync_stats st;
     sync_stats_read(&st);
     out(&o,

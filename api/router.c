@@ -562,35 +562,94 @@ void router_reject_body(http_req *rq)
                             "exceeds the configured size limit");
 }
 
-void router_dispatch(http_req *rq)
+/* After the handler: a 400 that refused the request as malformed before its operation could
+ * check a remembered principal is checked now. */
+static void handled(http_req *rq, const route *r)
 {
-    const char *p1 = NULL, *p2 = NULL;
-    const route *r = route_or_reply(rq, true, &p1, &p2);
-    if (!r)
-        return;
+    if ((r->flags & CHECKS_PRINCIPAL) && rq->status == 400)
+        (void)revoked_or_reply(rq);
+}
+
+/* A replay or a repeat in flight is the first request again: audited once, as that one
+ * (unaudited). A 401 after authentication (the token stopped being valid: a remembered principal
+ * found stale, a write's installation hold) means the caller was not authenticated after all. */
+static void audit_done(http_req *rq, const route *r, const char *p1, bool unaudited)
+{
+    if (rq->authed && rq->status != 401 && !unaudited)
+        audit_call_end(rq, r, p1);
+}
+
+/* The query string's state answered: 0 when it decoded. */
+static int args_or_reply(http_req *rq)
+{
     if (rq->args_oom) {
         http_problem(rq, ASSET_OUT_OF_MEMORY, NULL, "out of memory; nothing was written");
-        return;
+        return -1;
     }
     if (rq->bad_args) {
         http_problem(rq, ASSET_INVALID_ARGUMENT, "query string", "is malformed");
-        return;
+        return -1;
     }
+    return 0;
+}
+
+/* Route r of rq, routed and authenticated, to its answer. */
+static void run_route(http_req *rq, const route *r, const char *p1, const char *p2)
+{
+    if (args_or_reply(rq) != 0)
+        return;
     idem_ctx ic = {0};
     if ((r->flags & IDEMPOTENT) && !idem_start_or_reply(rq, &ic)) {
         /* answered: a replay, a conflict or a bad key */
     } else {
         if (r->body != BODY_JSON || parse_body_or_reply(rq) == 0)
             r->handler(rq, p1, p2);
-        /* Refused as malformed before its operation could check a remembered principal. */
-        if ((r->flags & CHECKS_PRINCIPAL) && rq->status == 400)
-            (void)revoked_or_reply(rq);
+        handled(rq, r);
         if (r->flags & IDEMPOTENT)
             idem_end(rq, &ic);
     }
-    /* A replay or a repeat in flight is the first request again: audited once, as that one. A 401
-     * after authentication (the token stopped being valid: a remembered principal found stale, a
-     * write's installation hold) means the caller was not authenticated after all. */
-    if (rq->authed && rq->status != 401 && !ic.unaudited)
-        audit_call_end(rq, r, p1);
+    audit_done(rq, r, p1, ic.unaudited);
+}
+
+void router_dispatch(http_req *rq)
+{
+    const char *p1 = NULL, *p2 = NULL;
+    const route *r = route_or_reply(rq, true, &p1, &p2);
+    if (r)
+        run_route(rq, r, p1, p2);
+}
+
+bool router_reads_together(const http_req *rq)
+{
+    const char *a = rq->url + strlen("/assets/");
+    return strcmp(rq->method, "GET") == 0 && strncmp(rq->url, "/assets/", 8) == 0 && *a &&
+           !strchr(a, '/');
+}
+
+void router_dispatch_reads(http_req **rqs, int n)
+{
+    http_req *reads[ASSET_GET_GROUP_MAX];
+    const char *alias[ASSET_GET_GROUP_MAX];
+    const route *get = NULL;
+    int m = 0;
+    for (int i = 0; i < n && i < ASSET_GET_GROUP_MAX; i++) {
+        const char *p1 = NULL, *p2 = NULL;
+        const route *r = route_or_reply(rqs[i], true, &p1, &p2);
+        if (!r)
+            continue;
+        if (r->handler != h_asset_get || rqs[i]->args_oom || rqs[i]->bad_args) {
+            run_route(rqs[i], r, p1, p2);
+            continue;
+        }
+        get = r;
+        reads[m] = rqs[i];
+        alias[m++] = p1;
+    }
+    if (!m)
+        return;
+    h_asset_get_group(reads, alias, m);
+    for (int j = 0; j < m; j++) {
+        handled(reads[j], get);
+        audit_done(reads[j], get, alias[j], false);
+    }
 }

@@ -163,6 +163,7 @@ static int submit_or_reply(http_req *rq)
     edge_request_received(rq->conn);
     prepare(rq);
     rq->queued = true;
+    rq->read_together = !rq->too_big && router_reads_together(rq);
     if (dispatch_submit(rq->app->dispatch, rq) != 0) {
         rq->queued = false;
         http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "too many requests queued; retry");

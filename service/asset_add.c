@@ -119,20 +119,8 @@ typedef struct {
 static int group_refs(add_item **items, int n, store_principal_ref *refs, int *ref)
 {
     int nrefs = 0;
-    for (int k = 0; k < n; k++) {
-        store_principal_ref r;
-        svc_principal_ref(items[k]->p, &r);
-        int j = 0;
-        while (j < nrefs && !(refs[j].installation_id == r.installation_id &&
-                              refs[j].device_generation == r.device_generation &&
-                              refs[j].installation_generation == r.installation_generation &&
-                              strcmp(refs[j].device_id, r.device_id) == 0 &&
-                              memcmp(refs[j].token_hash, r.token_hash, SEAL_TOKEN_HASH_LEN) == 0))
-            j++;
-        if (j == nrefs)
-            refs[nrefs++] = r;
-        ref[k] = j;
-    }
+    for (int k = 0; k < n; k++)
+        ref[k] = svc_principal_ref_index(items[k]->p, refs, &nrefs);
     return nrefs;
 }
 

@@ -67,11 +67,20 @@ static asset_err record_key(svc *s, db_conn *c, const principal *p, int version,
 asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res, int i,
                           bool with_secret, asset_list *l, asset_out *out)
 {
+    row_reader rows;
+    memset(out, 0, sizeof *out);
+    if (store_asset_rows(&rows, res) != 0)
+        return ASSET_DATA_CORRUPTED;
+    return assets_open_read(s, c, p, &rows, i, with_secret, l, out);
+}
+
+asset_err assets_open_read(svc *s, db_conn *c, const principal *p, const row_reader *rows, int i,
+                           bool with_secret, asset_list *l, asset_out *out)
+{
     unsigned char key[SEAL_KEY_LEN], *secret = NULL;
     size_t secret_len = 0;
     memset(out, 0, sizeof *out);
-    row_reader rows;
-    if (store_asset_rows(&rows, res) != 0 || store_asset_decode(&rows, i, &out->rec, &l->mem) != 0)
+    if (store_asset_decode(rows, i, &out->rec, &l->mem) != 0)
         return ASSET_DATA_CORRUPTED;
     out->has_group = out->rec.owner_kind == OWNER_GROUP;
     asset_err e = record_key(s, c, p, out->rec.key_version, key);
@@ -92,6 +101,16 @@ asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res,
         sodium_memzero(secret, secret_len);
     }
     return e;
+}
+
+asset_err assets_secret_readable(const principal *p, const asset_record *r)
+{
+    access_attrs acc = record_access(r);
+    if (r->auth_type == AUTH_TYPE_ANY)
+        return ASSET_ACCESS_DENIED;
+    if (!rules_accessible(&acc, &p->state))
+        return ASSET_STATUS_MISMATCH;
+    return ASSET_OK;
 }
 
 asset_err assets_seal_add(const principal *p, const asset_req *q, const store_scope *sc, arena *a,
@@ -263,15 +282,9 @@ static asset_err query_fn(db_conn *c, void *arg)
         return ASSET_OUT_OF_MEMORY;
     for (size_t i = 0; i < n; i++) {
         asset_out *o = &out->items[i];
-        if ((e = assets_open_row(s, c, p, out->res, (int)i, with_secret, out, o)) != ASSET_OK)
+        if ((e = assets_open_row(s, c, p, out->res, (int)i, with_secret, out, o)) != ASSET_OK ||
+            (with_secret && (e = assets_secret_readable(p, &o->rec)) != ASSET_OK))
             return e;
-        if (with_secret) {
-            access_attrs acc = record_access(&o->rec);
-            if (o->rec.auth_type == AUTH_TYPE_ANY)
-                return ASSET_ACCESS_DENIED;
-            if (!rules_accessible(&acc, &p->state))
-                return ASSET_STATUS_MISMATCH;
-        }
         out->n++;
     }
     if ((size_t)rows > n &&

@@ -85,5 +85,11 @@ WUR asset_err assets_apply_update(svc *s, db_conn *c, const principal *p, const 
                                   asset_list *l, asset_out *o, store_label_cols *cols, bool *touch);
 WUR asset_err assets_open_row(svc *s, db_conn *c, const principal *p, PGresult *res, int i,
                               bool with_secret, asset_list *l, asset_out *out);
+/* The same for row i of a result already bound (store_asset_rows, or a group's). */
+WUR asset_err assets_open_read(svc *s, db_conn *c, const principal *p, const row_reader *rows,
+                               int i, bool with_secret, asset_list *l, asset_out *out);
+/* Whether p may have the secret of r now (§6): ACCESS_DENIED when r needs user authentication
+ * (the query with a challenge is the way), STATUS_MISMATCH when the device's state forbids it. */
+WUR asset_err assets_secret_readable(const principal *p, const asset_record *r);
 
 #endif

@@ -272,6 +272,22 @@ void svc_principal_ref(const principal *p, store_principal_ref *ref)
     ref->installation_generation = p->installation_generation;
 }
 
+int svc_principal_ref_index(const principal *p, store_principal_ref *refs, int *n)
+{
+    store_principal_ref r;
+    svc_principal_ref(p, &r);
+    int j = 0;
+    while (j < *n && !(refs[j].installation_id == r.installation_id &&
+                       refs[j].device_generation == r.device_generation &&
+                       refs[j].installation_generation == r.installation_generation &&
+                       strcmp(refs[j].device_id, r.device_id) == 0 &&
+                       memcmp(refs[j].token_hash, r.token_hash, SEAL_TOKEN_HASH_LEN) == 0))
+        j++;
+    if (j == *n)
+        refs[(*n)++] = r;
+    return j;
+}
+
 asset_err svc_principal_current(db_conn *c, const principal *p, bool *current)
 {
     store_principal_ref ref;

@@ -84,6 +84,9 @@ WUR asset_err svc_principal_current(db_conn *c, const principal *p, bool *curren
 /* What the store needs to check p in a statement of its own (store_asset_get_current). */
 struct store_principal_ref;
 void svc_principal_ref(const principal *p, struct store_principal_ref *ref);
+/* The index of p's ref among refs[0..*n), appended (*n grows; refs must have room) when no equal
+ * one is there: the distinct principals of a group of requests, each checked once. */
+int svc_principal_ref_index(const principal *p, struct store_principal_ref *refs, int *n);
 void principal_clear(principal *p);
 
 /* Inside a transaction on c: holds the caller's installation, as authenticated, until the

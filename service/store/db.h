@@ -53,6 +53,7 @@ enum db_stmt_id {
     STMT_GROUP_INSERT,
     STMT_GROUP_INSERT_NEW,
     STMT_GROUP_UPSERT,
+    STMT_GROUP_GET,
     STMT_COUNT_ /* keep below 64 */
 };
 

@@ -55,7 +55,9 @@ asset_err pgp_exec(pg_params *ps, db_conn *c, const db_stmt *st, PGresult **out)
             ps->lens[i] = (int)ps->arr[i].len;
         }
     asset_err e = failed ? ASSET_OUT_OF_MEMORY
-                         : db_exec_stmt(c, st, ps->n, ps->vals, ps->lens, ps->fmts, out);
+                  : ps->binary_result
+                      ? db_exec_stmt_binary(c, st, ps->n, ps->vals, ps->lens, ps->fmts, out)
+                      : db_exec_stmt(c, st, ps->n, ps->vals, ps->lens, ps->fmts, out);
     for (int i = 0; i < ps->n; i++)
         copybin_free(&ps->arr[i]);
     memset(ps, 0, sizeof *ps);

@@ -32,7 +32,8 @@ typedef struct {
     pg_array arr[PGP_MAX];
     char num[PGP_MAX][24];
     int n;
-    bool failed; /* more than PGP_MAX parameters */
+    bool failed;        /* more than PGP_MAX parameters */
+    bool binary_result; /* the result's columns in binary format (row.c reads either) */
 } pg_params;
 
 /* Starts the next parameter as an array of n elements of type oid; returns it to fill with

@@ -171,3 +171,72 @@ asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int 
     PQclear(res);
     return e;
 }
+
+/* ---- reads: many GET /assets/{alias} of any callers in one statement ---- */
+
+/* $1..$4 the reads (index, alias key, device, principal), $5..$11 the principals (index, ref,
+ * whether to check it). Each principal's check runs once, in a scalar subquery (see
+ * STORE_INSTALLATION_CURRENT_ROWS); the asset is looked up by its alias key and device only when
+ * its principal is current, the one way the plan cannot flip (STORE_ALIAS_KEY_SQL). */
+static const db_stmt st_get = {
+    STMT_GROUP_GET, "group_get",
+    "WITH r AS MATERIALIZED (SELECT r.j, NOT r.chk OR (SELECT "
+    "count(*) " STORE_INSTALLATION_CURRENT_ROWS(
+        "r.dev::uuid", "r.inst", "r.th", "r.gd",
+        "r.gi") ") > 0 AS ok FROM unnest($5::int[], $6::text[], $7::bigint[], $8::bytea[], "
+                "$9::bigint[], $10::bigint[], $11::boolean[]) AS r(j, dev, inst, th, gd, gi, chk)) "
+                "SELECT k.gi AS get_item, r.ok AS get_current, " STORE_ASSET_COLS
+                " FROM unnest($1::int[], $2::bytea[], $3::text[], $4::int[]) AS k(gi, key, dev, j) "
+                "JOIN r ON r.j = k.j "
+                "LEFT JOIN assets ON r.ok AND alias_key = k.key AND device_id = k.dev::uuid"};
+
+asset_err store_group_get(db_conn *c, const store_group_key *keys, int n,
+                          const store_principal_ref *refs, const bool *check, int nrefs,
+                          PGresult **out)
+{
+    pg_params ps = {.binary_result = true};
+    pg_array *a;
+#define EACH(count, oid, el)                                                                       \
+    do {                                                                                           \
+        a = pgp_array(&ps, oid, count);                                                            \
+        for (int k = 0; k < count; k++)                                                            \
+            el;                                                                                    \
+    } while (0)
+    EACH(n, OID_INT4, copybin_i32(a, k));
+    EACH(n, OID_BYTEA, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
+    EACH(n, OID_TEXT, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
+    EACH(n, OID_INT4, copybin_i32(a, keys[k].ref));
+    EACH(nrefs, OID_INT4, copybin_i32(a, k));
+    EACH(nrefs, OID_TEXT, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
+    EACH(nrefs, OID_INT8, copybin_i64(a, refs[k].installation_id));
+    EACH(nrefs, OID_BYTEA, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
+    EACH(nrefs, OID_INT8, copybin_i64(a, refs[k].device_generation));
+    EACH(nrefs, OID_INT8, copybin_i64(a, refs[k].installation_generation));
+    EACH(nrefs, OID_BOOL, copybin_bool(a, check[k]));
+#undef EACH
+    return pgp_exec(&ps, c, &st_get, out);
+}
+
+int store_group_got(const PGresult *res, int n, int *row, bool *current, row_reader *assets)
+{
+    static const char *const names[] = {"get_item", "get_current"};
+    static const row_type got_row = {names, 2};
+    static row_cache cache, asset_cache;
+    row_reader got;
+    if (row_bind(&got, res, &got_row, &cache) != 0 ||
+        row_bind(assets, res, &store_asset_row, &asset_cache) != 0 || row_count(&got) != n)
+        return -1;
+    for (int k = 0; k < n; k++)
+        row[k] = -1;
+    for (int i = 0; i < n; i++) {
+        int64_t k = -1;
+        if (row_i64_checked(&got, i, 0, &k) != 0 || k < 0 || k >= n || row[k] != -1)
+            return -1;
+        row[k] = i;
+        current[k] = row_bool(&got, i, 1);
+    }
+    for (int k = 0; k < n; k++)
+        if (!current[k] || row_null(assets, row[k], 0)) /* owner_kind: NOT NULL in an asset */
+            row[k] = -1;
+    return 0;
+}

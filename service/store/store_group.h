@@ -1,9 +1,11 @@
-/* store_group: the SQL of group commit (service/asset_add.c): concurrent adds of any callers,
- * devices and stores written by one statement in one transaction, each with its own outcome.
- * The rows travel as arrays (pgparams.h) and each row written records its own audit row in the
- * same statement, as a single add does (store_asset_insert).
+/* store_group: the SQL of requests of many callers served by one statement. Group commit
+ * (service/asset_add.c): concurrent adds of any callers, devices and stores written by one
+ * statement in one transaction, each with its own outcome. The rows travel as arrays
+ * (pgparams.h) and each row written records its own audit row in the same statement, as a single
+ * add does (store_asset_insert). Group reads (service/asset_get.c): concurrent GET
+ * /assets/{alias} looked up by one statement, each caller's principal checked in it.
  *
- * Both statements span devices: under Citus they run through the coordinator
+ * These statements span devices: under Citus they run through the coordinator
  * (tests/citus/routing.mjs lists them, with the plan). */
 #ifndef ASSETD_STORE_GROUP_H
 #define ASSETD_STORE_GROUP_H
@@ -45,5 +47,25 @@ typedef struct {
  * for each other's keys in one order. */
 WUR asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int *pick, int n,
                                  batch_conflict mode, store_group_written *out);
+
+/* One read of a group: an asset's alias key (store_alias_key) and device, and ref, the index of
+ * the principal reading it among the group's refs. Borrowed. */
+typedef struct {
+    const unsigned char *key; /* STORE_ALIAS_KEY_LEN bytes */
+    const char *device_id;
+    int ref;
+} store_group_key;
+
+/* Looks up keys[0..n) at once: one row per key, in any order, with its index, whether its
+ * principal refs[ref] is still current (as store_asset_get_current checks; always true when
+ * check[ref] is false) and, when it is and the asset exists, the asset (STORE_ASSET_COLS, binary
+ * format). *out is the caller's to PQclear. */
+WUR asset_err store_group_get(db_conn *c, const store_group_key *keys, int n,
+                              const store_principal_ref *refs, const bool *check, int nrefs,
+                              PGresult **out);
+/* Reads store_group_get's result for its n keys: current[k], and row[k] the row of key k's asset
+ * (-1: none, or not current); *assets binds the result for store_asset_decode. -1 when the result
+ * is not what the statement returns. */
+WUR int store_group_got(const PGresult *res, int n, int *row, bool *current, row_reader *assets);
 
 #endif

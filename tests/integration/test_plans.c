@@ -81,6 +81,8 @@ static void run_sql(PGconn *pg, const char *sql)
 /* The plans captured since the last call: none may scan sequentially or filter rows away. */
 static void expect_plans_clean(const char *what)
 {
+    if (getenv("PLANS_SHOW"))
+        fprintf(stderr, "%s:\n%s\n", what, notices);
     if (!strstr(notices, "plan:"))
         fail_msg("%s: no plan was reported", what);
     if (strstr(notices, "Seq Scan") || strstr(notices, "Rows Removed by Filter"))
@@ -239,9 +241,9 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     const int pick[2] = {0, 1};
     store_group_written gw[2];
     for (int overwrite = 0; overwrite <= 1; overwrite++) {
-        assert_int_equal(store_group_insert(&c, grows, pick, 2,
-                                            overwrite ? BATCH_REPLACE : BATCH_SKIP, gw),
-                         ASSET_OK);
+        assert_int_equal(
+            store_group_insert(&c, grows, pick, 2, overwrite ? BATCH_REPLACE : BATCH_SKIP, gw),
+            ASSET_OK);
         assert_int_equal(gw[0].written, overwrite);
         assert_true(gw[1].written);
         assert_int_equal(gw[1].inserted, !overwrite);
@@ -254,6 +256,22 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     assert_int_equal(store_group_insert(&c, grows, pick, 1, BATCH_FAIL, gw), ASSET_OK);
     assert_true(gw[0].written && gw[0].inserted);
     expect_plans_clean("group insert, all new");
+
+    /* Group reads (service/asset_get.h): two keys of one principal, one of them no asset. */
+    unsigned char gk[2][STORE_ALIAS_KEY_LEN];
+    store_alias_key(gk[0], &sc, (asset_text){"alias-99", 8});
+    store_alias_key(gk[1], &sc, (asset_text){"no-such-alias", 13});
+    store_group_key keys[2] = {{gk[0], DEVICE, 0}, {gk[1], DEVICE, 0}};
+    const bool check = true;
+    int grow[2];
+    bool gcur[2];
+    assert_int_equal(store_group_get(&c, keys, 2, &ref, &check, 1, &r), ASSET_OK);
+    assert_int_equal(store_group_got(r, 2, grow, gcur, &rows), 0);
+    assert_true(gcur[0] && gcur[1]);
+    assert_true(grow[0] >= 0);
+    assert_int_equal(grow[1], -1);
+    PQclear(r);
+    expect_plans_clean("group get");
 
     asset_req_clear(&q);
     asset_req_clear(&page);

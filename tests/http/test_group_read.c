@@ -1,0 +1,252 @@
+/* Group reads of GET /assets/{alias} (service/asset_get.h): reads queued together are looked up
+ * by one statement, and each still gets exactly the answer it gets alone — the secret, 404,
+ * 403, 400, 401, a state that forbids the secret — with its own audit row; a principal
+ * remembered by this instance is checked in that statement against changes made through another
+ * instance (a state change, an uninstall).
+ *
+ * The instance under test has one request worker, so that concurrent reads queue behind the one
+ * running and are taken together; the metrics show they were. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lib/testlib.h"
+
+static tl_server *s1, *s2;
+
+static int setup(void **st)
+{
+    (void)st;
+    static const char *const env[] = {"ASSETD_REQUEST_WORKERS=1", "ASSETD_SYNC_WORKERS=0",
+                                      "ASSETD_AUTH_CACHE_MS=3600000", NULL};
+    s1 = tl_server_start(env);
+    s2 = tl_server_start(env + 1); /* the other instance: changes made elsewhere */
+    return 0;
+}
+
+static int teardown(void **st)
+{
+    (void)st;
+    int a = tl_server_stop(s1), b = tl_server_stop(s2);
+    assert_int_equal(a, 0);
+    assert_int_equal(b, 0);
+    return 0;
+}
+
+static long long metric(const char *name)
+{
+    tl_resp *r = tl_http(s1, "GET", "/metrics", NULL, NULL);
+    assert_int_equal(r->status, 200);
+    char key[128];
+    snprintf(key, sizeof key, "\n%s ", name);
+    const char *p = strstr(r->body, key);
+    assert_non_null(p);
+    long long v = atoll(p + strlen(key));
+    tl_resp_free(r);
+    return v;
+}
+
+enum { MAX_READS = 64 };
+
+/* One read and its answer: status, the problem's name or the secret (base64) or "-". */
+typedef struct {
+    const char *token;
+    char path[200];
+    long status;
+    char said[256];
+} read_req;
+
+static void read_once(read_req *q)
+{
+    tl_resp *r = tl_http(s1, "GET", q->path, q->token, NULL);
+    q->status = r->status;
+    const char *v = NULL;
+    if (r->json)
+        v = json_string_value(json_object_get(r->json, r->status >= 400 ? "name" : "secret"));
+    if (r->status < 400 && r->json && !json_object_get(r->json, "alias"))
+        v = "(no alias in the answer)";
+    snprintf(q->said, sizeof q->said, "%s", v ? v : "-");
+    tl_resp_free(r);
+}
+
+typedef struct {
+    read_req *reqs;
+    int from, n, rounds;
+    pthread_barrier_t *go;
+} reader;
+
+static void *reader_run(void *arg)
+{
+    reader *t = arg;
+    pthread_barrier_wait(t->go);
+    for (int round = 0; round < t->rounds; round++)
+        for (int i = t->from; i < t->from + t->n; i++)
+            read_once(&t->reqs[i]);
+    return NULL;
+}
+
+/* Every read of reqs[0..n) by its own client thread, all at once, `rounds` times over. */
+static void read_all_at_once(read_req *reqs, int n, int rounds)
+{
+    pthread_t th[MAX_READS];
+    reader rs[MAX_READS];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        rs[i] = (reader){reqs, i, 1, rounds, &go};
+        assert_int_equal(pthread_create(&th[i], NULL, reader_run, &rs[i]), 0);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+}
+
+/* Reads of many callers with every kind of answer, made one by one and then all at once: the
+ * same answers, and the reads were looked up together. */
+static void test_each_read_answered_as_alone(void **st)
+{
+    (void)st;
+    char b64[64];
+    tl_device d[2] = {tl_device_create(s1, "gr-1", NULL), tl_device_create(s1, "gr-2", NULL)};
+    static const char *const groups[] = {"gr.shared", NULL};
+    tl_app a[3] = {tl_app_install(s1, d[0].id, "com.example.gr0", groups, false),
+                   tl_app_install(s1, d[0].id, "com.example.gr1", NULL, false),
+                   tl_app_install(s1, d[1].id, "com.example.gr0", NULL, false)};
+    for (int i = 0; i < 3; i++)
+        json_decref(tl_asset_addf(s1, a[i].token, "{\"alias\":\"x\",\"secret\":\"%s\"}",
+                                  tl_b64(b64, sizeof b64, a[i].app_id, strlen(a[i].app_id))));
+    json_decref(tl_asset_addf(s1, a[0].token,
+                              "{\"alias\":\"grouped\",\"groupId\":\"gr.shared\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, "in the group", 12)));
+    json_decref(tl_asset_addf(s1, a[0].token,
+                              "{\"alias\":\"needs-auth\",\"authType\":\"ANY\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, "auth", 4)));
+    static const struct {
+        int app; /* -1: no token; -2: a token nobody has */
+        const char *path;
+    } reads[] = {
+        {0, "/assets/x?returnType=ALL"},
+        {1, "/assets/x?returnType=ALL"},
+        {2, "/assets/x?returnType=ALL"},
+        {0, "/assets/x"},
+        {0, "/assets/missing?returnType=ALL"},
+        {0, "/assets/grouped?returnType=ALL"},
+        {0, "/assets/grouped?groupId=gr.shared&returnType=ALL"},
+        {1, "/assets/grouped?groupId=gr.shared&returnType=ALL"},
+        {0, "/assets/needs-auth?returnType=ALL"},
+        {0, "/assets/needs-auth"},
+        {0, "/assets/x?returnType=SOMETIMES"},
+        {0, "/assets/x?limit=3"},
+        {2, "/assets/%E2%82%AC?returnType=ALL"},
+        {-1, "/assets/x?returnType=ALL"},
+        {-2, "/assets/x?returnType=ALL"},
+        {1, "/assets/x?returnType=ALL"},
+    };
+    enum { N = sizeof reads / sizeof reads[0] };
+    static read_req alone[N], together[N];
+    for (int i = 0; i < N; i++) {
+        const char *token = reads[i].app >= 0    ? a[reads[i].app].token
+                            : reads[i].app == -1 ? NULL
+                                                 : "not-a-token-anybody-has";
+        alone[i] = (read_req){.token = token};
+        snprintf(alone[i].path, sizeof alone[i].path, "%s", reads[i].path);
+        read_once(&alone[i]);
+        together[i] = alone[i];
+        together[i].status = 0;
+    }
+    /* The expected answers, made alone, are what the contract says. */
+    assert_int_equal(alone[0].status, 200);
+    assert_string_equal(alone[0].said, tl_b64(b64, sizeof b64, a[0].app_id, strlen(a[0].app_id)));
+    assert_string_equal(alone[2].said, tl_b64(b64, sizeof b64, a[2].app_id, strlen(a[2].app_id)));
+    assert_int_equal(alone[4].status, 404);
+    assert_int_equal(alone[6].status, 200);
+    assert_int_equal(alone[7].status, 403);
+    assert_int_equal(alone[8].status, 403);
+    assert_int_equal(alone[10].status, 400);
+    assert_int_equal(alone[13].status, 401);
+    assert_int_equal(alone[14].status, 401);
+
+    long long stmts0 = metric("assetd_get_group_statements_total");
+    long long reads0 = metric("assetd_get_group_reads_total");
+    read_all_at_once(together, N, 8);
+    for (int i = 0; i < N; i++)
+        if (together[i].status != alone[i].status || strcmp(together[i].said, alone[i].said))
+            fail_msg("%s (app %d): alone %ld %s, together %ld %s", reads[i].path, reads[i].app,
+                     alone[i].status, alone[i].said, together[i].status, together[i].said);
+    long long stmts = metric("assetd_get_group_statements_total") - stmts0;
+    long long grouped = metric("assetd_get_group_reads_total") - reads0;
+    if (stmts == 0 || grouped <= stmts)
+        fail_msg("%d concurrent readers: %lld reads in %lld group statements: none shared one", N,
+                 grouped, stmts);
+
+    /* Each secret read together recorded itself, as a read alone does: 8 rounds of the 3 reads
+     * of app 0's "x" with its secret that succeeded, plus the one made alone. */
+    long long rows = 0;
+    for (int k = 0; k < 200 && rows < 9; k++, tl_sleep_ms(25))
+        rows = tl_db_count("SELECT count(*) FROM audit_log WHERE device_id = $1 AND action = "
+                           "'getAsset' AND owner = 'app:com.example.gr0' AND outcome = 'ok'",
+                           d[0].id, NULL);
+    assert_int_equal(rows, 9);
+}
+
+/* Changes made through the other instance are seen by reads in a group of this one, whose
+ * principals it remembers: a locked screen forbids the secret, an uninstall refuses the token.
+ * Each reader has a token of its own, remembered before the change: a read that happens to run
+ * alone refreshes only its own, so the others find theirs stale in the group's statement. */
+static void test_remembered_principals_checked_in_the_group(void **st)
+{
+    (void)st;
+    enum { APPS = 10, N = APPS + 2 };
+    char b64[64], out[64], app_id[64];
+    tl_device d = tl_device_create(s1, "gr-state", NULL);
+    static tl_app apps[APPS + 1];
+    for (int i = 0; i <= APPS; i++) {
+        snprintf(app_id, sizeof app_id, "com.example.grstate%d", i);
+        apps[i] = tl_app_install(s1, d.id, app_id, NULL, false);
+        json_decref(tl_asset_addf(s1, apps[i].token,
+                                  "{\"alias\":\"u\",\"accessibility\":\"%s\",\"secret\":\"%s\"}",
+                                  i < APPS ? "DEVICE_UNLOCKED" : "DEVICE_POWERED_ON",
+                                  tl_b64(b64, sizeof b64, "unlocked only", 13)));
+        assert_string_equal(tl_get_secret(s1, apps[i].token, "u", NULL, out, sizeof out),
+                            "unlocked only");
+    }
+    /* Reads N-2 and N-1 are of an app the changes leave alone. */
+    static read_req reqs[N];
+    for (int i = 0; i < N; i++) {
+        reqs[i] = (read_req){.token = apps[i < APPS ? i : APPS].token};
+        snprintf(reqs[i].path, sizeof reqs[i].path, "/assets/u?returnType=ALL");
+    }
+
+    tl_device_set_state(s2, d.id, true, true, true); /* the screen locked */
+    long long stmts0 = metric("assetd_get_group_statements_total");
+    read_all_at_once(reqs, N, 1);
+    for (int i = 0; i < N; i++)
+        if (i < APPS ? reqs[i].status != 409 || strcmp(reqs[i].said, "STATUS_MISMATCH")
+                     : reqs[i].status != 200)
+            fail_msg("locked, read %d: %ld %s", i, reqs[i].status, reqs[i].said);
+    assert_true(metric("assetd_get_group_statements_total") > stmts0);
+
+    tl_device_set_state(s2, d.id, true, false, true);
+    for (int i = 0; i < N; i++)
+        read_once(&reqs[i]); /* remembered afresh, unlocked */
+    for (int i = 0; i < APPS; i++) {
+        snprintf(app_id, sizeof app_id, "com.example.grstate%d", i);
+        tl_app_uninstall(s2, d.id, app_id);
+    }
+    stmts0 = metric("assetd_get_group_statements_total");
+    read_all_at_once(reqs, N, 1);
+    for (int i = 0; i < N; i++)
+        if (reqs[i].status != (i < APPS ? 401 : 200))
+            fail_msg("uninstalled, read %d: %ld %s", i, reqs[i].status, reqs[i].said);
+    assert_true(metric("assetd_get_group_statements_total") > stmts0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_read_answered_as_alone),
+        cmocka_unit_test(test_remembered_principals_checked_in_the_group),
+    };
+    return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
+}
