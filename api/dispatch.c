@@ -17,7 +17,9 @@ struct dispatch {
     http_req **q;
     int head, count, cap;
     int nthreads, started;
-    int running, limit; /* requests running and not waiting (dispatch_wait_begin); at most */
+    int running, limit;      /* requests running and not waiting (dispatch_wait_begin); at most */
+    int reading, read_limit; /* of those, runs of reads by alias (take); at most */
+    int read_max;            /* reads in one run */
     pthread_t *threads;
     int timeout_ms;
     bool stop;
@@ -25,10 +27,19 @@ struct dispatch {
 
 static _Thread_local dispatch *current; /* the pool of a request worker */
 
+/* Under d->mu: whether the request at the head may run now. Reads by alias wait while
+ * read_limit runs of them are under way: the reads that queue meanwhile are then taken together,
+ * and a statement looks up many (workers woken for one read each made groups of 1 or 2). */
+static bool may_take(const dispatch *d)
+{
+    return d->count > 0 && d->running < d->limit &&
+           !(d->q[d->head]->read_together && d->reading >= d->read_limit);
+}
+
 /* Under d->mu: wakes a thread for a queued request if one may run now. */
 static void wake(dispatch *d)
 {
-    if (d->count == 0 || d->running >= d->limit)
+    if (!may_take(d))
         return;
     if (d->idle > 0)
         pthread_cond_signal(&d->cv);
@@ -78,7 +89,7 @@ static void run_reads(dispatch *d, http_req **rqs, int n)
             (go[m++] = rq)->who = &who[i];
     }
     router_dispatch_reads(go, m);
-    http_principals_close(n);
+    http_principals_close(who, n);
     for (int i = 0; i < n; i++)
         rqs[i]->who = NULL;
 }
@@ -93,7 +104,7 @@ static int take(dispatch *d, bool spare, http_req **rqs)
         rqs[n++] = d->q[d->head];
         d->head = (d->head + 1) % d->cap;
         d->count--;
-    } while (!spare && rqs[0]->read_together && n < ASSET_GET_GROUP_MAX && d->count &&
+    } while (!spare && rqs[0]->read_together && n < d->read_max && d->count &&
              d->q[d->head]->read_together);
     return n;
 }
@@ -105,7 +116,7 @@ static void *worker_main(void *arg)
     pthread_mutex_lock(&d->mu);
     bool spare = d->next_id++ >= d->limit;
     for (;;) {
-        while ((d->count == 0 || d->running >= d->limit || (spare && d->idle > 0)) && !d->stop) {
+        while ((!may_take(d) || (spare && d->idle > 0)) && !d->stop) {
             *(spare ? &d->idle_spare : &d->idle) += 1;
             pthread_cond_wait(spare ? &d->cv_spare : &d->cv, &d->mu);
             *(spare ? &d->idle_spare : &d->idle) -= 1;
@@ -114,7 +125,9 @@ static void *worker_main(void *arg)
             break;
         http_req *rqs[ASSET_GET_GROUP_MAX];
         int n = take(d, spare, rqs);
+        bool reads = rqs[0]->read_together;
         d->running++;
+        d->reading += reads;
         pthread_mutex_unlock(&d->mu);
         if (n > 1)
             run_reads(d, rqs, n);
@@ -134,20 +147,24 @@ static void *worker_main(void *arg)
             }
         pthread_mutex_lock(&d->mu);
         d->running--; /* a worker takes the next request itself; a spare hands it on */
-        if (spare)
+        d->reading -= reads;
+        if (spare || reads)
             wake(d);
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
 }
 
-int dispatch_start(dispatch **out, int workers, int spare, int queue_max, int timeout_ms)
+int dispatch_start(dispatch **out, int workers, int spare, int read_limit, int read_max,
+                   int queue_max, int timeout_ms)
 {
     dispatch *d = calloc(1, sizeof *d);
     *out = NULL;
     if (!d)
         return -1;
     d->limit = workers;
+    d->read_limit = read_limit;
+    d->read_max = read_max < ASSET_GET_GROUP_MAX ? read_max : ASSET_GET_GROUP_MAX;
     workers += spare;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);

@@ -1,6 +1,7 @@
 /* http: response construction, percent-decoding and the wipe-on-free allocator shared by the
  * server, the router and the handlers (no daemon here, so unit tests can link it). */
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -177,19 +178,40 @@ void http_principal_close(void)
     sodium_memzero(key_page, sizeof *key_page);
 }
 
-static _Thread_local principal *group_pages; /* ASSET_GET_GROUP_MAX of them */
+/* The principals of group reads: a few arrays of ASSET_GET_GROUP_MAX, each in use by one run of
+ * reads at a time (dispatch.c allows a few at once), kept for the next run. Shared rather than
+ * per thread: any request worker may run reads, and an array is 80 KiB of locked memory. */
+typedef struct group_pages {
+    principal p[ASSET_GET_GROUP_MAX];
+    struct group_pages *next;
+} group_pages;
+
+static pthread_mutex_t pages_mu = PTHREAD_MUTEX_INITIALIZER;
+static group_pages *pages_free;
 
 principal *http_principals_open(int n)
 {
-    if (n > ASSET_GET_GROUP_MAX ||
-        (!group_pages && !(group_pages = sodium_malloc(ASSET_GET_GROUP_MAX * sizeof *group_pages))))
+    group_pages *g;
+    if (n > ASSET_GET_GROUP_MAX)
         return NULL;
-    memset(group_pages, 0, (size_t)n * sizeof *group_pages);
-    return group_pages;
+    pthread_mutex_lock(&pages_mu);
+    if ((g = pages_free))
+        pages_free = g->next;
+    pthread_mutex_unlock(&pages_mu);
+    if (!g && !(g = sodium_malloc(sizeof *g)))
+        return NULL;
+    memset(g->p, 0, (size_t)n * sizeof g->p[0]);
+    return g->p;
 }
 
-void http_principals_close(int n)
+void http_principals_close(principal *p, int n)
 {
-    if (group_pages)
-        sodium_memzero(group_pages, (size_t)n * sizeof *group_pages);
+    group_pages *g = (group_pages *)(void *)p; /* p is its first member */
+    if (!g)
+        return;
+    sodium_memzero(g->p, (size_t)n * sizeof g->p[0]);
+    pthread_mutex_lock(&pages_mu);
+    g->next = pages_free;
+    pages_free = g;
+    pthread_mutex_unlock(&pages_mu);
 }

@@ -102,9 +102,11 @@ int http_pct_decode(arena *a, const char *p, size_t n, bool plus_is_space, const
  * ordinary heap memory, nor anywhere between requests. NULL when out of memory. */
 principal *http_principal_open(void);
 void http_principal_close(void);
-/* The same for the n (at most ASSET_GET_GROUP_MAX) requests of a group read (dispatch.c). */
+/* The same for the n (at most ASSET_GET_GROUP_MAX) requests of a group read (dispatch.c): an
+ * array zeroed, NULL when out of memory; closing wipes it and keeps it for the next group
+ * (NULL-safe). */
 principal *http_principals_open(int n);
-void http_principals_close(int n);
+void http_principals_close(principal *p, int n);
 
 /* Parse a request body: 0 and *out (owned by the caller); -1 not JSON (*err_pos the byte
  * offset); -2 out of memory (Jansson would otherwise return silently damaged data); -3 a key

@@ -163,7 +163,8 @@ static int submit_or_reply(http_req *rq)
     edge_request_received(rq->conn);
     prepare(rq);
     rq->queued = true;
-    rq->read_together = !rq->too_big && router_reads_together(rq);
+    rq->read_together =
+        rq->app->cfg->group_read_max > 1 && !rq->too_big && router_reads_together(rq);
     if (dispatch_submit(rq->app->dispatch, rq) != 0) {
         rq->queued = false;
         http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "too many requests queued; retry");
@@ -310,8 +311,16 @@ int server_start(app_ctx *app)
     int spare = cfg->request_workers < 256 / 3 ? 3 * cfg->request_workers : 256;
     app->svc->wait_begin = dispatch_wait_begin;
     app->svc->wait_end = dispatch_wait_end;
-    if (dispatch_start(&app->dispatch, cfg->request_workers, spare, cfg->request_queue,
-                       cfg->db_timeout_ms) != 0) {
+    /* Runs of reads by alias at once (dispatch.h): one per core, two at least (one statement in
+     * PostgreSQL while the other's answers are written). Fewer runs make bigger groups: at 64
+     * connections on 2 cores, 8 runs looked up 7.7 reads per statement at 68 us of CPU per read
+     * (assetd and PostgreSQL), 2 runs 12 reads at 55 us. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    int read_limit = cores > 2 ? (int)cores : 2;
+    if (read_limit > cfg->request_workers)
+        read_limit = cfg->request_workers;
+    if (dispatch_start(&app->dispatch, cfg->request_workers, spare, read_limit, cfg->group_read_max,
+                       cfg->request_queue, cfg->db_timeout_ms) != 0) {
         log_error("cannot start the request workers");
         return -1;
     }

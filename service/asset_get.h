@@ -16,7 +16,7 @@
 #include "asset_ops.h"
 
 /* The most reads one statement looks up. */
-#define ASSET_GET_GROUP_MAX 32
+#define ASSET_GET_GROUP_MAX CONFIG_GROUP_READ_MAX
 
 typedef struct {
     const principal *p; /* borrowed */

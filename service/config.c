@@ -106,6 +106,8 @@ static const setting settings[] = {
     {"ASSETD_CONNECTION_TIMEOUT", S_INT, 30, 1, 3600, F(connection_timeout)},
     {"ASSETD_MAX_ASSETS", S_LONG, 0, 0, INT_MAX, F(max_assets)},
     {"ASSETD_GROUP_COMMIT_MAX", S_INT, 64, 1, 256, F(group_commit_max)},
+    {"ASSETD_GROUP_READ_MAX", S_INT, CONFIG_GROUP_READ_MAX, 1, CONFIG_GROUP_READ_MAX,
+     F(group_read_max)},
     {"ASSETD_BACKUP_RETENTION_DAYS", S_INT, 0, 0, 36500, F(backup_retention_days)},
     {"ASSETD_AUTH_CACHE_MS", S_INT, 60000, 0, 3600000, F(auth_cache_ms)},
     {"ASSETD_RESTORE_BATCH", S_INT, 2000, 1, 2000, F(restore_batch)},

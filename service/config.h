@@ -8,6 +8,9 @@
 
 #include "crypto/keyring.h"
 
+/* The most reads one group read may look up (ASSETD_GROUP_READ_MAX's bound, asset_get.h). */
+#define CONFIG_GROUP_READ_MAX 32
+
 typedef struct {
     char listen_addr[64];
     int port;
@@ -30,6 +33,7 @@ typedef struct {
     int rate_limit;            /* requests per second per token; 0 = off */
     long max_assets;           /* per owner and store; 0 = no limit */
     int group_commit_max;      /* adds one transaction may write together (asset_add.h); 1 = off */
+    int group_read_max;        /* reads by alias one statement may look up (asset_get.h); 1 = off */
     int backup_retention_days; /* backups older than this are deleted; 0 = kept */
     int auth_cache_ms;         /* how long a principal is remembered (checked each use); 0 = off */
     int restore_batch;         /* restore records per chunk */

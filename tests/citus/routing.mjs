@@ -42,6 +42,10 @@ const MULTI_SHARD = {
     "which Citus routes row by row (INSERT ... SELECT repartitioned by the distribution column). " +
     "Plan: group adds per device (one group per device id, each single-shard), or " +
     "ASSETD_GROUP_COMMIT_MAX=1, which writes each add alone with installation_hold.",
+  group_get: "looks up the reads by alias of a group read (service/asset_get.h), whose " +
+    "callers may be on several devices, and checks each one's principal. Plan: group reads " +
+    "per device (the reads of one device id together, each single-shard), or " +
+    "ASSETD_GROUP_READ_MAX=1, which reads each alone with asset_get_current.",
   auth: "finds the principal of a bearer token by its hash, before any device is known. Plan: " +
     "a lookup table auth_tokens(token_hash, device_id, installation_id) distributed by " +
     "token_hash (one shard), then the device's rows by device_id (another single-shard query).",
