@@ -54,6 +54,7 @@ static void *sweep_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&e->cv, &e->mu, &until);
+        log_flush(); /* the request lines held (log_emit_later) */
         long long now = now_ms();
         int cut = 0;
         /* The socket is still open: libmicrohttpd reports a connection closed (and we unlink

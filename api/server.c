@@ -284,11 +284,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = rq->status ? rq->status : 499;
     metrics_observe_request(rq->route, status, ms);
     /* The method is the client's: log.h escapes it, so it cannot break or add to the line. */
+    /* A failure's line is written at once; the others with the lines of other requests
+     * (log_emit_later), at most a quarter of a second late. */
+    void (*emit)(log_level, const char *, ...) = status >= 500 ? log_emit : log_emit_later;
     if (status >= 500 || log_requests)
-        log_at(status >= 500 ? LOG_ERROR : LOG_INFO, "request",
-               LOG_STR("requestId", rq->request_id), LOG_STR("method", rq->method),
-               LOG_STR("route", router_route_name(rq->route)), LOG_INT("status", status),
-               LOG_MS("ms", ms), LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK));
+        emit(status >= 500 ? LOG_ERROR : LOG_INFO, "request", LOG_STR("requestId", rq->request_id),
+             LOG_STR("method", rq->method), LOG_STR("route", router_route_name(rq->route)),
+             LOG_INT("status", status), LOG_MS("ms", ms),
+             LOG_BOOL("completed", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK), LOG_END);
     json_decref(rq->json);
     http_secure_free(rq->body);
     http_secure_free(rq->resp);
@@ -410,4 +413,5 @@ void server_stop(app_ctx *app)
     app->mhd = NULL;
     edge_stop(the_edge); /* after the daemon: every connection was reported closed */
     the_edge = NULL;
+    log_flush(); /* the last request lines */
 }

@@ -1,9 +1,10 @@
-/* log: JSON lines on stderr (see log.h). Nothing here allocates; each line lives on the stack
- * of the thread that writes it. */
+/* log: JSON lines on stderr (see log.h). Nothing here allocates; each line is built on the stack
+ * of the thread that writes it, or held in one static buffer (log_emit_later). */
 #include "log.h"
 
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -171,27 +172,76 @@ static long long now_ms(void)
     return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-void log_emit(log_level level, const char *msg, ...)
+/* Lines held for a batched write (log_emit_later), and what orders every write. */
+#define PENDING_MAX 32768
+static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
+static char pending[PENDING_MAX];
+static size_t pending_len;
+
+static void write_all(const char *p, size_t len)
 {
-    log_field fields[LOG_MAX_FIELDS];
-    int n = 0;
-    va_list ap;
-    va_start(ap, msg);
-    for (log_field f; (f = va_arg(ap, log_field)).type != LOG_T_END;)
-        if (n < LOG_MAX_FIELDS)
-            fields[n++] = f;
-    va_end(ap);
-    char buf[LOG_LINE_MAX];
-    int len = log_format(buf, sizeof buf, now_ms(), level, msg, fields, n);
-    int saved = errno;
-    /* One write per line: a pipe or a file opened with O_APPEND keeps concurrent lines whole. */
     size_t off = 0;
-    while (len > 0 && off < (size_t)len) {
-        ssize_t w = write(STDERR_FILENO, buf + off, (size_t)len - off);
+    int saved = errno;
+    while (off < len) {
+        ssize_t w = write(STDERR_FILENO, p + off, len - off);
         if (w > 0)
             off += (size_t)w;
         else if (w == 0 || errno != EINTR)
             break;
     }
     errno = saved;
+}
+
+/* Under out_mu. */
+static void flush_pending(void)
+{
+    write_all(pending, pending_len);
+    pending_len = 0;
+}
+
+void log_flush(void)
+{
+    pthread_mutex_lock(&out_mu);
+    flush_pending();
+    pthread_mutex_unlock(&out_mu);
+}
+
+static void emit(bool later, log_level level, const char *msg, va_list ap)
+{
+    log_field fields[LOG_MAX_FIELDS];
+    int n = 0;
+    for (log_field f; (f = va_arg(ap, log_field)).type != LOG_T_END;)
+        if (n < LOG_MAX_FIELDS)
+            fields[n++] = f;
+    char buf[LOG_LINE_MAX];
+    int len = log_format(buf, sizeof buf, now_ms(), level, msg, fields, n);
+    if (len <= 0)
+        return;
+    /* Lines held earlier go first, so the log stays in order; each line is written whole. */
+    pthread_mutex_lock(&out_mu);
+    if (!later || pending_len + (size_t)len > sizeof pending)
+        flush_pending();
+    if (later) {
+        memcpy(pending + pending_len, buf, (size_t)len);
+        pending_len += (size_t)len;
+    } else {
+        write_all(buf, (size_t)len);
+    }
+    pthread_mutex_unlock(&out_mu);
+}
+
+void log_emit(log_level level, const char *msg, ...)
+{
+    va_list ap;
+    va_start(ap, msg);
+    emit(false, level, msg, ap);
+    va_end(ap);
+}
+
+void log_emit_later(log_level level, const char *msg, ...)
+{
+    va_list ap;
+    va_start(ap, msg);
+    emit(true, level, msg, ap);
+    va_end(ap);
 }

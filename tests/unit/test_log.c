@@ -313,12 +313,51 @@ static void test_emit_concurrent(void **state)
     unlink(path);
 }
 
+/* Lines held (log_emit_later) are written, whole and in order, by log_flush, by the next line
+ * written at once, or when they would overflow what is held; not before. */
+static void test_emit_later(void **state)
+{
+    (void)state;
+    char path[512];
+    int saved = capture(path, sizeof path);
+    json_t *l[4];
+    log_later(LOG_INFO, "request", LOG_INT("i", 0));
+    log_later(LOG_INFO, "request", LOG_INT("i", 1));
+    assert_int_equal(read_lines(path, l, 0), 0);
+    log_error("at once", LOG_INT("i", 2));
+    assert_int_equal(read_lines(path, l, 4), 3);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(json_integer_value(json_object_get(l[i], "i")), i);
+        json_decref(l[i]);
+    }
+    log_later(LOG_INFO, "request", LOG_INT("i", 3));
+    assert_int_equal(read_lines(path, l, 0), 3);
+    log_flush();
+    assert_int_equal(read_lines(path, l, 0), 4);
+    /* Far more than is held at once: every line, whole, in order. */
+    char value[1000];
+    memset(value, 'v', sizeof value - 1);
+    value[sizeof value - 1] = 0;
+    for (int i = 0; i < 200; i++)
+        log_later(LOG_INFO, "request", LOG_INT("i", 4 + i), LOG_STR("v", value));
+    log_flush();
+    assert_true(restore(saved) >= 0);
+    static json_t *all[204];
+    assert_int_equal(read_lines(path, all, 204), 204);
+    for (int i = 0; i < 204; i++) {
+        assert_int_equal(json_integer_value(json_object_get(all[i], "i")), i);
+        json_decref(all[i]);
+    }
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape),      cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_every_byte), cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_emit),       cmocka_unit_test(test_emit_concurrent),
+        cmocka_unit_test(test_emit_later),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
