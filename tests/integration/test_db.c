@@ -1,7 +1,7 @@
 /* test_db: migrations (service/store/db.c) against a real PostgreSQL: applying them again
  * changes nothing, a missing folder is an error, and two processes migrating a fresh database at
- * once apply each migration exactly once. Runs on TEST_DATABASE_URL itself and on fresh
- * databases it creates and drops. */
+ * once apply each migration exactly once; every connection gets assetd's settings. Runs on
+ * TEST_DATABASE_URL itself and on fresh databases it creates and drops. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -132,11 +132,34 @@ static void test_migrate_concurrent_fresh_db(void **state)
     }
 }
 
+/* ---- connections ---- */
+
+/* What db_connect sets on every connection it opens: the statement timeout, read committed as
+ * the default, and one generic plan per prepared statement (a custom plan made at every call of
+ * a statement with array parameters cost a group read twice the CPU). */
+static void test_connection_settings(void **state)
+{
+    (void)state;
+    PGconn *pg = NULL;
+    assert_int_equal(db_connect(test_url, 4000, &pg), ASSET_OK);
+    PGresult *r = sql(pg,
+                      "SELECT current_setting('statement_timeout'), "
+                      "current_setting('default_transaction_isolation'), "
+                      "current_setting('plan_cache_mode')",
+                      0, NULL);
+    assert_string_equal(PQgetvalue(r, 0, 0), "4s");
+    assert_string_equal(PQgetvalue(r, 0, 1), "read committed");
+    assert_string_equal(PQgetvalue(r, 0, 2), "force_generic_plan");
+    PQclear(r);
+    PQfinish(pg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         IT_TEST(test_migrations_idempotent),
         IT_TEST(test_migrate_concurrent_fresh_db),
+        IT_TEST(test_connection_settings),
     };
     return IT_MAIN("test_db", tests);
 }
