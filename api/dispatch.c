@@ -17,9 +17,9 @@ struct dispatch {
     http_req **q;
     int head, count, cap;
     int nthreads, started;
-    int running, limit;      /* requests running and not waiting (dispatch_wait_begin); at most */
-    int reading, read_limit; /* of those, runs of reads by alias (take); at most */
-    int read_max;            /* reads in one run */
+    int running, limit;       /* requests running and not waiting (dispatch_wait_begin); at most */
+    int reading, read_limit;  /* of those, runs of reads by alias (take); at most */
+    int read_max, remove_max; /* requests in one run of reads, of removes */
     pthread_t *threads;
     int timeout_ms;
     bool stop;
@@ -33,7 +33,7 @@ static _Thread_local dispatch *current; /* the pool of a request worker */
 static bool may_take(const dispatch *d)
 {
     return d->count > 0 && d->running < d->limit &&
-           !(d->q[d->head]->read_together && d->reading >= d->read_limit);
+           !(d->q[d->head]->together == ROUTER_TOGETHER_READ && d->reading >= d->read_limit);
 }
 
 /* Under d->mu: wakes a thread for a queued request if one may run now. */
@@ -88,24 +88,28 @@ static void run_reads(dispatch *d, http_req **rqs, int n)
         else
             (go[m++] = rq)->who = &who[i];
     }
-    router_dispatch_reads(go, m);
+    router_dispatch_together(go, m);
     http_principals_close(who, n);
     for (int i = 0; i < n; i++)
         rqs[i]->who = NULL;
 }
 
-/* Under d->mu: the request at the head and, when it is a read by alias (and this thread a
- * worker), the reads queued right behind it: one statement looks them up (asset_get.h), so a
- * read costs a share of one round trip. Returns how many were taken. */
+/* Under d->mu: the request at the head and, when it is a read or a remove by alias (and this
+ * thread a worker), the ones of its kind queued right behind it: one statement serves them
+ * (asset_get.h, asset_remove.h), so each costs a share of one round trip. Returns how many were
+ * taken. */
 static int take(dispatch *d, bool spare, http_req **rqs)
 {
-    int n = 0;
+    int n = 0, kind = d->q[d->head]->together;
+    int max = spare                            ? 1
+              : kind == ROUTER_TOGETHER_READ   ? d->read_max
+              : kind == ROUTER_TOGETHER_REMOVE ? d->remove_max
+                                               : 1;
     do {
         rqs[n++] = d->q[d->head];
         d->head = (d->head + 1) % d->cap;
         d->count--;
-    } while (!spare && rqs[0]->read_together && n < d->read_max && d->count &&
-             d->q[d->head]->read_together);
+    } while (n < max && d->count && d->q[d->head]->together == kind);
     return n;
 }
 
@@ -125,7 +129,7 @@ static void *worker_main(void *arg)
             break;
         http_req *rqs[ASSET_GET_GROUP_MAX];
         int n = take(d, spare, rqs);
-        bool reads = rqs[0]->read_together;
+        bool reads = rqs[0]->together == ROUTER_TOGETHER_READ;
         d->running++;
         d->reading += reads;
         pthread_mutex_unlock(&d->mu);
@@ -156,7 +160,7 @@ static void *worker_main(void *arg)
 }
 
 int dispatch_start(dispatch **out, int workers, int spare, int read_limit, int read_max,
-                   int queue_max, int timeout_ms)
+                   int remove_max, int queue_max, int timeout_ms)
 {
     dispatch *d = calloc(1, sizeof *d);
     *out = NULL;
@@ -165,6 +169,7 @@ int dispatch_start(dispatch **out, int workers, int spare, int read_limit, int r
     d->limit = workers;
     d->read_limit = read_limit;
     d->read_max = read_max < ASSET_GET_GROUP_MAX ? read_max : ASSET_GET_GROUP_MAX;
+    d->remove_max = remove_max < ASSET_GET_GROUP_MAX ? remove_max : ASSET_GET_GROUP_MAX;
     workers += spare;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);

@@ -1,6 +1,7 @@
 /* Handlers of the app endpoints on /assets (spec §4). */
 #include "../service/asset_get.h"
 #include "../service/asset_ops.h"
+#include "../service/asset_remove.h"
 #include "handlers.h"
 #include "jsonmap.h"
 #include "jsonpage.h"
@@ -178,6 +179,17 @@ void h_asset_update(http_req *rq, const char *alias, const char *b)
     asset_req_clear(&upd);
 }
 
+static void answer_removed(http_req *rq, asset_err e)
+{
+    if (e == ASSET_PRECONDITION_FAILED)
+        http_problem(rq, e, "If-Match",
+                     "does not match the asset's current version; nothing was removed");
+    else if (e != ASSET_OK)
+        http_problem(rq, e, NULL, NULL);
+    else
+        http_empty(rq, 204);
+}
+
 void h_asset_remove(http_req *rq, const char *alias, const char *b)
 {
     asset_req q;
@@ -188,14 +200,32 @@ void h_asset_remove(http_req *rq, const char *alias, const char *b)
     if (path_alias_or_reply(rq, &q, alias) == 0 && handler_if_match_or_reply(rq, &pre) == 0 &&
         handler_build_req_or_reply(rq, &q, OP_REMOVE_ONE, NULL, OP_REMOVE_ONE, OP_REMOVE_ONE) ==
             0) {
-        asset_err e = assets_remove_if(rq->app->svc, rq->who, &q, true, &pre, &removed);
-        if (e == ASSET_PRECONDITION_FAILED)
-            http_problem(rq, e, "If-Match",
-                         "does not match the asset's current version; nothing was removed");
-        else if (e != ASSET_OK)
-            http_problem(rq, e, NULL, NULL);
-        else
-            http_empty(rq, 204);
+        answer_removed(rq, assets_remove_if(rq->app->svc, rq->who, &q, true, &pre, &removed));
     }
     asset_req_clear(&q);
+}
+
+void h_asset_remove_group(http_req **rqs, const char **alias, int n)
+{
+    asset_req q[ASSET_GET_GROUP_MAX];
+    asset_precond pre[ASSET_GET_GROUP_MAX];
+    asset_remove_item items[ASSET_GET_GROUP_MAX];
+    http_req *asks[ASSET_GET_GROUP_MAX];
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        asset_req_init(&q[k]);
+        if (path_alias_or_reply(rqs[k], &q[k], alias[k]) == 0 &&
+            handler_if_match_or_reply(rqs[k], &pre[k]) == 0 &&
+            handler_build_req_or_reply(rqs[k], &q[k], OP_REMOVE_ONE, NULL, OP_REMOVE_ONE,
+                                       OP_REMOVE_ONE) == 0) {
+            items[m] = (asset_remove_item){.p = rqs[k]->who, .q = &q[k], .pre = &pre[k]};
+            asks[m++] = rqs[k];
+        }
+    }
+    if (m)
+        assets_remove_group(rqs[0]->app->svc, items, m);
+    for (int j = 0; j < m; j++)
+        answer_removed(asks[j], items[j].err);
+    for (int k = 0; k < n; k++)
+        asset_req_clear(&q[k]);
 }

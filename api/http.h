@@ -35,8 +35,8 @@ typedef struct http_req {
     char *body;
     size_t body_len, body_cap;
     bool too_big;
-    bool queued, done;  /* handed to a request worker (dispatch.c); its answer is ready */
-    bool read_together; /* GET /assets/{alias}: run with the reads queued next to it (dispatch.c) */
+    bool queued, done; /* handed to a request worker (dispatch.c); its answer is ready */
+    int together; /* ROUTER_TOGETHER_*: run with the like requests queued next to it (dispatch.c) */
     struct lp_wait *wait;      /* a long poll's waiting state (longpoll.c), in mem */
     const char *authorization; /* the Authorization header, copied before dispatch */
     /* Spec §13 request headers, copied likewise (NULL when absent). */

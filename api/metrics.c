@@ -7,6 +7,7 @@
 
 #include "../service/asset_add.h"
 #include "../service/asset_get.h"
+#include "../service/asset_remove.h"
 #include "../service/sync/sync.h"
 #include "router.h"
 
@@ -133,6 +134,17 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
         "# HELP assetd_get_group_reads_total Reads looked up by those statements.\n"
         "# TYPE assetd_get_group_reads_total counter\nassetd_get_group_reads_total %llu\n",
         (unsigned long long)get_statements, (unsigned long long)get_reads);
+    uint64_t rm_statements = 0, rm_removes = 0;
+    assets_remove_group_counts(&rm_statements, &rm_removes);
+    out(&o,
+        "# HELP assetd_remove_group_statements_total Statements of group removes (DELETE "
+        "/assets/{alias}).\n"
+        "# TYPE assetd_remove_group_statements_total counter\n"
+        "assetd_remove_group_statements_total %llu\n"
+        "# HELP assetd_remove_group_removes_total Removes made by those statements.\n"
+        "# TYPE assetd_remove_group_removes_total counter\nassetd_remove_group_removes_total "
+        "%llu\n",
+        (unsigned long long)rm_statements, (unsigned long long)rm_removes);
     sync_stats st;
     sync_stats_read(&st);
     out(&o,

@@ -619,37 +619,43 @@ void router_dispatch(http_req *rq)
         run_route(rq, r, p1, p2);
 }
 
-bool router_reads_together(const http_req *rq)
+int router_together(const http_req *rq)
 {
     const char *a = rq->url + strlen("/assets/");
-    return strcmp(rq->method, "GET") == 0 && strncmp(rq->url, "/assets/", 8) == 0 && *a &&
-           !strchr(a, '/');
+    if (strncmp(rq->url, "/assets/", 8) != 0 || !*a || strchr(a, '/'))
+        return ROUTER_TOGETHER_NONE;
+    return strcmp(rq->method, "GET") == 0      ? ROUTER_TOGETHER_READ
+           : strcmp(rq->method, "DELETE") == 0 ? ROUTER_TOGETHER_REMOVE
+                                               : ROUTER_TOGETHER_NONE;
 }
 
-void router_dispatch_reads(http_req **rqs, int n)
+void router_dispatch_together(http_req **rqs, int n)
 {
-    http_req *reads[ASSET_GET_GROUP_MAX];
+    http_req *ours[ASSET_GET_GROUP_MAX];
     const char *alias[ASSET_GET_GROUP_MAX];
-    const route *get = NULL;
+    const route *r = NULL, *kind = NULL;
     int m = 0;
     for (int i = 0; i < n && i < ASSET_GET_GROUP_MAX; i++) {
         const char *p1 = NULL, *p2 = NULL;
-        const route *r = route_or_reply(rqs[i], true, &p1, &p2);
-        if (!r)
+        if (!(r = route_or_reply(rqs[i], true, &p1, &p2)))
             continue;
-        if (r->handler != h_asset_get || rqs[i]->args_oom || rqs[i]->bad_args) {
+        if ((r->handler != h_asset_get && r->handler != h_asset_remove) || (kind && r != kind) ||
+            rqs[i]->args_oom || rqs[i]->bad_args) {
             run_route(rqs[i], r, p1, p2);
             continue;
         }
-        get = r;
-        reads[m] = rqs[i];
+        kind = r;
+        ours[m] = rqs[i];
         alias[m++] = p1;
     }
     if (!m)
         return;
-    h_asset_get_group(reads, alias, m);
+    if (kind->handler == h_asset_get)
+        h_asset_get_group(ours, alias, m);
+    else
+        h_asset_remove_group(ours, alias, m);
     for (int j = 0; j < m; j++) {
-        handled(reads[j], get);
-        audit_done(reads[j], get, alias[j], false);
+        handled(ours[j], kind);
+        audit_done(ours[j], kind, alias[j], false);
     }
 }

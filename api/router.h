@@ -42,13 +42,16 @@ enum {
 
 /* Fills rq's response. */
 void router_dispatch(http_req *rq);
-/* Whether rq looks like a GET /assets/{alias}, by its method and path alone (no allocation: the
- * HTTP thread asks, before queueing it). */
-bool router_reads_together(const http_req *rq);
-/* Fills the responses of n requests that router_reads_together picked, each with its own
- * principal (rq->who): the reads by alias among them looked up together (asset_get.h), any
- * other request as router_dispatch would. */
-void router_dispatch_reads(http_req **rqs, int n);
+/* Requests run together with the like ones queued next to them (dispatch.c). */
+enum { ROUTER_TOGETHER_NONE, ROUTER_TOGETHER_READ, ROUTER_TOGETHER_REMOVE };
+/* Whether rq looks like a GET /assets/{alias} (READ) or a DELETE /assets/{alias} (REMOVE), by its
+ * method and path alone (no allocation: the HTTP thread asks, before queueing it). */
+int router_together(const http_req *rq);
+/* Fills the responses of n requests of one kind that router_together picked, each with its own
+ * principal (rq->who): the reads by alias among them looked up together (asset_get.h), the
+ * removes by alias removed together (asset_remove.h), any other request as router_dispatch
+ * would. */
+void router_dispatch_together(http_req **rqs, int n);
 /* A body over the limit: answers 404/401/429/403 as the request would get them, else 413. */
 void router_reject_body(http_req *rq);
 const char *router_route_name(int route);

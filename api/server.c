@@ -163,8 +163,12 @@ static int submit_or_reply(http_req *rq)
     edge_request_received(rq->conn);
     prepare(rq);
     rq->queued = true;
-    rq->read_together =
-        rq->app->cfg->group_read_max > 1 && !rq->too_big && router_reads_together(rq);
+    int kind = rq->too_big ? ROUTER_TOGETHER_NONE : router_together(rq);
+    const config *cfg = rq->app->cfg;
+    rq->together = (kind == ROUTER_TOGETHER_READ && cfg->group_read_max > 1) ||
+                           (kind == ROUTER_TOGETHER_REMOVE && cfg->group_commit_max > 1)
+                       ? kind
+                       : ROUTER_TOGETHER_NONE;
     if (dispatch_submit(rq->app->dispatch, rq) != 0) {
         rq->queued = false;
         http_problem(rq, ASSET_SERVICE_UNAVAILABLE, NULL, "too many requests queued; retry");
@@ -323,7 +327,7 @@ int server_start(app_ctx *app)
     if (read_limit > cfg->request_workers)
         read_limit = cfg->request_workers;
     if (dispatch_start(&app->dispatch, cfg->request_workers, spare, read_limit, cfg->group_read_max,
-                       cfg->request_queue, cfg->db_timeout_ms) != 0) {
+                       cfg->group_commit_max, cfg->request_queue, cfg->db_timeout_ms) != 0) {
         log_error("cannot start the request workers");
         return -1;
     }

@@ -54,6 +54,7 @@ enum db_stmt_id {
     STMT_GROUP_INSERT_NEW,
     STMT_GROUP_UPSERT,
     STMT_GROUP_GET,
+    STMT_GROUP_DELETE,
     STMT_COUNT_ /* keep below 64 */
 };
 

@@ -240,3 +240,60 @@ int store_group_got(const PGresult *res, int n, int *row, bool *current, row_rea
             row[k] = -1;
     return 0;
 }
+
+/* ---- removes: many DELETE /assets/{alias} of any callers in one statement ---- */
+
+/* $1..$3 the removes (index, alias key, device), $4..$8 their audit events. Each asset removed
+ * records its event in the same statement; a key given twice is removed once (the other finds
+ * nothing, as it would after it). */
+static const db_stmt st_delete = {
+    STMT_GROUP_DELETE, "group_delete",
+    "WITH k AS (SELECT * FROM unnest($1::int[], $2::bytea[], $3::text[], $4::text[], $5::text[], "
+    "$6::text[], $7::text[], $8::text[]) AS k(gi, key, dev, principal, action, adev, aowner, "
+    "alias_hash)), "
+    "d AS (DELETE FROM assets USING k WHERE alias_key = k.key AND device_id = k.dev::uuid "
+    "RETURNING k.gi), "
+    "au AS (" STORE_AUDIT_INSERT("principal", "action", "adev", "aowner", "alias_hash",
+                                 "k WHERE gi IN (SELECT gi FROM d)") ") "
+                                                                     "SELECT gi FROM d"};
+
+asset_err store_group_delete(db_conn *c, const store_group_key *keys, const audit_event *const *ev,
+                             int n, bool *removed)
+{
+    static const char *const names[] = {"gi"};
+    static const row_type deleted_row = {names, 1};
+    static row_cache cache;
+    pg_params ps = {0};
+    PGresult *res = NULL;
+    row_reader rows;
+    pg_array *a;
+#define EACH(oid, el)                                                                              \
+    do {                                                                                           \
+        a = pgp_array(&ps, oid, n);                                                                \
+        for (int k = 0; k < n; k++)                                                                \
+            el;                                                                                    \
+    } while (0)
+    EACH(OID_INT4, copybin_i32(a, k));
+    EACH(OID_BYTEA, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
+    EACH(OID_TEXT, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
+    EACH(OID_TEXT, copybin_bytes(a, ev[k]->principal, strlen(ev[k]->principal)));
+    EACH(OID_TEXT, copybin_bytes(a, ev[k]->action, strlen(ev[k]->action)));
+    EACH(OID_TEXT, copybin_bytes(a, ev[k]->device_id, strlen(ev[k]->device_id)));
+    EACH(OID_TEXT, copybin_bytes(a, ev[k]->owner, strlen(ev[k]->owner)));
+    EACH(OID_TEXT, copybin_bytes(a, ev[k]->alias_hash, strlen(ev[k]->alias_hash)));
+#undef EACH
+    for (int k = 0; k < n; k++)
+        removed[k] = false;
+    asset_err e = pgp_exec(&ps, c, &st_delete, &res);
+    if (e == ASSET_OK && row_bind(&rows, res, &deleted_row, &cache) != 0)
+        e = ASSET_DATABASE_ERROR;
+    for (int i = 0; e == ASSET_OK && i < row_count(&rows); i++) {
+        int64_t k = -1;
+        if (row_i64_checked(&rows, i, 0, &k) != 0 || k < 0 || k >= n || removed[k])
+            e = ASSET_DATABASE_ERROR;
+        else
+            removed[k] = true;
+    }
+    PQclear(res);
+    return e;
+}

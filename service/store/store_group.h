@@ -3,7 +3,8 @@
  * statement in one transaction, each with its own outcome. The rows travel as arrays
  * (pgparams.h) and each row written records its own audit row in the same statement, as a single
  * add does (store_asset_insert). Group reads (service/asset_get.c): concurrent GET
- * /assets/{alias} looked up by one statement, each caller's principal checked in it.
+ * /assets/{alias} looked up by one statement, each caller's principal checked in it. Group
+ * removes (service/asset_remove.c): concurrent DELETE /assets/{alias} in one statement.
  *
  * These statements span devices: under Citus they run through the coordinator
  * (tests/citus/routing.mjs lists them, with the plan). */
@@ -67,5 +68,11 @@ WUR asset_err store_group_get(db_conn *c, const store_group_key *keys, int n,
  * (-1: none, or not current); *assets binds the result for store_asset_decode. -1 when the result
  * is not what the statement returns. */
 WUR int store_group_got(const PGresult *res, int n, int *row, bool *current, row_reader *assets);
+
+/* Removes the assets of keys[0..n) (ref unused) at once, each one removed recording ev[k] (its
+ * audit event, outcome ok) in the same statement: removed[k] says whether key k's asset was
+ * there. */
+WUR asset_err store_group_delete(db_conn *c, const store_group_key *keys,
+                                 const audit_event *const *ev, int n, bool *removed);
 
 #endif

@@ -46,6 +46,9 @@ const MULTI_SHARD = {
     "callers may be on several devices, and checks each one's principal. Plan: group reads " +
     "per device (the reads of one device id together, each single-shard), or " +
     "ASSETD_GROUP_READ_MAX=1, which reads each alone with asset_get_current.",
+  group_delete: "removes the assets of a group remove (service/asset_remove.h), whose callers " +
+    "may be on several devices. Plan: group removes per device (each single-shard), or " +
+    "ASSETD_GROUP_COMMIT_MAX=1, which removes each alone by its alias key.",
   auth: "finds the principal of a bearer token by its hash, before any device is known. Plan: " +
     "a lookup table auth_tokens(token_hash, device_id, installation_id) distributed by " +
     "token_hash (one shard), then the device's rows by device_id (another single-shard query).",

@@ -273,6 +273,15 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     PQclear(r);
     expect_plans_clean("group get");
 
+    /* Group removes (service/asset_remove.h): one asset that exists, one that does not. */
+    store_alias_key(gk[0], &sc, (asset_text){"alias-98", 8});
+    const audit_event *evs[2] = {&ev, &ev};
+    bool gone[2];
+    assert_int_equal(store_group_delete(&c, keys, evs, 2, gone), ASSET_OK);
+    assert_true(gone[0]);
+    assert_false(gone[1]);
+    expect_plans_clean("group delete");
+
     asset_req_clear(&q);
     asset_req_clear(&page);
     asset_req_clear(&lp);

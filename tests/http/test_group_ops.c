@@ -1,11 +1,14 @@
-/* Group reads of GET /assets/{alias} (service/asset_get.h): reads queued together are looked up
- * by one statement, and each still gets exactly the answer it gets alone — the secret, 404,
- * 403, 400, 401, a state that forbids the secret — with its own audit row; a principal
- * remembered by this instance is checked in that statement against changes made through another
- * instance (a state change, an uninstall).
+/* Requests taken together (api/dispatch.c). Group reads of GET /assets/{alias}
+ * (service/asset_get.h): reads queued together are looked up by one statement, and each still
+ * gets exactly the answer it gets alone — the secret, 404, 403, 400, 401, a state that forbids
+ * the secret — with its own audit row; a principal remembered by this instance is checked in that
+ * statement against changes made through another instance (a state change, an uninstall).
+ * Group removes of DELETE /assets/{alias} (service/asset_remove.h): removes queued together are
+ * made by one statement, each with its own answer (204, 404, 412 for an If-Match, 400, 401) and
+ * audit row, and only the assets asked for are gone.
  *
- * The instance under test has one request worker, so that concurrent reads queue behind the one
- * running and are taken together; the metrics show they were. */
+ * The instance under test has one request worker, so that concurrent requests queue behind the
+ * one running and are taken together; the metrics show they were. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,11 +245,128 @@ static void test_remembered_principals_checked_in_the_group(void **st)
     assert_true(metric("assetd_get_group_statements_total") > stmts0);
 }
 
+/* One DELETE by its own client thread per entry of paths, all at once: their statuses. */
+typedef struct {
+    const char *token, *if_match;
+    char path[200];
+    long status;
+    pthread_barrier_t *go;
+} remove_req;
+
+static void *remove_run(void *arg)
+{
+    remove_req *q = arg;
+    pthread_barrier_wait(q->go);
+    char hdr[96], auth[200];
+    snprintf(hdr, sizeof hdr, "If-Match: %s", q->if_match ? q->if_match : "");
+    snprintf(auth, sizeof auth, "Bearer %s", q->token ? q->token : "");
+    const char *headers[] = {q->if_match ? hdr : NULL, NULL};
+    tl_http_opts opts = {.headers = headers};
+    tl_resp *r = tl_http_raw(s1, "DELETE", q->path, q->token ? auth : NULL, NULL, 0, &opts);
+    q->status = r->status;
+    tl_resp_free(r);
+    return NULL;
+}
+
+/* Removes of many callers at once: each its own answer and audit row, only what was asked gone. */
+static void test_removes_together(void **st)
+{
+    (void)st;
+    char b64[64];
+    tl_device d = tl_device_create(s1, "gr-remove", NULL);
+    static const char *const groups[] = {"gr.remove", NULL};
+    tl_app a = tl_app_install(s1, d.id, "com.example.grrm0", groups, false);
+    tl_app b = tl_app_install(s1, d.id, "com.example.grrm1", NULL, false);
+    const char *aliases[] = {"r0", "r1", "r2", "r3", "r4", "r5", "kept", "twice"};
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        json_decref(tl_asset_addf(s1, a.token, "{\"alias\":\"%s\",\"secret\":\"%s\"}", aliases[i],
+                                  tl_b64(b64, sizeof b64, "x", 1)));
+    json_decref(tl_asset_addf(s1, b.token, "{\"alias\":\"kept\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, "y", 1)));
+    json_decref(tl_asset_addf(s1, a.token,
+                              "{\"alias\":\"g\",\"groupId\":\"gr.remove\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, "z", 1)));
+    json_t *v = tl_asset_addf(s1, a.token, "{\"alias\":\"versioned\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, "w", 1));
+    char etag[40];
+    /* a tag that is not the asset's: its If-Match fails */
+    snprintf(etag, sizeof etag, "\"%lld\"",
+             (long long)json_integer_value(json_object_get(v, "version")) + 1000000);
+    json_decref(v);
+    static const struct {
+        int who; /* 0: a, 1: b, -1: no token */
+        const char *path, *if_match;
+        long want; /* 0: 204 or 404, one of the two for "twice" */
+    } rm[] = {
+        {0, "/assets/r0", NULL, 204},
+        {0, "/assets/r1", NULL, 204},
+        {0, "/assets/r2", NULL, 204},
+        {0, "/assets/r3", NULL, 204},
+        {0, "/assets/r4", NULL, 204},
+        {0, "/assets/r5", NULL, 204},
+        {0, "/assets/missing", NULL, 404},
+        {1, "/assets/r0", NULL, 404},
+        {1, "/assets/kept", NULL, 204},
+        {0, "/assets/g?groupId=gr.remove", NULL, 204},
+        {0, "/assets/g", NULL, 404},
+        {0, "/assets/versioned", "wrong", 412},
+        {0, "/assets/twice", NULL, 0},
+        {0, "/assets/twice", NULL, 0},
+        {0, "/assets/x?returnType=ALL", NULL, 400},
+        {-1, "/assets/kept", NULL, 401},
+    };
+    enum { N = sizeof rm / sizeof rm[0] };
+    static remove_req reqs[N];
+    pthread_t th[N];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    long long stmts0 = metric("assetd_remove_group_statements_total");
+    long long removes0 = metric("assetd_remove_group_removes_total");
+    for (int i = 0; i < N; i++) {
+        reqs[i] = (remove_req){.token = rm[i].who == 0   ? a.token
+                                        : rm[i].who == 1 ? b.token
+                                                         : NULL,
+                               .if_match = rm[i].if_match ? etag : NULL,
+                               .go = &go};
+        snprintf(reqs[i].path, sizeof reqs[i].path, "%s", rm[i].path);
+        assert_int_equal(pthread_create(&th[i], NULL, remove_run, &reqs[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    int twice_removed = 0;
+    for (int i = 0; i < N; i++) {
+        if (rm[i].want == 0 && (reqs[i].status == 204 || reqs[i].status == 404)) {
+            twice_removed += reqs[i].status == 204;
+            continue;
+        }
+        if (reqs[i].status != rm[i].want)
+            fail_msg("DELETE %s (caller %d): %ld, not %ld", rm[i].path, rm[i].who, reqs[i].status,
+                     rm[i].want);
+    }
+    assert_int_equal(twice_removed, 1);
+    long long stmts = metric("assetd_remove_group_statements_total") - stmts0;
+    long long grouped = metric("assetd_remove_group_removes_total") - removes0;
+    if (stmts == 0 || grouped <= stmts)
+        fail_msg("%d concurrent removes: %lld in %lld group statements: none shared one", N,
+                 grouped, stmts);
+    /* What is left: a's "kept" and "versioned" (its If-Match failed), nothing of b. */
+    char list[256];
+    assert_string_equal(tl_list(s1, a.token, "", list, sizeof list), "kept,versioned");
+    assert_string_equal(tl_list(s1, b.token, "", list, sizeof list), "404");
+    /* One deleteAsset row with outcome ok per asset removed (9), in the removes' statements. */
+    assert_int_equal(tl_db_count("SELECT count(*) FROM audit_log WHERE device_id = $1 AND action "
+                                 "= 'deleteAsset' AND outcome = 'ok'",
+                                 d.id, NULL),
+                     9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_read_answered_as_alone),
         cmocka_unit_test(test_remembered_principals_checked_in_the_group),
+        cmocka_unit_test(test_removes_together),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
