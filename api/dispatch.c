@@ -17,9 +17,9 @@ struct dispatch {
     http_req **q;
     int head, count, cap;
     int nthreads, started;
-    int running, limit;       /* requests running and not waiting (dispatch_wait_begin); at most */
-    int reading, read_limit;  /* of those, runs of reads by alias (take); at most */
-    int read_max, remove_max; /* requests in one run of reads, of removes */
+    int running, limit;      /* requests running and not waiting (dispatch_wait_begin); at most */
+    int reading, read_limit; /* of those, runs of reads by alias (take); at most */
+    int read_max, write_max; /* requests in one run of reads, of removes or updates */
     pthread_t *threads;
     int timeout_ms;
     bool stop;
@@ -94,17 +94,17 @@ static void run_reads(dispatch *d, http_req **rqs, int n)
         rqs[i]->who = NULL;
 }
 
-/* Under d->mu: the request at the head and, when it is a read or a remove by alias (and this
- * thread a worker), the ones of its kind queued right behind it: one statement serves them
- * (asset_get.h, asset_remove.h), so each costs a share of one round trip. Returns how many were
- * taken. */
+/* Under d->mu: the request at the head and, when it is a read, remove or update by alias (and
+ * this thread a worker), the ones of its kind queued right behind it: one statement or
+ * transaction serves them (asset_get.h, asset_remove.h, asset_update.h), so each costs a share
+ * of its round trips. Returns how many were taken. */
 static int take(dispatch *d, bool spare, http_req **rqs)
 {
     int n = 0, kind = d->q[d->head]->together;
-    int max = spare                            ? 1
-              : kind == ROUTER_TOGETHER_READ   ? d->read_max
-              : kind == ROUTER_TOGETHER_REMOVE ? d->remove_max
-                                               : 1;
+    int max = spare                          ? 1
+              : kind == ROUTER_TOGETHER_READ ? d->read_max
+              : kind != ROUTER_TOGETHER_NONE ? d->write_max
+                                             : 1;
     do {
         rqs[n++] = d->q[d->head];
         d->head = (d->head + 1) % d->cap;
@@ -160,7 +160,7 @@ static void *worker_main(void *arg)
 }
 
 int dispatch_start(dispatch **out, int workers, int spare, int read_limit, int read_max,
-                   int remove_max, int queue_max, int timeout_ms)
+                   int write_max, int queue_max, int timeout_ms)
 {
     dispatch *d = calloc(1, sizeof *d);
     *out = NULL;
@@ -169,7 +169,7 @@ int dispatch_start(dispatch **out, int workers, int spare, int read_limit, int r
     d->limit = workers;
     d->read_limit = read_limit;
     d->read_max = read_max < ASSET_GET_GROUP_MAX ? read_max : ASSET_GET_GROUP_MAX;
-    d->remove_max = remove_max < ASSET_GET_GROUP_MAX ? remove_max : ASSET_GET_GROUP_MAX;
+    d->write_max = write_max < ASSET_GET_GROUP_MAX ? write_max : ASSET_GET_GROUP_MAX;
     workers += spare;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cv, NULL);

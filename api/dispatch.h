@@ -15,10 +15,10 @@ typedef struct dispatch dispatch;
  * dispatch_wait_begin/end. Reads by alias (http_req.together) queued one behind another are
  * taken together by one worker (router_dispatch_together), read_max at most, and at most
  * read_limit such runs are under way at once: the reads that arrive meanwhile wait to be taken
- * together. Removes by alias queued one behind another are taken together too, remove_max at
- * most. */
+ * together. Removes, and updates, by alias queued one behind another are taken together too,
+ * write_max at most. */
 WUR int dispatch_start(dispatch **out, int workers, int spare, int read_limit, int read_max,
-                       int remove_max, int queue_max, int timeout_ms);
+                       int write_max, int queue_max, int timeout_ms);
 /* Lets the queued requests finish, then joins the workers. NULL-safe. */
 void dispatch_stop(dispatch *d);
 /* Suspends rq's connection and queues it: a worker runs it, marks it done and resumes the

@@ -2,6 +2,7 @@
 #include "../service/asset_get.h"
 #include "../service/asset_ops.h"
 #include "../service/asset_remove.h"
+#include "../service/asset_update.h"
 #include "handlers.h"
 #include "jsonmap.h"
 #include "jsonpage.h"
@@ -147,36 +148,76 @@ void h_asset_get_group(http_req **rqs, const char **alias, int n)
         asset_req_clear(&q[k]);
 }
 
+/* An update's selection (path, If-Match, query) and its fields (body) into sel, upd and pre;
+ * answers the problem and returns -1 when one is refused. */
+static int update_req_or_reply(http_req *rq, const char *alias, asset_req *sel, asset_req *upd,
+                               asset_precond *pre)
+{
+    const char *field = NULL, *why = NULL;
+    if (path_alias_or_reply(rq, sel, alias) != 0 || handler_if_match_or_reply(rq, pre) != 0 ||
+        handler_build_req_or_reply(rq, sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) != 0)
+        return -1;
+    asset_err e = jsonmap_req_from_json(upd, OP_UPDATE, http_body(rq), &field, &why);
+    if (e == ASSET_OK)
+        e = asset_req_finish(upd, OP_UPDATE, &field, &why);
+    if (e != ASSET_OK) {
+        http_problem(rq, e, field, why);
+        return -1;
+    }
+    return 0;
+}
+
+static void answer_updated(http_req *rq, asset_err e, asset_list *l)
+{
+    if (e != ASSET_OK)
+        http_problem(rq, e, e == ASSET_PRECONDITION_FAILED ? "If-Match" : NULL,
+                     e == ASSET_PRECONDITION_FAILED
+                         ? "does not match the asset's current version; nothing was written"
+                         : NULL);
+    else
+        answer_one(rq, 200, l);
+}
+
 void h_asset_update(http_req *rq, const char *alias, const char *b)
 {
     asset_req sel, upd;
     asset_list l = {0};
     asset_precond pre;
-    const char *field = NULL, *why = NULL;
     (void)b;
     asset_req_init(&sel);
     asset_req_init(&upd);
-    if (path_alias_or_reply(rq, &sel, alias) == 0 && handler_if_match_or_reply(rq, &pre) == 0 &&
-        handler_build_req_or_reply(rq, &sel, OP_UPDATE_SEL, NULL, OP_UPDATE_SEL, OP_UPDATE_SEL) ==
-            0) {
-        asset_err e = jsonmap_req_from_json(&upd, OP_UPDATE, http_body(rq), &field, &why);
-        if (e == ASSET_OK)
-            e = asset_req_finish(&upd, OP_UPDATE, &field, &why);
-        if (e != ASSET_OK) {
-            http_problem(rq, e, field, why);
-        } else if ((e = assets_update_if(rq->app->svc, rq->who, &sel, &upd, &pre, &l)) !=
-                   ASSET_OK) {
-            http_problem(rq, e, e == ASSET_PRECONDITION_FAILED ? "If-Match" : NULL,
-                         e == ASSET_PRECONDITION_FAILED
-                             ? "does not match the asset's current version; nothing was written"
-                             : NULL);
-        } else {
-            answer_one(rq, 200, &l);
-        }
-        asset_list_free(&l);
-    }
+    if (update_req_or_reply(rq, alias, &sel, &upd, &pre) == 0)
+        answer_updated(rq, assets_update_if(rq->app->svc, rq->who, &sel, &upd, &pre, &l), &l);
+    asset_list_free(&l);
     asset_req_clear(&sel);
     asset_req_clear(&upd);
+}
+
+void h_asset_update_group(http_req **rqs, const char **alias, int n)
+{
+    asset_req sel[ASSET_GET_GROUP_MAX], upd[ASSET_GET_GROUP_MAX];
+    asset_precond pre[ASSET_GET_GROUP_MAX];
+    asset_update_item items[ASSET_GET_GROUP_MAX];
+    http_req *asks[ASSET_GET_GROUP_MAX];
+    asset_update_group g = {items, 0, NULL};
+    for (int k = 0; k < n; k++) {
+        asset_req_init(&sel[k]);
+        asset_req_init(&upd[k]);
+        if (update_req_or_reply(rqs[k], alias[k], &sel[k], &upd[k], &pre[k]) == 0) {
+            items[g.n] = (asset_update_item){
+                .p = rqs[k]->who, .sel = &sel[k], .upd = &upd[k], .pre = &pre[k]};
+            asks[g.n++] = rqs[k];
+        }
+    }
+    if (g.n)
+        assets_update_group(rqs[0]->app->svc, &g);
+    for (int j = 0; j < g.n; j++)
+        answer_updated(asks[j], items[j].err, &items[j].out);
+    asset_update_group_clear(&g);
+    for (int k = 0; k < n; k++) {
+        asset_req_clear(&sel[k]);
+        asset_req_clear(&upd[k]);
+    }
 }
 
 static void answer_removed(http_req *rq, asset_err e)

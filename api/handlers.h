@@ -17,6 +17,8 @@ handler_fn h_assets_add, h_assets_query, h_assets_remove, h_asset_get, h_asset_u
 void h_asset_get_group(http_req **rqs, const char **alias, int n);
 /* h_asset_remove for n requests at once, the same way: removed together (asset_remove.h). */
 void h_asset_remove_group(http_req **rqs, const char **alias, int n);
+/* h_asset_update for n requests at once, the same way: made together (asset_update.h). */
+void h_asset_update_group(http_req **rqs, const char **alias, int n);
 handler_fn h_pre_query, h_auth_query, h_post_query;
 handler_fn h_batch_add, h_batch_update, h_batch_remove;
 handler_fn h_sync_result;

@@ -8,6 +8,7 @@
 #include "../service/asset_add.h"
 #include "../service/asset_get.h"
 #include "../service/asset_remove.h"
+#include "../service/asset_update.h"
 #include "../service/sync/sync.h"
 #include "router.h"
 
@@ -145,6 +146,17 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
         "# TYPE assetd_remove_group_removes_total counter\nassetd_remove_group_removes_total "
         "%llu\n",
         (unsigned long long)rm_statements, (unsigned long long)rm_removes);
+    uint64_t up_tx = 0, up_updates = 0;
+    assets_update_group_counts(&up_tx, &up_updates);
+    out(&o,
+        "# HELP assetd_update_group_transactions_total Transactions of group updates (PATCH "
+        "/assets/{alias}).\n"
+        "# TYPE assetd_update_group_transactions_total counter\n"
+        "assetd_update_group_transactions_total %llu\n"
+        "# HELP assetd_update_group_updates_total Updates those transactions held.\n"
+        "# TYPE assetd_update_group_updates_total counter\nassetd_update_group_updates_total "
+        "%llu\n",
+        (unsigned long long)up_tx, (unsigned long long)up_updates);
     sync_stats st;
     sync_stats_read(&st);
     out(&o,

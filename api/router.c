@@ -626,6 +626,7 @@ int router_together(const http_req *rq)
         return ROUTER_TOGETHER_NONE;
     return strcmp(rq->method, "GET") == 0      ? ROUTER_TOGETHER_READ
            : strcmp(rq->method, "DELETE") == 0 ? ROUTER_TOGETHER_REMOVE
+           : strcmp(rq->method, "PATCH") == 0  ? ROUTER_TOGETHER_UPDATE
                                                : ROUTER_TOGETHER_NONE;
 }
 
@@ -639,9 +640,14 @@ void router_dispatch_together(http_req **rqs, int n)
         const char *p1 = NULL, *p2 = NULL;
         if (!(r = route_or_reply(rqs[i], true, &p1, &p2)))
             continue;
-        if ((r->handler != h_asset_get && r->handler != h_asset_remove) || (kind && r != kind) ||
-            rqs[i]->args_oom || rqs[i]->bad_args) {
+        if ((r->handler != h_asset_get && r->handler != h_asset_remove &&
+             r->handler != h_asset_update) ||
+            (kind && r != kind) || rqs[i]->args_oom || rqs[i]->bad_args) {
             run_route(rqs[i], r, p1, p2);
+            continue;
+        }
+        if (r->body == BODY_JSON && parse_body_or_reply(rqs[i]) != 0) {
+            audit_done(rqs[i], r, p1, false);
             continue;
         }
         kind = r;
@@ -652,8 +658,10 @@ void router_dispatch_together(http_req **rqs, int n)
         return;
     if (kind->handler == h_asset_get)
         h_asset_get_group(ours, alias, m);
-    else
+    else if (kind->handler == h_asset_remove)
         h_asset_remove_group(ours, alias, m);
+    else
+        h_asset_update_group(ours, alias, m);
     for (int j = 0; j < m; j++) {
         handled(ours[j], kind);
         audit_done(ours[j], kind, alias[j], false);

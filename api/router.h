@@ -43,14 +43,14 @@ enum {
 /* Fills rq's response. */
 void router_dispatch(http_req *rq);
 /* Requests run together with the like ones queued next to them (dispatch.c). */
-enum { ROUTER_TOGETHER_NONE, ROUTER_TOGETHER_READ, ROUTER_TOGETHER_REMOVE };
-/* Whether rq looks like a GET /assets/{alias} (READ) or a DELETE /assets/{alias} (REMOVE), by its
+enum { ROUTER_TOGETHER_NONE, ROUTER_TOGETHER_READ, ROUTER_TOGETHER_REMOVE, ROUTER_TOGETHER_UPDATE };
+/* Whether rq looks like a GET (READ), DELETE (REMOVE) or PATCH (UPDATE) /assets/{alias}, by its
  * method and path alone (no allocation: the HTTP thread asks, before queueing it). */
 int router_together(const http_req *rq);
 /* Fills the responses of n requests of one kind that router_together picked, each with its own
  * principal (rq->who): the reads by alias among them looked up together (asset_get.h), the
- * removes by alias removed together (asset_remove.h), any other request as router_dispatch
- * would. */
+ * removes and updates by alias made together (asset_remove.h, asset_update.h), any other request
+ * as router_dispatch would. */
 void router_dispatch_together(http_req **rqs, int n);
 /* A body over the limit: answers 404/401/429/403 as the request would get them, else 413. */
 void router_reject_body(http_req *rq);

@@ -166,7 +166,7 @@ static int submit_or_reply(http_req *rq)
     int kind = rq->too_big ? ROUTER_TOGETHER_NONE : router_together(rq);
     const config *cfg = rq->app->cfg;
     rq->together = (kind == ROUTER_TOGETHER_READ && cfg->group_read_max > 1) ||
-                           (kind == ROUTER_TOGETHER_REMOVE && cfg->group_commit_max > 1)
+                           (kind != ROUTER_TOGETHER_READ && cfg->group_commit_max > 1)
                        ? kind
                        : ROUTER_TOGETHER_NONE;
     if (dispatch_submit(rq->app->dispatch, rq) != 0) {

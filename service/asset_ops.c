@@ -384,7 +384,7 @@ typedef struct {
     asset_list *out;
 } update_ctx;
 
-static bool precond_holds(const asset_precond *pre, int64_t version)
+bool asset_precond_holds(const asset_precond *pre, int64_t version)
 {
     if (!pre || !pre->present || pre->any)
         return true;
@@ -416,7 +416,7 @@ static asset_err update_tx(db_conn *c, void *arg)
         return e;
     asset_record *r = &o->rec;
     /* The row is locked (FOR UPDATE) until COMMIT: check and write are one step. */
-    if (!precond_holds(u->pre, r->version))
+    if (!asset_precond_holds(u->pre, r->version))
         return ASSET_PRECONDITION_FAILED;
     bool touch = false;
     if ((e = assets_apply_update(u->s, c, p, upd, out, o, &cols, &touch)) != ASSET_OK)

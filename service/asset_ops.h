@@ -45,6 +45,9 @@ typedef struct {
     int64_t v[ASSET_PRECOND_MAX];
 } asset_precond;
 
+/* Whether an asset at version passes pre (absent, "*", or the version listed). */
+bool asset_precond_holds(const asset_precond *pre, int64_t version);
+
 /* sel: alias and selectors; upd: the fields to set (OP_UPDATE). */
 WUR asset_err assets_update(svc *s, const principal *p, const asset_req *sel, const asset_req *upd,
                             asset_list *out);

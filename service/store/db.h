@@ -55,6 +55,8 @@ enum db_stmt_id {
     STMT_GROUP_UPSERT,
     STMT_GROUP_GET,
     STMT_GROUP_DELETE,
+    STMT_GROUP_LOCK,
+    STMT_GROUP_UPDATE,
     STMT_COUNT_ /* keep below 64 */
 };
 

@@ -297,3 +297,118 @@ asset_err store_group_delete(db_conn *c, const store_group_key *keys, const audi
     PQclear(res);
     return e;
 }
+
+/* ---- updates: many PATCH /assets/{alias} of any callers in one transaction ---- */
+
+/* $1..$3 the keys (index, alias key, device). The rows are locked in alias key order, so that
+ * concurrent groups wait for each other's keys in one order. */
+static const db_stmt st_lock = {
+    STMT_GROUP_LOCK, "group_lock",
+    "SELECT k.gi AS get_item, " STORE_ASSET_COLS
+    " FROM unnest($1::int[], $2::bytea[], $3::text[]) AS k(gi, key, dev) JOIN assets ON "
+    "alias_key = k.key AND device_id = k.dev::uuid ORDER BY alias_key FOR UPDATE OF assets"};
+
+asset_err store_group_lock(db_conn *c, const store_group_key *keys, int n, PGresult **out)
+{
+    pg_params ps = {.binary_result = true};
+    pg_array *a = pgp_array(&ps, OID_INT4, n);
+    for (int k = 0; k < n; k++)
+        copybin_i32(a, k);
+    a = pgp_array(&ps, OID_BYTEA, n);
+    for (int k = 0; k < n; k++)
+        copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN);
+    a = pgp_array(&ps, OID_TEXT, n);
+    for (int k = 0; k < n; k++)
+        copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id));
+    return pgp_exec(&ps, c, &st_lock, out);
+}
+
+int store_group_locked(const PGresult *res, int n, int *row, row_reader *assets)
+{
+    static const char *const names[] = {"get_item"};
+    static const row_type locked_row = {names, 1};
+    static row_cache cache, asset_cache;
+    row_reader got;
+    if (row_bind(&got, res, &locked_row, &cache) != 0 ||
+        row_bind(assets, res, &store_asset_row, &asset_cache) != 0 || row_count(&got) > n)
+        return -1;
+    for (int k = 0; k < n; k++)
+        row[k] = -1;
+    for (int i = 0; i < row_count(&got); i++) {
+        int64_t k = -1;
+        if (row_i64_checked(&got, i, 0, &k) != 0 || k < 0 || k >= n || row[k] != -1)
+            return -1;
+        row[k] = i;
+    }
+    return 0;
+}
+
+/* $1 the indexes, $2 the devices, $3 the seqs, $4..$11 the normal and local label columns,
+ * $12..$14 the sealed parts and whether the update touches updated_at, $15..$19 the audit
+ * events. */
+static const db_stmt st_update = {
+    STMT_GROUP_UPDATE, "group_update",
+    "WITH u AS (SELECT * FROM unnest($1::int[], $2::text[], $3::bigint[], $4::text[], $5::text[], "
+    "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::bytea[], "
+    "$13::bytea[], $14::boolean[], $15::text[], $16::text[], $17::text[], $18::text[], "
+    "$19::text[]) AS t(idx, dev, seq, n1, n2, n3, n4, l1, l2, l3, l4, labels_sealed, sealed, "
+    "touch, principal, action, adev, aowner, alias_hash)), "
+    "w AS (UPDATE assets a SET n1 = u.n1, n2 = u.n2, n3 = u.n3, n4 = u.n4, l1 = u.l1, l2 = u.l2, "
+    "l3 = u.l3, l4 = u.l4, labels_sealed = u.labels_sealed, sealed = u.sealed, "
+    "updated_at = CASE WHEN u.touch THEN now() ELSE a.updated_at END FROM u "
+    "WHERE a.device_id = u.dev::uuid AND a.seq = u.seq "
+    "RETURNING u.idx, (extract(epoch FROM a.updated_at) * 1000)::bigint AS update_ms, a.version, "
+    "u.principal, u.action, u.adev, u.aowner, u.alias_hash), "
+    "au AS (" STORE_AUDIT_INSERT("principal", "action", "adev", "aowner", "alias_hash",
+                                 "w ORDER BY idx") ") "
+                                                   "SELECT idx, update_ms, version FROM w"};
+
+asset_err store_group_update(db_conn *c, const store_group_change *rows, const int *pick, int n,
+                             store_group_written *out)
+{
+    static const char *const names[] = {"idx", "update_ms", "version"};
+    static const row_type updated_row = {names, 3};
+    static row_cache cache;
+    pg_params ps = {0};
+    PGresult *res = NULL;
+    row_reader w;
+    pg_array *a;
+#define EACH(oid, el)                                                                              \
+    do {                                                                                           \
+        a = pgp_array(&ps, oid, n);                                                                \
+        for (int k = 0; k < n; k++) {                                                              \
+            const store_group_change *g = &rows[pick[k]];                                          \
+            (void)g;                                                                               \
+            el;                                                                                    \
+        }                                                                                          \
+    } while (0)
+    EACH(OID_INT4, copybin_i32(a, pick[k]));
+    EACH(OID_TEXT, copybin_bytes(a, g->device_id, strlen(g->device_id)));
+    EACH(OID_INT8, copybin_i64(a, g->r->seq));
+    for (int l = LABEL_NORMAL; l < ASSET_LABELS; l++)
+        EACH(OID_TEXT, copybin_bytes(a, g->cols->v[l].p, g->cols->v[l].n));
+    EACH(OID_BYTEA, copybin_bytes(a, g->r->labels_sealed, g->r->labels_sealed_len));
+    EACH(OID_BYTEA, copybin_bytes(a, g->r->sealed, g->r->sealed_len));
+    EACH(OID_BOOL, copybin_bool(a, g->touch));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->principal, strlen(g->ev->principal)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->action, strlen(g->ev->action)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->device_id, strlen(g->ev->device_id)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->owner, strlen(g->ev->owner)));
+    EACH(OID_TEXT, copybin_bytes(a, g->ev->alias_hash, strlen(g->ev->alias_hash)));
+#undef EACH
+    for (int k = 0; k < n; k++)
+        memset(&out[pick[k]], 0, sizeof out[pick[k]]);
+    asset_err e = pgp_exec(&ps, c, &st_update, &res);
+    if (e == ASSET_OK && row_bind(&w, res, &updated_row, &cache) != 0)
+        e = ASSET_DATABASE_ERROR;
+    for (int i = 0; e == ASSET_OK && i < row_count(&w); i++) {
+        int64_t k = -1;
+        if (row_i64_checked(&w, i, 0, &k) != 0 || k < 0 || out[k].written)
+            e = ASSET_DATABASE_ERROR;
+        else
+            out[k] = (store_group_written){
+                .written = true, .update_ms = row_i64(&w, i, 1), .version = row_i64(&w, i, 2)};
+    }
+    PQclear(res);
+    return e;
+}

@@ -4,7 +4,8 @@
  * (pgparams.h) and each row written records its own audit row in the same statement, as a single
  * add does (store_asset_insert). Group reads (service/asset_get.c): concurrent GET
  * /assets/{alias} looked up by one statement, each caller's principal checked in it. Group
- * removes (service/asset_remove.c): concurrent DELETE /assets/{alias} in one statement.
+ * removes (service/asset_remove.c): concurrent DELETE /assets/{alias} in one statement; group
+ * updates (service/asset_update.c): concurrent PATCH /assets/{alias} in one transaction.
  *
  * These statements span devices: under Citus they run through the coordinator
  * (tests/citus/routing.mjs lists them, with the plan). */
@@ -74,5 +75,28 @@ WUR int store_group_got(const PGresult *res, int n, int *row, bool *current, row
  * there. */
 WUR asset_err store_group_delete(db_conn *c, const store_group_key *keys,
                                  const audit_event *const *ev, int n, bool *removed);
+
+/* Locks (FOR UPDATE, in alias key order) the assets of keys[0..n) (ref unused) until the
+ * transaction ends; one row per asset found, STORE_ASSET_COLS in binary format and its key's
+ * index. *out is the caller's to PQclear. */
+WUR asset_err store_group_lock(db_conn *c, const store_group_key *keys, int n, PGresult **out);
+/* Reads store_group_lock's result for its n keys: row[k] the row of key k's asset (-1: none);
+ * *assets binds the result for store_asset_decode. -1 when the result is not the statement's. */
+WUR int store_group_locked(const PGresult *res, int n, int *row, row_reader *assets);
+
+/* One update of a group: the asset (its device, and r: its seq, labels and sealed parts as they
+ * are to be), its label columns, whether updated_at moves, its audit event. All borrowed. */
+typedef struct {
+    const char *device_id;
+    const asset_record *r;
+    const store_label_cols *cols;
+    bool touch;
+    const audit_event *ev;
+} store_group_change;
+
+/* Writes rows[pick[k]] (k < n), each recording its audit event in the same statement;
+ * out[pick[k]] has its new update_ms and version (written false: the row was not there). */
+WUR asset_err store_group_update(db_conn *c, const store_group_change *rows, const int *pick, int n,
+                                 store_group_written *out);
 
 #endif

@@ -49,6 +49,11 @@ const MULTI_SHARD = {
   group_delete: "removes the assets of a group remove (service/asset_remove.h), whose callers " +
     "may be on several devices. Plan: group removes per device (each single-shard), or " +
     "ASSETD_GROUP_COMMIT_MAX=1, which removes each alone by its alias key.",
+  group_lock: "locks the assets of a group update (service/asset_update.h), whose callers may " +
+    "be on several devices; group_update writes them. Plan: group updates per device (each " +
+    "single-shard), or ASSETD_GROUP_COMMIT_MAX=1, which updates each alone.",
+  group_update: "writes the assets of a group update (see group_lock), rows of several " +
+    "devices. Plan: as group_lock's.",
   auth: "finds the principal of a bearer token by its hash, before any device is known. Plan: " +
     "a lookup table auth_tokens(token_hash, device_id, installation_id) distributed by " +
     "token_hash (one shard), then the device's rows by device_id (another single-shard query).",

@@ -5,7 +5,9 @@
  * statement against changes made through another instance (a state change, an uninstall).
  * Group removes of DELETE /assets/{alias} (service/asset_remove.h): removes queued together are
  * made by one statement, each with its own answer (204, 404, 412 for an If-Match, 400, 401) and
- * audit row, and only the assets asked for are gone.
+ * audit row, and only the assets asked for are gone. Group updates of PATCH /assets/{alias}
+ * (service/asset_update.h) likewise, in one transaction, with If-Match checked on the locked
+ * row.
  *
  * The instance under test has one request worker, so that concurrent requests queue behind the
  * one running and are taken together; the metrics show they were. */
@@ -361,12 +363,158 @@ static void test_removes_together(void **st)
                      9);
 }
 
+/* One PATCH (body) per client thread, all at once: their statuses. */
+typedef struct {
+    const char *token, *if_match, *body;
+    char path[200];
+    long status;
+    pthread_barrier_t *go;
+} patch_req;
+
+static void *patch_run(void *arg)
+{
+    patch_req *q = arg;
+    pthread_barrier_wait(q->go);
+    char hdr[96], auth[200];
+    snprintf(hdr, sizeof hdr, "If-Match: %s", q->if_match ? q->if_match : "");
+    snprintf(auth, sizeof auth, "Bearer %s", q->token ? q->token : "");
+    const char *headers[] = {q->if_match ? hdr : NULL, NULL};
+    tl_http_opts opts = {.headers = headers};
+    tl_resp *r =
+        tl_http_raw(s1, "PATCH", q->path, q->token ? auth : NULL, q->body, strlen(q->body), &opts);
+    q->status = r->status;
+    tl_resp_free(r);
+    return NULL;
+}
+
+/* The asset's ETag ("<version>") as its owner reads it. */
+static void etag_of(const char *token, const char *alias, char out[64])
+{
+    tl_resp *r = tl_httpf(s1, "GET", token, NULL, "/assets/%s", alias);
+    assert_int_equal(r->status, 200);
+    assert_true(tl_resp_header(r, "ETag", out, 64));
+    tl_resp_free(r);
+}
+
+/* Updates of many callers at once: each its own answer and audit row; what they set is there,
+ * secrets re-sealed; an If-Match is checked on the locked row (a tag that is not the asset's:
+ * 412; two with the current one: one 200, one 412). */
+static void test_updates_together(void **st)
+{
+    (void)st;
+    char b64[64], out[64];
+    tl_device d = tl_device_create(s1, "gr-update", NULL);
+    static const char *const groups[] = {"gr.update", NULL};
+    tl_app a = tl_app_install(s1, d.id, "com.example.grup0", groups, false);
+    tl_app b = tl_app_install(s1, d.id, "com.example.grup1", NULL, false);
+    const char *aliases[] = {"u0", "u1", "u2", "u3", "u4", "u5", "v", "w0", "w1", "w2", "w3"};
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        json_decref(tl_asset_addf(s1, a.token, "{\"alias\":\"%s\",\"secret\":\"%s\"}", aliases[i],
+                                  tl_b64(b64, sizeof b64, "old", 3)));
+    json_decref(tl_asset_addf(s1, a.token,
+                              "{\"alias\":\"g\",\"groupId\":\"gr.update\",\"secret\":\"%s\"}",
+                              tl_b64(b64, sizeof b64, "old", 3)));
+    char now[64], wrong[64], after[64];
+    etag_of(a.token, "v", now);
+    snprintf(wrong, sizeof wrong, "\"%lld\"", atoll(now + 1) + 1000000);
+    static char bodies[6][128];
+    for (int i = 0; i < 6; i++) {
+        char secret[16];
+        snprintf(secret, sizeof secret, "new-%d", i);
+        snprintf(bodies[i], sizeof bodies[i], "{\"secret\":\"%s\",\"dataLabelNormal1\":\"n-%d\"}",
+                 tl_b64(b64, sizeof b64, secret, strlen(secret)), i);
+    }
+    const char *label = "{\"dataLabelNormal2\":\"set\"}";
+    const struct {
+        int who; /* 0: a, 1: b, -1: no token */
+        const char *path, *body, *if_match;
+        long want; /* 0: one of the two "v" with the current tag gets 200, the other 412 */
+    } up[] = {
+        {0, "/assets/u0", bodies[0], NULL, 200},
+        {0, "/assets/u1", bodies[1], NULL, 200},
+        {0, "/assets/u2", bodies[2], NULL, 200},
+        {0, "/assets/u3", bodies[3], NULL, 200},
+        {0, "/assets/u4", bodies[4], NULL, 200},
+        {0, "/assets/u5", bodies[5], NULL, 200},
+        {0, "/assets/missing", label, NULL, 404},
+        {1, "/assets/u0", label, NULL, 404},
+        {0, "/assets/g?groupId=gr.update", label, NULL, 200},
+        {0, "/assets/w0", label, wrong, 412},
+        {0, "/assets/w1", label, wrong, 412},
+        {0, "/assets/w2", label, wrong, 412},
+        {0, "/assets/w3", label, wrong, 412},
+        {0, "/assets/v", label, now, 0},
+        {0, "/assets/v", label, now, 0},
+        {0, "/assets/u0", "{\"secret\":5}", NULL, 400},
+        {-1, "/assets/u1", label, NULL, 401},
+    };
+    enum { N = sizeof up / sizeof up[0] };
+    static patch_req reqs[N];
+    pthread_t th[N];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, N);
+    long long tx0 = metric("assetd_update_group_transactions_total");
+    long long updates0 = metric("assetd_update_group_updates_total");
+    for (int i = 0; i < N; i++) {
+        reqs[i] = (patch_req){.token = up[i].who == 0   ? a.token
+                                       : up[i].who == 1 ? b.token
+                                                        : NULL,
+                              .if_match = up[i].if_match,
+                              .body = up[i].body,
+                              .go = &go};
+        snprintf(reqs[i].path, sizeof reqs[i].path, "%s", up[i].path);
+        assert_int_equal(pthread_create(&th[i], NULL, patch_run, &reqs[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
+    int same_tag_ok = 0, same_tag_refused = 0;
+    for (int i = 0; i < N; i++) {
+        if (up[i].want == 0) {
+            same_tag_ok += reqs[i].status == 200;
+            same_tag_refused += reqs[i].status == 412;
+            continue;
+        }
+        if (reqs[i].status != up[i].want)
+            fail_msg("PATCH %s (caller %d): %ld, not %ld", up[i].path, up[i].who, reqs[i].status,
+                     up[i].want);
+    }
+    if (same_tag_ok != 1 || same_tag_refused != 1)
+        fail_msg("two PATCH with the current tag: %d got 200, %d got 412", same_tag_ok,
+                 same_tag_refused);
+    long long tx = metric("assetd_update_group_transactions_total") - tx0;
+    long long grouped = metric("assetd_update_group_updates_total") - updates0;
+    if (tx == 0 || grouped <= tx)
+        fail_msg("%d concurrent updates: %lld in %lld group transactions: none shared one", N,
+                 grouped, tx);
+    /* What they set is there: each secret re-sealed, each label. */
+    for (int i = 0; i < 6; i++) {
+        char want[16], list[64], q[64];
+        snprintf(want, sizeof want, "new-%d", i);
+        assert_string_equal(tl_get_secret(s1, a.token, aliases[i], NULL, out, sizeof out), want);
+        snprintf(q, sizeof q, "dataLabelNormal1=n-%d", i);
+        assert_string_equal(tl_list(s1, a.token, q, list, sizeof list), aliases[i]);
+    }
+    char list[64];
+    assert_string_equal(
+        tl_list(s1, a.token, "dataLabelNormal2=set&groupId=gr.update", list, sizeof list), "g");
+    assert_string_equal(tl_get_secret(s1, a.token, "v", NULL, out, sizeof out), "old");
+    etag_of(a.token, "v", after);
+    assert_string_not_equal(after, now);
+    /* One updateAsset row with outcome ok per update made (8), in the updates' transactions. */
+    assert_int_equal(tl_db_count("SELECT count(*) FROM audit_log WHERE device_id = $1 AND action "
+                                 "= 'updateAsset' AND outcome = 'ok'",
+                                 d.id, NULL),
+                     8);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_read_answered_as_alone),
         cmocka_unit_test(test_remembered_principals_checked_in_the_group),
         cmocka_unit_test(test_removes_together),
+        cmocka_unit_test(test_updates_together),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }

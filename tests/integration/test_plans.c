@@ -282,6 +282,26 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     assert_false(gone[1]);
     expect_plans_clean("group delete");
 
+    /* Group updates (service/asset_update.h): the lock of two keys (one asset), then its write. */
+    store_alias_key(gk[0], &sc, (asset_text){"alias-97", 8});
+    int lrow[2];
+    assert_int_equal(store_group_lock(&c, keys, 2, &r), ASSET_OK);
+    assert_int_equal(store_group_locked(r, 2, lrow, &rows), 0);
+    assert_true(lrow[0] >= 0);
+    assert_int_equal(lrow[1], -1);
+    asset_record locked;
+    arena lmem = {0};
+    assert_int_equal(store_asset_decode(&rows, lrow[0], &locked, &lmem), 0);
+    PQclear(r);
+    expect_plans_clean("group lock");
+    store_group_change change = {DEVICE, &locked, &none, true, &ev};
+    const int one = 0;
+    store_group_written uw;
+    assert_int_equal(store_group_update(&c, &change, &one, 1, &uw), ASSET_OK);
+    assert_true(uw.written);
+    arena_free(&lmem);
+    expect_plans_clean("group update");
+
     asset_req_clear(&q);
     asset_req_clear(&page);
     asset_req_clear(&lp);
