@@ -70,7 +70,7 @@ static void run(dispatch *d, http_req *rq)
     rq->who = NULL;
 }
 
-/* Requests taken together (router_dispatch_reads), each with its own principal: the timed out
+/* Requests taken together (router_dispatch_together), each with its own principal: the timed out
  * answered 503 as run() answers them. */
 static void run_reads(dispatch *d, http_req **rqs, int n)
 {

@@ -12,7 +12,7 @@ typedef void handler_fn(http_req *rq, const char *seg1, const char *seg2);
 handler_fn h_healthz, h_readyz, h_metrics, h_openapi;
 handler_fn h_assets_add, h_assets_query, h_assets_remove, h_asset_get, h_asset_update,
     h_asset_remove;
-/* h_asset_get for n requests at once (router_dispatch_reads): alias[k] the path parameter of
+/* h_asset_get for n requests at once (router_dispatch_together): alias[k] the path parameter of
  * rqs[k]. The same answers, the assets looked up together (asset_get.h). */
 void h_asset_get_group(http_req **rqs, const char **alias, int n);
 /* h_asset_remove for n requests at once, the same way: removed together (asset_remove.h). */
