@@ -512,6 +512,15 @@ note_load postAlone
 BENCH_TOKEN=$T_W BENCH_RUN=alone$$ run_assetd_wrk post_alone "$CONNS" "$DUR" post_assets.lua "$BASE"
 POST1_RPS=$RPS POST1_P99=$(field "$W" lat_p99_ms) POST1_CPU_A=$CPU_A POST1_CPU_P=$CPU_P
 
+# ---- GET /assets/{alias} with each read alone (no group reads): what group reads gain ----
+log "GET /assets/{alias}?returnType=ALL with ASSETD_GROUP_READ_MAX=1 (each read alone): $CONNS connections, ${DUR}s"
+kill -TERM "$ASSETD_PID"
+wait "$ASSETD_PID" 2>/dev/null || true
+start_assetd ASSETD_GROUP_READ_MAX=1
+note_load getAlone
+BENCH_TOKEN=$T_OLD run_assetd_wrk get_alone "$CONNS" "$DUR" get_alias.lua "$BASE"
+GET1_RPS=$RPS GET1_P99=$(field "$W" lat_p99_ms) GET1_CPU_A=$CPU_A GET1_CPU_P=$CPU_P
+
 # ---- report ----
 # issue #11's targets (batch-add's is issue #12's)
 T_POST=1.0 T_GET=0.4 T_LABEL=0.5 T_BATCH=10 T_RESTORE=50000 T_RSS=40 T_P99=10 T_PREVIEW=0.05
@@ -564,6 +573,7 @@ GET alias+secret, no ANALYZE yet, c=$CONNS|$GET0_RPS|req/s|C|$FLOOR_C0|$RATIO_GE
 GET alias+secret, after ANALYZE, c=$CONNS|$GET_RPS|req/s|C|$FLOOR_C|$RATIO_GET1|-|-
 GET /assets/{alias} ALL: smaller ratio|$([ "$GET_MIN_RUN" = beforeAnalyze ] && echo "$GET0_RPS" || echo "$GET_RPS")|req/s|C|$([ "$GET_MIN_RUN" = beforeAnalyze ] && echo "$FLOOR_C0" || echo "$FLOOR_C")|$RATIO_GET|>= $T_GET x C|$H_GET
 GET alias+secret, ASSETD_DB_POOLER=transaction|$GETU_RPS|req/s|C|$FLOOR_C|$(fdiv "$GETU_RPS" "$FLOOR_C")|-|-
+GET alias+secret, each read alone, c=$CONNS|$GET1_RPS|req/s|C|$FLOOR_C|$(fdiv "$GET1_RPS" "$FLOOR_C")|-|-
 GET /assets label filter, 100/page, c=$CONNS|$LABEL_RPS|req/s|D|$FLOOR_D|$RATIO_LABEL|>= $T_LABEL x D|$H_LABEL
 restore 100,000 records, $SYNC_WORKERS workers|$RESTORE_RPS|records/s|-|-|-|>= $T_RESTORE|$H_RESTORE
 preview of that backup (vs restore's ms)|$PREVIEW_MS|ms|R|$RESTORE_MS|$PREVIEW_RATIO|<= $T_PREVIEW x R|$H_PREVIEW
@@ -593,6 +603,7 @@ TXT
     echo "  GET, no ANALYZE   assetd $GET0_CPU_A + PostgreSQL $GET0_CPU_P   (floor C: PostgreSQL $FLOOR_C0_CPU_P per SELECT)"
     echo "  GET alias+secret  assetd $GET_CPU_A + PostgreSQL $GET_CPU_P   (floor C: PostgreSQL $FLOOR_C_CPU_P per SELECT)"
     echo "  GET, unnamed      assetd $GETU_CPU_A + PostgreSQL $GETU_CPU_P   (ASSETD_DB_POOLER=transaction: parsed and planned per call)"
+    echo "  GET, each alone   assetd $GET1_CPU_A + PostgreSQL $GET1_CPU_P   (ASSETD_GROUP_READ_MAX=1)"
     echo "  GET label page    assetd $LABEL_CPU_A + PostgreSQL $LABEL_CPU_P   (floor D: PostgreSQL $FLOOR_D_CPU_P per page)"
     echo "  restore, /record  assetd $RESTORE_CPU_A + PostgreSQL $RESTORE_CPU_P   (backup of $RECORDS records took ${BACKUP_S}s)"
     echo
@@ -633,6 +644,8 @@ pace_json() {
         "$GET_MIN_RUN" "$RATIO_GET" "$T_GET" "$(jb "$H_GET")"
     printf '    "getAssetWithSecretUnnamed": {"setting": "ASSETD_DB_POOLER=transaction", "rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "ratioToPrepared": %s},\n' \
         "$GETU_RPS" "$GETU_P99" "$GETU_CPU_A" "$GETU_CPU_P" "$(fdiv "$GETU_RPS" "$GET_RPS")"
+    printf '    "getAssetWithSecretEachAlone": {"setting": "ASSETD_GROUP_READ_MAX=1", "rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "C", "ratio": %s},\n' \
+        "$GET1_RPS" "$GET1_P99" "$GET1_CPU_A" "$GET1_CPU_P" "$(fdiv "$GET1_RPS" "$FLOOR_C")"
     printf '    "getAssetsByLabel": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "D", "ratio": %s, "target": %s, "holds": %s},\n' \
         "$LABEL_RPS" "$LABEL_P99" "$LABEL_CPU_A" "$LABEL_CPU_P" "$RATIO_LABEL" "$T_LABEL" "$(jb "$H_LABEL")"
     printf '    "restore": {"records": %s, "workers": %s, "ms": %s, "recordsPerSecond": %s, "clientSeconds": %s, "backupSeconds": %s, "cpuUsAssetdPerRecord": %s, "cpuUsPostgresPerRecord": %s, "checkpoints": %s, "autovacuumRuns": %s, "target": %s, "holds": %s},\n' \
