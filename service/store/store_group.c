@@ -5,6 +5,16 @@
 #include "pgparams.h"
 #include "row.h"
 
+/* Appends to ps an array of count elements of type oid, element k written by el (the array in
+ * scope as a). */
+#define ARRAY(oid, count, el)                                                                      \
+    do {                                                                                           \
+        pg_array *a = pgp_array(&ps, (oid), (count));                                              \
+        for (int k = 0; k < (count); k++) {                                                        \
+            el;                                                                                    \
+        }                                                                                          \
+    } while (0)
+
 /* The lock and token check of each installation (the VOLATILE function of migration 0010 sees
  * what committed while its lock was awaited); the generations with the statement's snapshot,
  * taken when the request was already made. */
@@ -26,21 +36,12 @@ asset_err store_group_hold(db_conn *c, const store_principal_ref *refs, int n, b
     pg_params ps = {0};
     PGresult *res = NULL;
     row_reader rows;
-    pg_array *a = pgp_array(&ps, OID_INT4, n);
-    for (int k = 0; k < n; k++)
-        copybin_i32(a, k);
-#define EACH(oid, el)                                                                              \
-    do {                                                                                           \
-        a = pgp_array(&ps, oid, n);                                                                \
-        for (int k = 0; k < n; k++)                                                                \
-            el;                                                                                    \
-    } while (0)
-    EACH(OID_TEXT, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
-    EACH(OID_INT8, copybin_i64(a, refs[k].installation_id));
-    EACH(OID_BYTEA, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
-    EACH(OID_INT8, copybin_i64(a, refs[k].device_generation));
-    EACH(OID_INT8, copybin_i64(a, refs[k].installation_generation));
-#undef EACH
+    ARRAY(OID_INT4, n, copybin_i32(a, k));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
+    ARRAY(OID_INT8, n, copybin_i64(a, refs[k].installation_id));
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
+    ARRAY(OID_INT8, n, copybin_i64(a, refs[k].device_generation));
+    ARRAY(OID_INT8, n, copybin_i64(a, refs[k].installation_generation));
     for (int k = 0; k < n; k++)
         held[k] = current[k] = false;
     asset_err e = pgp_exec(&ps, c, &st_hold, &res);
@@ -117,30 +118,21 @@ asset_err store_group_insert(db_conn *c, const store_group_row *rows, const int 
     pg_params ps = {0};
     PGresult *res = NULL;
     row_reader w;
-    pg_array *a;
-#define EACH(oid, el)                                                                              \
-    do {                                                                                           \
-        a = pgp_array(&ps, oid, n);                                                                \
-        for (int k = 0; k < n; k++) {                                                              \
-            const store_group_row *g = &rows[pick[k]];                                             \
-            (void)g;                                                                               \
-            el;                                                                                    \
-        }                                                                                          \
-    } while (0)
-    EACH(OID_INT4, copybin_i32(a, pick[k]));
-    EACH(OID_TEXT, copybin_bytes(a, g->sc->device_id, strlen(g->sc->device_id)));
-    EACH(OID_INT2, copybin_i16(a, g->sc->owner_kind));
-    EACH(OID_TEXT, copybin_bytes(a, g->sc->owner.p, g->sc->owner.n));
-    EACH(OID_BOOL, copybin_bool(a, g->sc->attr_enc));
+#define G (&rows[pick[k]]) /* row k sent */
+    ARRAY(OID_INT4, n, copybin_i32(a, pick[k]));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->sc->device_id, strlen(G->sc->device_id)));
+    ARRAY(OID_INT2, n, copybin_i16(a, G->sc->owner_kind));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->sc->owner.p, G->sc->owner.n));
+    ARRAY(OID_BOOL, n, copybin_bool(a, G->sc->attr_enc));
     group_rows gr = {rows, pick};
     store_row_arrays(&ps, n, group_row_at, &gr);
-    EACH(OID_BYTEA, copybin_bytes(a, g->key, STORE_ALIAS_KEY_LEN));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->principal, strlen(g->ev->principal)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->action, strlen(g->ev->action)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->device_id, strlen(g->ev->device_id)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->owner, strlen(g->ev->owner)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->alias_hash, strlen(g->ev->alias_hash)));
-#undef EACH
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, G->key, STORE_ALIAS_KEY_LEN));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->principal, strlen(G->ev->principal)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->action, strlen(G->ev->action)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->device_id, strlen(G->ev->device_id)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->owner, strlen(G->ev->owner)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->alias_hash, strlen(G->ev->alias_hash)));
+#undef G
     for (int k = 0; k < n; k++)
         memset(&out[pick[k]], 0, sizeof out[pick[k]]);
     static const db_stmt *const stmts[] = {
@@ -195,25 +187,17 @@ asset_err store_group_get(db_conn *c, const store_group_key *keys, int n,
                           PGresult **out)
 {
     pg_params ps = {.binary_result = true};
-    pg_array *a;
-#define EACH(count, oid, el)                                                                       \
-    do {                                                                                           \
-        a = pgp_array(&ps, oid, count);                                                            \
-        for (int k = 0; k < count; k++)                                                            \
-            el;                                                                                    \
-    } while (0)
-    EACH(n, OID_INT4, copybin_i32(a, k));
-    EACH(n, OID_BYTEA, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
-    EACH(n, OID_TEXT, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
-    EACH(n, OID_INT4, copybin_i32(a, keys[k].ref));
-    EACH(nrefs, OID_INT4, copybin_i32(a, k));
-    EACH(nrefs, OID_TEXT, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
-    EACH(nrefs, OID_INT8, copybin_i64(a, refs[k].installation_id));
-    EACH(nrefs, OID_BYTEA, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
-    EACH(nrefs, OID_INT8, copybin_i64(a, refs[k].device_generation));
-    EACH(nrefs, OID_INT8, copybin_i64(a, refs[k].installation_generation));
-    EACH(nrefs, OID_BOOL, copybin_bool(a, check[k]));
-#undef EACH
+    ARRAY(OID_INT4, n, copybin_i32(a, k));
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
+    ARRAY(OID_INT4, n, copybin_i32(a, keys[k].ref));
+    ARRAY(OID_INT4, nrefs, copybin_i32(a, k));
+    ARRAY(OID_TEXT, nrefs, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
+    ARRAY(OID_INT8, nrefs, copybin_i64(a, refs[k].installation_id));
+    ARRAY(OID_BYTEA, nrefs, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
+    ARRAY(OID_INT8, nrefs, copybin_i64(a, refs[k].device_generation));
+    ARRAY(OID_INT8, nrefs, copybin_i64(a, refs[k].installation_generation));
+    ARRAY(OID_BOOL, nrefs, copybin_bool(a, check[k]));
     return pgp_exec(&ps, c, &st_get, out);
 }
 
@@ -266,22 +250,14 @@ asset_err store_group_delete(db_conn *c, const store_group_key *keys, const audi
     pg_params ps = {0};
     PGresult *res = NULL;
     row_reader rows;
-    pg_array *a;
-#define EACH(oid, el)                                                                              \
-    do {                                                                                           \
-        a = pgp_array(&ps, oid, n);                                                                \
-        for (int k = 0; k < n; k++)                                                                \
-            el;                                                                                    \
-    } while (0)
-    EACH(OID_INT4, copybin_i32(a, k));
-    EACH(OID_BYTEA, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
-    EACH(OID_TEXT, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
-    EACH(OID_TEXT, copybin_bytes(a, ev[k]->principal, strlen(ev[k]->principal)));
-    EACH(OID_TEXT, copybin_bytes(a, ev[k]->action, strlen(ev[k]->action)));
-    EACH(OID_TEXT, copybin_bytes(a, ev[k]->device_id, strlen(ev[k]->device_id)));
-    EACH(OID_TEXT, copybin_bytes(a, ev[k]->owner, strlen(ev[k]->owner)));
-    EACH(OID_TEXT, copybin_bytes(a, ev[k]->alias_hash, strlen(ev[k]->alias_hash)));
-#undef EACH
+    ARRAY(OID_INT4, n, copybin_i32(a, k));
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, ev[k]->principal, strlen(ev[k]->principal)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, ev[k]->action, strlen(ev[k]->action)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, ev[k]->device_id, strlen(ev[k]->device_id)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, ev[k]->owner, strlen(ev[k]->owner)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, ev[k]->alias_hash, strlen(ev[k]->alias_hash)));
     for (int k = 0; k < n; k++)
         removed[k] = false;
     asset_err e = pgp_exec(&ps, c, &st_delete, &res);
@@ -311,15 +287,9 @@ static const db_stmt st_lock = {
 asset_err store_group_lock(db_conn *c, const store_group_key *keys, int n, PGresult **out)
 {
     pg_params ps = {.binary_result = true};
-    pg_array *a = pgp_array(&ps, OID_INT4, n);
-    for (int k = 0; k < n; k++)
-        copybin_i32(a, k);
-    a = pgp_array(&ps, OID_BYTEA, n);
-    for (int k = 0; k < n; k++)
-        copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN);
-    a = pgp_array(&ps, OID_TEXT, n);
-    for (int k = 0; k < n; k++)
-        copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id));
+    ARRAY(OID_INT4, n, copybin_i32(a, k));
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
     return pgp_exec(&ps, c, &st_lock, out);
 }
 
@@ -372,30 +342,21 @@ asset_err store_group_update(db_conn *c, const store_group_change *rows, const i
     pg_params ps = {0};
     PGresult *res = NULL;
     row_reader w;
-    pg_array *a;
-#define EACH(oid, el)                                                                              \
-    do {                                                                                           \
-        a = pgp_array(&ps, oid, n);                                                                \
-        for (int k = 0; k < n; k++) {                                                              \
-            const store_group_change *g = &rows[pick[k]];                                          \
-            (void)g;                                                                               \
-            el;                                                                                    \
-        }                                                                                          \
-    } while (0)
-    EACH(OID_INT4, copybin_i32(a, pick[k]));
-    EACH(OID_TEXT, copybin_bytes(a, g->device_id, strlen(g->device_id)));
-    EACH(OID_INT8, copybin_i64(a, g->r->seq));
+#define G (&rows[pick[k]]) /* row k sent */
+    ARRAY(OID_INT4, n, copybin_i32(a, pick[k]));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->device_id, strlen(G->device_id)));
+    ARRAY(OID_INT8, n, copybin_i64(a, G->r->seq));
     for (int l = LABEL_NORMAL; l < ASSET_LABELS; l++)
-        EACH(OID_TEXT, copybin_bytes(a, g->cols->v[l].p, g->cols->v[l].n));
-    EACH(OID_BYTEA, copybin_bytes(a, g->r->labels_sealed, g->r->labels_sealed_len));
-    EACH(OID_BYTEA, copybin_bytes(a, g->r->sealed, g->r->sealed_len));
-    EACH(OID_BOOL, copybin_bool(a, g->touch));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->principal, strlen(g->ev->principal)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->action, strlen(g->ev->action)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->device_id, strlen(g->ev->device_id)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->owner, strlen(g->ev->owner)));
-    EACH(OID_TEXT, copybin_bytes(a, g->ev->alias_hash, strlen(g->ev->alias_hash)));
-#undef EACH
+        ARRAY(OID_TEXT, n, copybin_bytes(a, G->cols->v[l].p, G->cols->v[l].n));
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, G->r->labels_sealed, G->r->labels_sealed_len));
+    ARRAY(OID_BYTEA, n, copybin_bytes(a, G->r->sealed, G->r->sealed_len));
+    ARRAY(OID_BOOL, n, copybin_bool(a, G->touch));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->principal, strlen(G->ev->principal)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->action, strlen(G->ev->action)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->device_id, strlen(G->ev->device_id)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->owner, strlen(G->ev->owner)));
+    ARRAY(OID_TEXT, n, copybin_bytes(a, G->ev->alias_hash, strlen(G->ev->alias_hash)));
+#undef G
     for (int k = 0; k < n; k++)
         memset(&out[pick[k]], 0, sizeof out[pick[k]]);
     asset_err e = pgp_exec(&ps, c, &st_update, &res);

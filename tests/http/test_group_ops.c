@@ -9,8 +9,9 @@
  * (service/asset_update.h) likewise, in one transaction, with If-Match checked on the locked
  * row.
  *
- * The instance under test has one request worker, so that concurrent requests queue behind the
- * one running and are taken together; the metrics show they were. */
+ * The instance under test has one request worker, held busy while each burst is sent (a request
+ * waiting for a row lock the test holds), so that the burst queues and is taken together; the
+ * metrics show it was. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,45 @@ static long long metric(const char *name)
     return v;
 }
 
+/* The one request worker held busy: a request that waits for a row lock this test holds (a
+ * state change of a device of its own), so that the requests sent meanwhile queue and are taken
+ * together once it is released. */
+static PGconn *hold_conn;
+static pthread_t holder;
+static tl_device hold_dev;
+
+static void *hold_run(void *arg)
+{
+    (void)arg;
+    tl_device_set_state(s1, hold_dev.id, true, false, true);
+    return NULL;
+}
+
+static void worker_hold(void)
+{
+    if (!hold_dev.id[0])
+        hold_dev = tl_device_create(s1, "gr-hold", NULL);
+    assert_non_null(hold_conn = PQconnectdb(getenv("TEST_DATABASE_URL")));
+    assert_int_equal(PQstatus(hold_conn), CONNECTION_OK);
+    const char *id[] = {hold_dev.id};
+    PQclear(PQexec(hold_conn, "BEGIN"));
+    PGresult *r = PQexecParams(hold_conn, "SELECT 1 FROM devices WHERE id = $1::uuid FOR UPDATE", 1,
+                               NULL, id, NULL, NULL, 0);
+    assert_int_equal(PQntuples(r), 1);
+    PQclear(r);
+    assert_int_equal(pthread_create(&holder, NULL, hold_run, NULL), 0);
+    tl_sleep_ms(200); /* the state change is waiting for the lock */
+}
+
+static void worker_release(void)
+{
+    tl_sleep_ms(300); /* the requests started meanwhile are queued */
+    PQclear(PQexec(hold_conn, "COMMIT"));
+    PQfinish(hold_conn);
+    hold_conn = NULL;
+    pthread_join(holder, NULL);
+}
+
 enum { MAX_READS = 64 };
 
 /* One read and its answer: status, the problem's name or the secret (base64) or "-". */
@@ -91,17 +131,20 @@ static void *reader_run(void *arg)
     return NULL;
 }
 
-/* Every read of reqs[0..n) by its own client thread, all at once, `rounds` times over. */
+/* Every read of reqs[0..n) by its own client thread, all at once (the first round queued behind
+ * a held worker), `rounds` times over. */
 static void read_all_at_once(read_req *reqs, int n, int rounds)
 {
     pthread_t th[MAX_READS];
     reader rs[MAX_READS];
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, (unsigned)n);
+    worker_hold();
     for (int i = 0; i < n; i++) {
         rs[i] = (reader){reqs, i, 1, rounds, &go};
         assert_int_equal(pthread_create(&th[i], NULL, reader_run, &rs[i]), 0);
     }
+    worker_release();
     for (int i = 0; i < n; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&go);
@@ -324,6 +367,7 @@ static void test_removes_together(void **st)
     pthread_barrier_init(&go, NULL, N);
     long long stmts0 = metric("assetd_remove_group_statements_total");
     long long removes0 = metric("assetd_remove_group_removes_total");
+    worker_hold();
     for (int i = 0; i < N; i++) {
         reqs[i] = (remove_req){.token = rm[i].who == 0   ? a.token
                                         : rm[i].who == 1 ? b.token
@@ -333,6 +377,7 @@ static void test_removes_together(void **st)
         snprintf(reqs[i].path, sizeof reqs[i].path, "%s", rm[i].path);
         assert_int_equal(pthread_create(&th[i], NULL, remove_run, &reqs[i]), 0);
     }
+    worker_release();
     for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&go);
@@ -455,6 +500,7 @@ static void test_updates_together(void **st)
     pthread_barrier_init(&go, NULL, N);
     long long tx0 = metric("assetd_update_group_transactions_total");
     long long updates0 = metric("assetd_update_group_updates_total");
+    worker_hold();
     for (int i = 0; i < N; i++) {
         reqs[i] = (patch_req){.token = up[i].who == 0   ? a.token
                                        : up[i].who == 1 ? b.token
@@ -465,6 +511,7 @@ static void test_updates_together(void **st)
         snprintf(reqs[i].path, sizeof reqs[i].path, "%s", up[i].path);
         assert_int_equal(pthread_create(&th[i], NULL, patch_run, &reqs[i]), 0);
     }
+    worker_release();
     for (int i = 0; i < N; i++)
         pthread_join(th[i], NULL);
     pthread_barrier_destroy(&go);
