@@ -72,6 +72,17 @@ static void out(outbuf *o, const char *fmt, ...)
     }
 }
 
+/* Two counters of a group mechanism: what ran (assetd_<name1>_total) and what it held. */
+static void counter_pair(outbuf *o, const char *name1, const char *help1, uint64_t v1,
+                         const char *name2, const char *help2, uint64_t v2)
+{
+    out(o,
+        "# HELP assetd_%s_total %s\n# TYPE assetd_%s_total counter\nassetd_%s_total %llu\n"
+        "# HELP assetd_%s_total %s\n# TYPE assetd_%s_total counter\nassetd_%s_total %llu\n",
+        name1, help1, name1, name1, (unsigned long long)v1, name2, help2, name2, name2,
+        (unsigned long long)v2);
+}
+
 int metrics_render(app_ctx *app, char **res, size_t *len)
 {
     outbuf o = {http_secure_malloc(16384), 0, 16384, 0};
@@ -116,47 +127,21 @@ int metrics_render(app_ctx *app, char **res, size_t *len)
         "# HELP assetd_db_pool_in_use Database connections checked out.\n"
         "# TYPE assetd_db_pool_in_use gauge\nassetd_db_pool_in_use %d\n",
         db_pool_in_use(app->svc->pool));
-    uint64_t group_tx = 0, group_adds = 0;
-    add_group_counts(app->svc, &group_tx, &group_adds);
-    out(&o,
-        "# HELP assetd_add_group_transactions_total Transactions of group commit (POST /assets).\n"
-        "# TYPE assetd_add_group_transactions_total counter\n"
-        "assetd_add_group_transactions_total %llu\n"
-        "# HELP assetd_add_group_adds_total Adds written by those transactions.\n"
-        "# TYPE assetd_add_group_adds_total counter\nassetd_add_group_adds_total %llu\n",
-        (unsigned long long)group_tx, (unsigned long long)group_adds);
-    uint64_t get_statements = 0, get_reads = 0;
-    assets_get_group_counts(&get_statements, &get_reads);
-    out(&o,
-        "# HELP assetd_get_group_statements_total Statements of group reads (GET "
-        "/assets/{alias}).\n"
-        "# TYPE assetd_get_group_statements_total counter\n"
-        "assetd_get_group_statements_total %llu\n"
-        "# HELP assetd_get_group_reads_total Reads looked up by those statements.\n"
-        "# TYPE assetd_get_group_reads_total counter\nassetd_get_group_reads_total %llu\n",
-        (unsigned long long)get_statements, (unsigned long long)get_reads);
-    uint64_t rm_statements = 0, rm_removes = 0;
-    assets_remove_group_counts(&rm_statements, &rm_removes);
-    out(&o,
-        "# HELP assetd_remove_group_statements_total Statements of group removes (DELETE "
-        "/assets/{alias}).\n"
-        "# TYPE assetd_remove_group_statements_total counter\n"
-        "assetd_remove_group_statements_total %llu\n"
-        "# HELP assetd_remove_group_removes_total Removes made by those statements.\n"
-        "# TYPE assetd_remove_group_removes_total counter\nassetd_remove_group_removes_total "
-        "%llu\n",
-        (unsigned long long)rm_statements, (unsigned long long)rm_removes);
-    uint64_t up_tx = 0, up_updates = 0;
-    assets_update_group_counts(&up_tx, &up_updates);
-    out(&o,
-        "# HELP assetd_update_group_transactions_total Transactions of group updates (PATCH "
-        "/assets/{alias}).\n"
-        "# TYPE assetd_update_group_transactions_total counter\n"
-        "assetd_update_group_transactions_total %llu\n"
-        "# HELP assetd_update_group_updates_total Updates those transactions held.\n"
-        "# TYPE assetd_update_group_updates_total counter\nassetd_update_group_updates_total "
-        "%llu\n",
-        (unsigned long long)up_tx, (unsigned long long)up_updates);
+    uint64_t a = 0, b = 0;
+    add_group_counts(app->svc, &a, &b);
+    counter_pair(&o, "add_group_transactions", "Transactions of group commit (POST /assets).", a,
+                 "add_group_adds", "Adds written by those transactions.", b);
+    assets_get_group_counts(&a, &b);
+    counter_pair(&o, "get_group_statements", "Statements of group reads (GET /assets/{alias}).", a,
+                 "get_group_reads", "Reads looked up by those statements.", b);
+    assets_remove_group_counts(&a, &b);
+    counter_pair(&o, "remove_group_statements",
+                 "Statements of group removes (DELETE /assets/{alias}).", a, "remove_group_removes",
+                 "Removes made by those statements.", b);
+    assets_update_group_counts(&a, &b);
+    counter_pair(&o, "update_group_transactions",
+                 "Transactions of group updates (PATCH /assets/{alias}).", a,
+                 "update_group_updates", "Updates those transactions held.", b);
     sync_stats st;
     sync_stats_read(&st);
     out(&o,

@@ -290,27 +290,47 @@ static void test_remembered_principals_checked_in_the_group(void **st)
     assert_true(metric("assetd_get_group_statements_total") > stmts0);
 }
 
-/* One DELETE by its own client thread per entry of paths, all at once: their statuses. */
+/* One request (a DELETE or a PATCH with body) of a client thread, with an If-Match or none,
+ * started with the others at once: its status. */
 typedef struct {
-    const char *token, *if_match;
+    const char *method, *token, *if_match, *body;
     char path[200];
     long status;
     pthread_barrier_t *go;
-} remove_req;
+} write_req;
 
-static void *remove_run(void *arg)
+static void *write_run(void *arg)
 {
-    remove_req *q = arg;
+    write_req *q = arg;
     pthread_barrier_wait(q->go);
     char hdr[96], auth[200];
     snprintf(hdr, sizeof hdr, "If-Match: %s", q->if_match ? q->if_match : "");
     snprintf(auth, sizeof auth, "Bearer %s", q->token ? q->token : "");
     const char *headers[] = {q->if_match ? hdr : NULL, NULL};
     tl_http_opts opts = {.headers = headers};
-    tl_resp *r = tl_http_raw(s1, "DELETE", q->path, q->token ? auth : NULL, NULL, 0, &opts);
+    tl_resp *r = tl_http_raw(s1, q->method, q->path, q->token ? auth : NULL, q->body,
+                             q->body ? strlen(q->body) : 0, &opts);
     q->status = r->status;
     tl_resp_free(r);
     return NULL;
+}
+
+/* Every request of reqs[0..n) at once, queued behind the held worker. */
+static void write_all_at_once(write_req *reqs, int n)
+{
+    pthread_t th[MAX_READS];
+    pthread_barrier_t go;
+    assert_true(n <= MAX_READS);
+    pthread_barrier_init(&go, NULL, (unsigned)n);
+    worker_hold();
+    for (int i = 0; i < n; i++) {
+        reqs[i].go = &go;
+        assert_int_equal(pthread_create(&th[i], NULL, write_run, &reqs[i]), 0);
+    }
+    worker_release();
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&go);
 }
 
 /* Removes of many callers at once: each its own answer and audit row, only what was asked gone. */
@@ -361,26 +381,18 @@ static void test_removes_together(void **st)
         {-1, "/assets/kept", NULL, 401},
     };
     enum { N = sizeof rm / sizeof rm[0] };
-    static remove_req reqs[N];
-    pthread_t th[N];
-    pthread_barrier_t go;
-    pthread_barrier_init(&go, NULL, N);
+    static write_req reqs[N];
     long long stmts0 = metric("assetd_remove_group_statements_total");
     long long removes0 = metric("assetd_remove_group_removes_total");
-    worker_hold();
     for (int i = 0; i < N; i++) {
-        reqs[i] = (remove_req){.token = rm[i].who == 0   ? a.token
-                                        : rm[i].who == 1 ? b.token
-                                                         : NULL,
-                               .if_match = rm[i].if_match ? etag : NULL,
-                               .go = &go};
+        reqs[i] = (write_req){.method = "DELETE",
+                              .token = rm[i].who == 0   ? a.token
+                                       : rm[i].who == 1 ? b.token
+                                                        : NULL,
+                              .if_match = rm[i].if_match ? etag : NULL};
         snprintf(reqs[i].path, sizeof reqs[i].path, "%s", rm[i].path);
-        assert_int_equal(pthread_create(&th[i], NULL, remove_run, &reqs[i]), 0);
     }
-    worker_release();
-    for (int i = 0; i < N; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&go);
+    write_all_at_once(reqs, N);
     int twice_removed = 0;
     for (int i = 0; i < N; i++) {
         if (rm[i].want == 0 && (reqs[i].status == 204 || reqs[i].status == 404)) {
@@ -406,30 +418,6 @@ static void test_removes_together(void **st)
                                  "= 'deleteAsset' AND outcome = 'ok'",
                                  d.id, NULL),
                      9);
-}
-
-/* One PATCH (body) per client thread, all at once: their statuses. */
-typedef struct {
-    const char *token, *if_match, *body;
-    char path[200];
-    long status;
-    pthread_barrier_t *go;
-} patch_req;
-
-static void *patch_run(void *arg)
-{
-    patch_req *q = arg;
-    pthread_barrier_wait(q->go);
-    char hdr[96], auth[200];
-    snprintf(hdr, sizeof hdr, "If-Match: %s", q->if_match ? q->if_match : "");
-    snprintf(auth, sizeof auth, "Bearer %s", q->token ? q->token : "");
-    const char *headers[] = {q->if_match ? hdr : NULL, NULL};
-    tl_http_opts opts = {.headers = headers};
-    tl_resp *r =
-        tl_http_raw(s1, "PATCH", q->path, q->token ? auth : NULL, q->body, strlen(q->body), &opts);
-    q->status = r->status;
-    tl_resp_free(r);
-    return NULL;
 }
 
 /* The asset's ETag ("<version>") as its owner reads it. */
@@ -494,27 +482,19 @@ static void test_updates_together(void **st)
         {-1, "/assets/u1", label, NULL, 401},
     };
     enum { N = sizeof up / sizeof up[0] };
-    static patch_req reqs[N];
-    pthread_t th[N];
-    pthread_barrier_t go;
-    pthread_barrier_init(&go, NULL, N);
+    static write_req reqs[N];
     long long tx0 = metric("assetd_update_group_transactions_total");
     long long updates0 = metric("assetd_update_group_updates_total");
-    worker_hold();
     for (int i = 0; i < N; i++) {
-        reqs[i] = (patch_req){.token = up[i].who == 0   ? a.token
+        reqs[i] = (write_req){.method = "PATCH",
+                              .token = up[i].who == 0   ? a.token
                                        : up[i].who == 1 ? b.token
                                                         : NULL,
                               .if_match = up[i].if_match,
-                              .body = up[i].body,
-                              .go = &go};
+                              .body = up[i].body};
         snprintf(reqs[i].path, sizeof reqs[i].path, "%s", up[i].path);
-        assert_int_equal(pthread_create(&th[i], NULL, patch_run, &reqs[i]), 0);
     }
-    worker_release();
-    for (int i = 0; i < N; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&go);
+    write_all_at_once(reqs, N);
     int same_tag_ok = 0, same_tag_refused = 0;
     for (int i = 0; i < N; i++) {
         if (up[i].want == 0) {
