@@ -223,6 +223,7 @@ typedef struct {
     size_t wrapped_len;
     char retry_base[UUID_TEXT_LEN]; /* "" unless a retry */
     int retry_rules;                /* of a retry: bit 1 << rule */
+    bool accepted_implied; /* its report keeps rows for refused records only (migration 0017) */
 } store_job;
 /* NOT_FOUND; DATA_CORRUPTED for a malformed wrapped key. */
 WUR asset_err store_restore_job(db_conn *c, const char *id, store_job *out);
@@ -255,9 +256,10 @@ void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *dev
 void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
                             const store_label_cols *cols);
 WUR asset_err store_chunk_assets_end(store_asset_stream *s);
-/* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out) (COPY). */
+/* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out; RULE_OK
+ * left out too when accepted_implied: the chunk's done mark says it) (COPY). */
 WUR asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
-                                 const int *rules);
+                                 const int *rules, bool accepted_implied);
 
 typedef struct {
     int owner_kind;
