@@ -13,3 +13,10 @@
 -- included, as before. The jobs already stored keep their rows as they are (report_chunk NULL):
 -- the report reads both forms, so nothing of theirs needs rewriting.
 ALTER TABLE restores ADD COLUMN report_chunk int CHECK (report_chunk > 0);
+
+-- The report of one owner's records (GET /sync-result/records) reads such a job's accepted
+-- records from the backup, in ordinal order: the backup's records by owner, as restore_records
+-- has them (restore_records_owner). Written once per backup, where a restore wrote the report's
+-- twice per record.
+CREATE INDEX backup_records_owner ON backup_records (backup_id, owner_kind, owner, attr_enc,
+                                                     ordinal);

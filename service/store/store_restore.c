@@ -206,12 +206,14 @@ asset_err store_sync_result_get(db_pool *p, const char *device_id, int owner_kin
  * records only: backup record b of its backup was accepted by job (id, sync_bit, report_chunk:
  * SQL expressions) when it takes part in the job's kind of move, its chunk is done and it has no
  * row. A chunk's refused rows and its done mark commit together, so the implied outcomes appear
- * exactly when the stored ones do. */
+ * exactly when the stored ones do. The chunk's and the row's look-ups are one scalar subquery,
+ * a filter evaluated per record, not a join: a join lets the planner read every record of the
+ * backup after the cursor and sort them for a page of 100 (70 ms against 0.7 for 100,000
+ * records). */
 #define IMPLIED_ACCEPTED(id, bit, chunk)                                                           \
-    "(b.sync_type & " bit ") <> 0 AND EXISTS (SELECT 1 FROM restore_chunks c "                     \
-    "WHERE c.restore_id = " id " AND c.chunk = b.ordinal / " chunk " AND c.done) "                 \
-    "AND NOT EXISTS (SELECT 1 FROM restore_records x WHERE x.restore_id = " id                     \
-    " AND x.ordinal = b.ordinal)"
+    "(b.sync_type & " bit ") <> 0 AND (SELECT c.done AND NOT EXISTS (SELECT 1 FROM "               \
+    "restore_records x WHERE x.restore_id = c.restore_id AND x.ordinal = b.ordinal) "              \
+    "FROM restore_chunks c WHERE c.restore_id = " id " AND c.chunk = b.ordinal / " chunk ")"
 
 /* ---- retries ---- */
 
