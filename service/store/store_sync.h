@@ -91,10 +91,11 @@ void store_records_free(store_records *r);
 WUR asset_err store_backup_insert(db_conn *c, const char *id, const char *device_id,
                                   int kek_version, const unsigned char *wrapped, size_t wrapped_len,
                                   int64_t *created_ms);
-/* Up to limit of device_id's syncable assets with seq > after_seq, by seq (asset rows,
- * store_asset_decode: key_version is the device key's). */
-WUR asset_err store_backup_source(db_conn *c, const char *device_id, int64_t after_seq, int limit,
-                                  arena *a, store_records *out);
+/* Opens the reading of device_id's syncable assets, by seq, until the transaction ends (a
+ * cursor); store_backup_source_next reads up to limit more of them (asset rows,
+ * store_asset_decode: key_version is the device key's), none when all are read. */
+WUR asset_err store_backup_source_open(db_conn *c, const char *device_id);
+WUR asset_err store_backup_source_next(db_conn *c, int limit, arena *a, store_records *out);
 /* Appends rows[0..n), resealed for the backup, as records first_ordinal, first_ordinal + 1...
  * (COPY). */
 WUR asset_err store_backup_records_add(db_conn *c, const char *backup_id, int first_ordinal,

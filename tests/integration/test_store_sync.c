@@ -584,6 +584,69 @@ static void test_report_pages_either_form(void **state)
     check_report_pages(old);
 }
 
+/* Reads device dev's syncable assets through store_backup_source in pieces of 500: how many,
+ * in *pieces pieces, each piece's seqs above the last one's. */
+typedef struct {
+    const char *dev;
+    int pieces;
+    long n;
+} source_fixture;
+
+static asset_err source_tx(db_conn *c, void *arg)
+{
+    source_fixture *x = arg;
+    int64_t last = 0;
+    int got = 0;
+    x->pieces = 0;
+    x->n = 0;
+    asset_err e = store_backup_source_open(c, x->dev);
+    do {
+        store_records recs = {0};
+        arena a = {0};
+        if (e == ASSET_OK)
+            e = store_backup_source_next(c, 500, &a, &recs);
+        got = e == ASSET_OK ? recs.n : 0;
+        for (int i = 0; i < got; i++) {
+            assert_true(recs.rows[i].seq > last);
+            assert_true(recs.rows[i].sync_type != 0);
+            last = recs.rows[i].seq;
+        }
+        x->pieces += got > 0;
+        x->n += got;
+        store_records_free(&recs);
+        arena_free(&a);
+    } while (got > 0);
+    return e;
+}
+
+/* A backup reads the device's syncable assets, by seq, in pieces, each asset once: one
+ * statement (a cursor) for all of them, where a page per piece was planned, and on a table
+ * without statistics sorted, again for every piece. */
+static void test_backup_source_in_pieces(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN];
+    const char *v[] = {"src", "\\x0c0d"};
+    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ($1, "
+                      "$2::bytea, 'acct') RETURNING id",
+                      2, v);
+    snprintf(dev, UUID_TEXT_LEN, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *vd[] = {dev};
+    /* 1,300 assets, every 13th of them not syncable: 1,200 to read. */
+    PQclear(sql("INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, "
+                "accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, sealed, "
+                "key_version, alias_key) SELECT $1, 0, 'app.s', false, 'a-' || g, 1, false, 0, "
+                "CASE WHEN g % 13 = 0 THEN 0 ELSE 2 END, false, 0, '\\x00', 1, " ALIAS_KEY_SQL(
+                    "$1::uuid", "0", "'app.s'", "false", "('a-' || g)") " FROM generate_series(1, "
+                                                                        "1300) g",
+                1, vd));
+    source_fixture x = {.dev = dev};
+    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, source_tx, &x), ASSET_OK);
+    assert_int_equal(x.n, 1200);
+    assert_int_equal(x.pieces, 3);
+}
+
 /* Only a chunk's own COMMIT skips the wait for the disk: the setting ends with its transaction,
  * so the job's finish, on the same connection, commits synchronously. */
 static void test_chunk_commit_async_is_local(void **state)
@@ -633,6 +696,7 @@ int main(void)
         cmocka_unit_test(test_chunk_assets),
         cmocka_unit_test(test_report_rows_go_with_the_job),
         cmocka_unit_test(test_report_pages_either_form),
+        cmocka_unit_test(test_backup_source_in_pieces),
         cmocka_unit_test(test_chunk_commit_async_is_local),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
