@@ -109,11 +109,13 @@ asset_err store_restore_insert(db_conn *c, const char *id, const char *backup_id
     const char *v1[] = {id, backup_id, target_id, bit, chunk};
     const char *v2[] = {id, backup_id, chunk};
     memset(out, 0, sizeof *out);
-    /* report_chunk: its report keeps rows for refused records only (IMPLIED_ACCEPTED). */
+    /* report_chunk: its report keeps rows for refused records only (IMPLIED_ACCEPTED). The
+     * total from the backup's groups (their counts, written with the backup), not by counting
+     * its records: a restore's time runs from this transaction's start. */
     asset_err e = db_exec(
         c,
         "WITH ins AS (INSERT INTO restores (id, backup_id, target_device_id, sync_bit, total, "
-        "report_chunk) SELECT $1, $2, $3, $4, count(*), $5::int FROM backup_records "
+        "report_chunk) SELECT $1, $2, $3, $4, coalesce(sum(n), 0), $5::int FROM backup_groups "
         "WHERE backup_id = $2 AND (sync_type & $4::smallint) <> 0 RETURNING " RESTORE_COLS
         "), n AS (SELECT pg_notify('" STORE_RESTORE_CHANNEL "', id::text) FROM ins) "
         "SELECT ins.* FROM ins, n",
