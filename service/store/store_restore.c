@@ -217,6 +217,15 @@ asset_err store_sync_result_get(db_pool *p, const char *device_id, int owner_kin
     "restore_records x WHERE x.restore_id = c.restore_id AND x.ordinal = b.ordinal) "              \
     "FROM restore_chunks c WHERE c.restore_id = " id " AND c.chunk = b.ordinal / " chunk ")"
 
+/* A retry's inherited outcomes that its base (job $2 of the retry's statement) keeps no row
+ * for: its implied accepted records of the owners the retry touches (todo). */
+#define INHERITED_IMPLIED                                                                          \
+    "SELECT ins.id, b.ordinal, b.owner_kind, b.owner, b.attr_enc, 0, true "                        \
+    "FROM ins, restores p JOIN backup_records b ON b.backup_id = p.backup_id "                     \
+    "WHERE p.id = $2 AND p.report_chunk IS NOT NULL AND "                                          \
+    "(b.owner_kind, b.owner, b.attr_enc) IN (SELECT owner_kind, owner, attr_enc FROM todo) "       \
+    "AND " IMPLIED_ACCEPTED("p.id", "p.sync_bit", "p.report_chunk")
+
 /* ---- retries ---- */
 
 asset_err store_restore_family(db_conn *c, const char *id, store_retry_base *out)
@@ -305,17 +314,9 @@ asset_err store_restore_retry_insert(db_conn *c, const char *id, const char *bas
                 "x.attr_enc, x.rule, true FROM ins, restore_records x "
                 "WHERE x.restore_id = $2 AND ((1 << x.rule) & $3::int) = 0 AND "
                 "(x.owner_kind, x.owner, x.attr_enc) IN (SELECT owner_kind, owner, attr_enc "
-                "FROM todo) "
-                "UNION ALL SELECT ins.id, b.ordinal, b.owner_kind, b.owner, b.attr_enc, 0, true "
-                "FROM ins, restores p JOIN backup_records b ON b.backup_id = p.backup_id "
-                "WHERE p.id = $2 AND p.report_chunk IS NOT NULL AND "
-                "(b.owner_kind, b.owner, b.attr_enc) IN (SELECT owner_kind, owner, attr_enc "
-                "FROM todo) AND " IMPLIED_ACCEPTED(
-                    "p.id", "p.sync_bit",
-                    "p.report_chunk") "), "
-                                      "n AS (SELECT pg_notify('" STORE_RESTORE_CHANNEL
-                                      "', id::text) FROM ins) "
-                                      "SELECT ins.* FROM ins, (SELECT count(*) FROM n) nn",
+                "FROM todo) UNION ALL " INHERITED_IMPLIED "), "
+                "n AS (SELECT pg_notify('" STORE_RESTORE_CHANNEL "', id::text) FROM ins) "
+                "SELECT ins.* FROM ins, (SELECT count(*) FROM n) nn",
                 5, vals, NULL, NULL, &r);
     if (e == ASSET_OK)
         e = read_restore(r, &cache, out);
@@ -324,6 +325,36 @@ asset_err store_restore_retry_insert(db_conn *c, const char *id, const char *bas
 }
 
 /* ---- the report ---- */
+
+/* A page of job $1's stored report rows after ordinal $2 (filters: $3 outcome, $4 rule, $5-$7
+ * owner, $8 decided only; $9 rows at most), in ordinal order from the primary key. */
+#define PAGE_STORED                                                                                \
+    "(SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, b.alias "                       \
+    "FROM restore_records x JOIN restores r ON r.id = x.restore_id "                               \
+    "JOIN backup_records b ON b.backup_id = r.backup_id AND b.ordinal = x.ordinal "                \
+    "WHERE x.restore_id = $1 AND x.ordinal > $2::int "                                             \
+    "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) AND ($4::int = 0 OR x.rule = $4::int) "     \
+    "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "                      \
+    "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "                            \
+    "ORDER BY x.ordinal LIMIT $9::int)"
+
+/* The same page of its implied accepted records, if it keeps no rows for them (never inherited;
+ * only when the filters let accepted records through), in ordinal order from backup_records'
+ * primary key or owner index. The job's columns are read by scalar subqueries, constants for
+ * the planner, so that the index's order is the page's (a join to restores would sort every
+ * record after the cursor instead). */
+/* clang-format off */
+#define JOB_COL(col) "(SELECT " col " FROM restores WHERE id = $1)"
+#define PAGE_IMPLIED                                                                               \
+    "(SELECT b.ordinal, b.owner_kind, b.owner, b.attr_enc, 0::smallint, b.alias "                  \
+    "FROM backup_records b WHERE $3::int <= 0 AND $4::int = 0 "                                    \
+    "AND " JOB_COL("report_chunk") " IS NOT NULL "                                                 \
+    "AND b.backup_id = " JOB_COL("backup_id") " AND b.ordinal > $2::int "                          \
+    "AND ($5::int < 0 OR (b.owner_kind = $5::int AND b.owner = $6::text AND "                      \
+    "b.attr_enc = $7::boolean)) "                                                                  \
+    "AND " IMPLIED_ACCEPTED("$1", JOB_COL("sync_bit"), JOB_COL("report_chunk"))                    \
+    " ORDER BY b.ordinal LIMIT $9::int)"
+/* clang-format on */
 
 asset_err store_restore_records(db_pool *p, const store_records_query *q, arena *a,
                                 record_row **out, int *n)
@@ -354,36 +385,10 @@ asset_err store_restore_records(db_pool *p, const store_records_query *q, arena 
               fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0};
     *out = NULL;
     *n = 0;
-    /* The stored rows, and the implied accepted ones of a job that keeps none for them (never
-     * inherited; only when the filters let accepted records through): each side read in
-     * ordinal order from its primary key up to the page's size, the two merged. The job's
-     * columns are read by scalar subqueries, constants for the planner, so that backup_records
-     * is scanned in its key's order (a join to restores would sort every record after the
-     * cursor instead). */
-    asset_err e = db_run_sql(
-        p,
-        "(SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, b.alias "
-        "FROM restore_records x JOIN restores r ON r.id = x.restore_id "
-        "JOIN backup_records b ON b.backup_id = r.backup_id AND b.ordinal = x.ordinal "
-        "WHERE x.restore_id = $1 AND x.ordinal > $2::int "
-        "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) "
-        "AND ($4::int = 0 OR x.rule = $4::int) "
-        "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "
-        "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "
-        "ORDER BY x.ordinal LIMIT $9::int) "
-        "UNION ALL "
-        "(SELECT b.ordinal, b.owner_kind, b.owner, b.attr_enc, 0::smallint, b.alias "
-        "FROM backup_records b "
-        "WHERE $3::int <= 0 AND $4::int = 0 AND (SELECT report_chunk FROM restores "
-        "WHERE id = $1) IS NOT NULL AND b.backup_id = (SELECT backup_id FROM restores "
-        "WHERE id = $1) AND b.ordinal > $2::int "
-        "AND ($5::int < 0 OR (b.owner_kind = $5::int AND b.owner = $6::text AND "
-        "b.attr_enc = $7::boolean)) AND " IMPLIED_ACCEPTED(
-            "$1", "(SELECT sync_bit FROM restores WHERE id = $1)",
-            "(SELECT report_chunk FROM restores WHERE id = $1)") " ORDER BY b.ordinal LIMIT "
-                                                                 "$9::int) "
-                                                                 "ORDER BY ordinal LIMIT $9::int",
-        9, vals, lens, fmts, &r);
+    /* Each side up to the page's size, the two merged. */
+    asset_err e =
+        db_run_sql(p, PAGE_STORED " UNION ALL " PAGE_IMPLIED " ORDER BY ordinal LIMIT $9::int", 9,
+                   vals, lens, fmts, &r);
     int count = 0;
     if (e == ASSET_OK)
         *out = row_bind_array(&rows, r, &type, &cache, a, sizeof **out, &count, &e);
