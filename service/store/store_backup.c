@@ -70,20 +70,30 @@ static asset_err decode_assets(store_records *r, arena *a)
     return ASSET_OK;
 }
 
-asset_err store_backup_source(db_conn *c, const char *device_id, int64_t after_seq, int limit,
-                              arena *a, store_records *out)
+/* One statement for the whole backup, read in pieces through a cursor. (It was a page of
+ * "seq > last ORDER BY seq LIMIT n" per piece, planned again each time: on a table not analyzed
+ * yet, as after a bulk import, the planner read and sorted every remaining asset of the device for
+ * each page of 500, and 100,000 assets took 15 s instead of 3.) */
+asset_err store_backup_source_open(db_conn *c, const char *device_id)
 {
-    char after[24], lim[16];
-    snprintf(after, sizeof after, "%lld", (long long)after_seq);
-    snprintf(lim, sizeof lim, "%d", limit);
-    const char *vals[] = {device_id, after, lim};
+    PGresult *r = NULL;
+    const char *vals[] = {device_id};
+    asset_err e = db_exec(c,
+                          "DECLARE backup_source NO SCROLL CURSOR FOR SELECT " STORE_ASSET_COLS
+                          " FROM assets WHERE device_id = $1 AND (sync_type & " SQL_SYNC_SYNCABLE
+                          ") <> 0 ORDER BY seq",
+                          1, vals, NULL, NULL, &r);
+    PQclear(r);
+    return e;
+}
+
+asset_err store_backup_source_next(db_conn *c, int limit, arena *a, store_records *out)
+{
+    char sql[48];
+    snprintf(sql, sizeof sql, "FETCH %d FROM backup_source", limit > 0 ? limit : 1);
     memset(out, 0, sizeof *out);
     /* Binary results: sealed values as their bytes, no hex (row.c reads either format). */
-    asset_err e = db_exec_binary(c,
-                                 "SELECT " STORE_ASSET_COLS " FROM assets WHERE device_id = $1 AND "
-                                 "(sync_type & " SQL_SYNC_SYNCABLE
-                                 ") <> 0 AND seq > $2 ORDER BY seq LIMIT $3::int",
-                                 3, vals, NULL, NULL, &out->res);
+    asset_err e = db_exec_binary(c, sql, 0, NULL, NULL, NULL, &out->res);
     if (e == ASSET_OK)
         e = decode_assets(out, a);
     if (e != ASSET_OK)

@@ -80,10 +80,11 @@ asset_err store_chunk_hold_target(db_conn *c, const char *restore_id, const char
 
 asset_err store_restore_job(db_conn *c, const char *id, store_job *out)
 {
-    enum { BACKUP, TARGET, BIT, PWD, LOCKED, UNLOCKED, KEK, WRAPPED, BASE, RULES, NCOL };
+    enum { BACKUP, TARGET, BIT, PWD, LOCKED, UNLOCKED, KEK, WRAPPED, BASE, RULES, IMPLIED, NCOL };
     static const char *const names[NCOL] = {
-        "backup_id",           "target_device_id", "sync_bit",    "pwd_set",    "screen_locked",
-        "unlocked_since_boot", "kek_version",      "wrapped_key", "retry_base", "retry_rules"};
+        "backup_id",     "target_device_id",    "sync_bit",        "pwd_set",
+        "screen_locked", "unlocked_since_boot", "kek_version",     "wrapped_key",
+        "retry_base",    "retry_rules",         "accepted_implied"};
     static const row_type type = {names, NCOL};
     static row_cache cache;
     PGresult *r = NULL;
@@ -93,7 +94,8 @@ asset_err store_restore_job(db_conn *c, const char *id, store_job *out)
     asset_err e = db_exec(c,
                           "SELECT r.backup_id, r.target_device_id, r.sync_bit, b.pwd_set, "
                           "b.screen_locked, b.unlocked_since_boot, b.kek_version, b.wrapped_key, "
-                          "coalesce(r.retry_base::text, '') AS retry_base, r.retry_rules "
+                          "coalesce(r.retry_base::text, '') AS retry_base, r.retry_rules, "
+                          "r.report_chunk IS NOT NULL AS accepted_implied "
                           "FROM restores r JOIN backups b ON b.id = r.backup_id WHERE r.id = $1",
                           1, vals, NULL, NULL, &r);
     if (e == ASSET_OK)
@@ -109,6 +111,7 @@ asset_err store_restore_job(db_conn *c, const char *id, store_job *out)
         out->kek_version = row_int(&rows, 0, KEK);
         copy_id(out->retry_base, &rows, 0, BASE);
         out->retry_rules = row_int(&rows, 0, RULES);
+        out->accepted_implied = row_bool(&rows, 0, IMPLIED);
         if (db_bytea_decode(out->wrapped, sizeof out->wrapped, &out->wrapped_len, w, len) != 0)
             e = ASSET_DATA_CORRUPTED;
     }
@@ -189,14 +192,14 @@ asset_err store_chunk_records(db_conn *c, const store_job *j, const store_chunk 
 #define COPY_ROW_HINT 1280
 
 asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
-                             const int *rules)
+                             const int *rules, bool accepted_implied)
 {
     copybin b;
     int rows = 0;
-    copybin_init(&b, (size_t)recs->n * 64);
+    copybin_init(&b, accepted_implied ? 1024 : (size_t)recs->n * 64);
     for (int i = 0; i < recs->n; i++) {
         const asset_record *r = &recs->rows[i];
-        if (rules[i] < 0)
+        if (rules[i] < 0 || (accepted_implied && rules[i] == RULE_OK))
             continue;
         copybin_row(&b, 6);
         copybin_uuid(&b, restore_id);

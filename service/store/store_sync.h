@@ -91,10 +91,11 @@ void store_records_free(store_records *r);
 WUR asset_err store_backup_insert(db_conn *c, const char *id, const char *device_id,
                                   int kek_version, const unsigned char *wrapped, size_t wrapped_len,
                                   int64_t *created_ms);
-/* Up to limit of device_id's syncable assets with seq > after_seq, by seq (asset rows,
- * store_asset_decode: key_version is the device key's). */
-WUR asset_err store_backup_source(db_conn *c, const char *device_id, int64_t after_seq, int limit,
-                                  arena *a, store_records *out);
+/* Opens the reading of device_id's syncable assets, by seq, until the transaction ends (a
+ * cursor); store_backup_source_next reads up to limit more of them (asset rows,
+ * store_asset_decode: key_version is the device key's), none when all are read. */
+WUR asset_err store_backup_source_open(db_conn *c, const char *device_id);
+WUR asset_err store_backup_source_next(db_conn *c, int limit, arena *a, store_records *out);
 /* Appends rows[0..n), resealed for the backup, as records first_ordinal, first_ordinal + 1...
  * (COPY). */
 WUR asset_err store_backup_records_add(db_conn *c, const char *backup_id, int first_ordinal,
@@ -223,6 +224,7 @@ typedef struct {
     size_t wrapped_len;
     char retry_base[UUID_TEXT_LEN]; /* "" unless a retry */
     int retry_rules;                /* of a retry: bit 1 << rule */
+    bool accepted_implied; /* its report keeps rows for refused records only (migration 0017) */
 } store_job;
 /* NOT_FOUND; DATA_CORRUPTED for a malformed wrapped key. */
 WUR asset_err store_restore_job(db_conn *c, const char *id, store_job *out);
@@ -255,9 +257,10 @@ void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *dev
 void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
                             const store_label_cols *cols);
 WUR asset_err store_chunk_assets_end(store_asset_stream *s);
-/* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out) (COPY). */
+/* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out; RULE_OK
+ * left out too when accepted_implied: the chunk's done mark says it) (COPY). */
 WUR asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,
-                                 const int *rules);
+                                 const int *rules, bool accepted_implied);
 
 typedef struct {
     int owner_kind;

@@ -63,9 +63,9 @@ typedef struct {
     backup_info *out;
 } backup_ctx;
 
-/* Copy one batch of the device's syncable assets (after seq *last) into the backup, resealed;
- * *got: how many (0: none left). */
-static asset_err backup_batch(backup_ctx *x, db_conn *c, int64_t *last, int *got)
+/* Copy the next batch of the device's syncable assets into the backup, resealed; *got: how
+ * many (0: none left). */
+static asset_err backup_batch(backup_ctx *x, db_conn *c, int *got)
 {
     char where[64];
     unsigned char dek[SEAL_KEY_LEN];
@@ -74,7 +74,7 @@ static asset_err backup_batch(backup_ctx *x, db_conn *c, int64_t *last, int *got
     arena a = {0};
     sync_backup_where(where, x->out->id);
     *got = 0;
-    asset_err e = store_backup_source(c, x->device_id, *last, BACKUP_BATCH_ROWS, &a, &recs);
+    asset_err e = store_backup_source_next(c, BACKUP_BATCH_ROWS, &a, &recs);
     for (int i = 0; e == ASSET_OK && i < recs.n; i++) {
         asset_record *r = &recs.rows[i];
         if (r->key_version != dek_version) {
@@ -88,7 +88,6 @@ static asset_err backup_batch(backup_ctx *x, db_conn *c, int64_t *last, int *got
         e = store_backup_records_add(c, x->out->id, (int)x->out->record_count, recs.rows, recs.n);
     if (e == ASSET_OK && recs.n) {
         *got = recs.n;
-        *last = recs.rows[recs.n - 1].seq;
         x->out->record_count += recs.n;
     }
     sodium_memzero(dek, sizeof dek);
@@ -102,12 +101,13 @@ static asset_err backup_batch(backup_ctx *x, db_conn *c, int64_t *last, int *got
 static asset_err backup_tx(db_conn *c, void *arg)
 {
     backup_ctx *x = arg;
-    int64_t last = 0;
     int got = 0;
     x->out->record_count = 0;
     asset_err e = store_backup_insert(c, x->out->id, x->device_id, x->kek_version, x->wrapped,
                                       SEAL_WRAPPED_KEY_LEN, &x->out->created_ms);
-    while (e == ASSET_OK && (e = backup_batch(x, c, &last, &got)) == ASSET_OK && got > 0)
+    if (e == ASSET_OK)
+        e = store_backup_source_open(c, x->device_id);
+    while (e == ASSET_OK && (e = backup_batch(x, c, &got)) == ASSET_OK && got > 0)
         ;
     if (e == ASSET_OK)
         e = store_backup_finish(c, x->out->id, x->out->record_count);

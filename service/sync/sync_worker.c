@@ -1,7 +1,8 @@
 /* sync (part 2): the sync worker. A restore job is cut into chunks of backup records when it is
  * created (restore_chunks). Exactly once: a worker claims a chunk with FOR UPDATE SKIP LOCKED
- * inside the transaction that writes the chunk's records, records each decided record's outcome
- * for the report (restore_records), adds its counts and marks it done, so
+ * inside the transaction that writes the chunk's records, records the refused records' outcomes
+ * for the report (restore_records; an accepted record's is implied by the done mark, except in a
+ * retry, which records every outcome), adds its counts and marks it done, so
  * a crash before COMMIT releases the lock and another worker redoes the chunk, and after COMMIT
  * it is never redone. (A chunk commits without waiting for the disk, store_chunk_commit_async:
  * one that a crash of the database server loses is lost whole, done mark included, and redone.)
@@ -224,7 +225,9 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
         goto out;
     }
     x->rc = BATCH_ERROR;
-    if (e == ASSET_OK && (e = store_chunk_report(c, x->j.id, &recs, acc.rules)) == ASSET_OK &&
+    if (e == ASSET_OK &&
+        (e = store_chunk_report(c, x->j.id, &recs, acc.rules, x->j.row.accepted_implied)) ==
+            ASSET_OK &&
         (e = store_chunk_done(c, ch, &acc.pr, acc.owners, acc.owners_n, x->wk->me,
                               x->wk->w->lease)) == ASSET_OK) {
         x->rc = BATCH_MORE;

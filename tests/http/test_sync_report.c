@@ -403,6 +403,12 @@ static void test_preview_restore_records_retry(void **st)
         assert_true(strcmp(rule, "password") == 0 || strcmp(rule, "user_auth") == 0);
     }
     json_decref(left);
+    /* ... and every record of the app, accepted ones included: those the retries decided, and
+     * those they inherited from the original job (whose accepted records have no row). */
+    assert_int_equal(count_records(w.a_new.token, "/sync-result/records", "", true, NULL), a_total);
+    assert_int_equal(
+        count_records(w.a_new.token, "/sync-result/records", "outcome=accepted", true, NULL),
+        a_total - COUNTS[S_APP][K_PWD] - COUNTS[S_APP][K_AUTH]);
     /* The original job's report is unchanged; a retry's shows only what it decided. */
     assert_int_equal(count_records(srv->admin_token, base, "", false, NULL), w.total);
     tl_pathf(base, sizeof base, "/restores/%s/records", retry2);

@@ -453,7 +453,7 @@ static asset_err report_tx(db_conn *c, void *arg)
     static backup_fixture f;
     store_records recs = {.rows = f.rows, .ordinals = (int[]){0, 1, 2}, .n = 3};
     make_backup(&f);
-    return store_chunk_report(c, rid, &recs, (const int[]){RULE_OK, -1, RULE_PASSWORD});
+    return store_chunk_report(c, rid, &recs, (const int[]){RULE_OK, -1, RULE_PASSWORD}, false);
 }
 
 static void test_report_rows_go_with_the_job(void **state)
@@ -478,6 +478,173 @@ static void test_report_rows_go_with_the_job(void **state)
     assert_int_equal(sql_long("SELECT count(*) FROM restores WHERE id = $1", 1, vr), 0);
     assert_int_equal(sql_long("SELECT count(*) FROM restore_records WHERE restore_id = $1", 1, vr),
                      0);
+}
+
+/* Writes the report of chunks 0 and 1 of job rid over the fixture's backup (chunks of 2, as
+ * restore_tx cuts them): record 0 accepted, 1 not taking part (trusted devices only), 2 refused
+ * (RULE_PASSWORD), 3 accepted; marks both done. Chunk 2 (record 4) stays undecided. */
+typedef struct {
+    const char *rid;
+    bool implied;
+} report_fixture;
+
+static asset_err two_chunks_tx(db_conn *c, void *arg)
+{
+    const report_fixture *x = arg;
+    static backup_fixture f;
+    make_backup(&f);
+    store_records recs = {.rows = f.rows, .ordinals = (int[]){0, 1, 2, 3}, .n = 4};
+    asset_err e = store_chunk_report(
+        c, x->rid, &recs, (const int[]){RULE_OK, -1, RULE_PASSWORD, RULE_OK}, x->implied);
+    PGresult *r = NULL;
+    const char *v[] = {x->rid};
+    if (e == ASSET_OK)
+        e = db_exec(c, "UPDATE restore_chunks SET done = true WHERE restore_id = $1 AND chunk < 2",
+                    1, v, NULL, NULL, &r);
+    PQclear(r);
+    return e;
+}
+
+/* The ordinals and rules of one page of job rid's report as "ordinal:rule alias," text. */
+static void page_of(char *out, size_t cap, const char *rid, int after, int outcome, int rule,
+                    int owner_kind, const char *owner, long limit)
+{
+    store_records_query q = {.restore_id = rid,
+                             .after = after,
+                             .outcome = outcome,
+                             .rule = rule,
+                             .owner_kind = owner_kind,
+                             .owner = {owner, owner ? strlen(owner) : 0},
+                             .limit = limit};
+    arena a = {0};
+    record_row *rows = NULL;
+    int n = 0;
+    assert_int_equal(store_restore_records(pool, &q, &a, &rows, &n), ASSET_OK);
+    size_t len = 0;
+    out[0] = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, cap - len, "%d:%d %.*s %.*s,", rows[i].ordinal,
+                                rows[i].rule, (int)rows[i].alias.n, rows[i].alias.p,
+                                (int)rows[i].owner.n, rows[i].owner.p);
+    arena_free(&a);
+}
+
+/* The report read back, whatever its form: every outcome stored (a retry, or a job queued before
+ * migration 0017), or only the refused ones with the accepted implied by the done chunks. */
+static void check_report_pages(const char *rid)
+{
+    char got[512];
+    page_of(got, sizeof got, rid, -1, -1, 0, -1, NULL, 10);
+    assert_string_equal(got, "0:0 a0 app.x,2:1 a2 app.x,3:0 a3 grp,");
+    page_of(got, sizeof got, rid, -1, 0, 0, -1, NULL, 10);
+    assert_string_equal(got, "0:0 a0 app.x,3:0 a3 grp,");
+    page_of(got, sizeof got, rid, -1, 1, 0, -1, NULL, 10);
+    assert_string_equal(got, "2:1 a2 app.x,");
+    page_of(got, sizeof got, rid, -1, -1, RULE_PASSWORD, -1, NULL, 10);
+    assert_string_equal(got, "2:1 a2 app.x,");
+    page_of(got, sizeof got, rid, -1, -1, RULE_UNLOCKED, -1, NULL, 10);
+    assert_string_equal(got, "");
+    page_of(got, sizeof got, rid, 0, -1, 0, -1, NULL, 10);
+    assert_string_equal(got, "2:1 a2 app.x,3:0 a3 grp,");
+    page_of(got, sizeof got, rid, -1, -1, 0, -1, NULL, 2);
+    assert_string_equal(got, "0:0 a0 app.x,2:1 a2 app.x,");
+    page_of(got, sizeof got, rid, -1, -1, 0, OWNER_GROUP, "grp", 10);
+    assert_string_equal(got, "3:0 a3 grp,");
+    page_of(got, sizeof got, rid, 2, -1, 0, OWNER_APP, "app.x", 10);
+    assert_string_equal(got, "");
+}
+
+static void test_report_pages_either_form(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN], bid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a005",
+                             rid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a006",
+                             old[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a007";
+    static backup_fixture f;
+    backed_up_device(dev, "p", "\\x0708", bid, &f);
+    const char *vr[] = {rid}, *vo[] = {old};
+
+    /* A new job keeps rows only for what it refused. */
+    restore_fixture rf = {.id = rid, .backup_id = bid, .target_id = dev};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, restore_tx, &rf), ASSET_OK);
+    report_fixture x = {rid, true};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, two_chunks_tx, &x), ASSET_OK);
+    assert_int_equal(sql_long("SELECT count(*) FROM restore_records WHERE restore_id = $1", 1, vr),
+                     1);
+    check_report_pages(rid);
+
+    /* A job whose report has a row per outcome reads the same. */
+    restore_fixture ro = {.id = old, .backup_id = bid, .target_id = dev};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, restore_tx, &ro), ASSET_OK);
+    PQclear(sql("UPDATE restores SET report_chunk = NULL WHERE id = $1", 1, vo));
+    report_fixture xo = {old, false};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, two_chunks_tx, &xo), ASSET_OK);
+    assert_int_equal(sql_long("SELECT count(*) FROM restore_records WHERE restore_id = $1", 1, vo),
+                     3);
+    check_report_pages(old);
+}
+
+/* Reads device dev's syncable assets through store_backup_source in pieces of 500: how many,
+ * in *pieces pieces, each piece's seqs above the last one's. */
+typedef struct {
+    const char *dev;
+    int pieces;
+    long n;
+} source_fixture;
+
+static asset_err source_tx(db_conn *c, void *arg)
+{
+    source_fixture *x = arg;
+    int64_t last = 0;
+    int got = 0;
+    x->pieces = 0;
+    x->n = 0;
+    asset_err e = store_backup_source_open(c, x->dev);
+    do {
+        store_records recs = {0};
+        arena a = {0};
+        if (e == ASSET_OK)
+            e = store_backup_source_next(c, 500, &a, &recs);
+        got = e == ASSET_OK ? recs.n : 0;
+        for (int i = 0; i < got; i++) {
+            assert_true(recs.rows[i].seq > last);
+            assert_true(recs.rows[i].sync_type != 0);
+            last = recs.rows[i].seq;
+        }
+        x->pieces += got > 0;
+        x->n += got;
+        store_records_free(&recs);
+        arena_free(&a);
+    } while (got > 0);
+    return e;
+}
+
+/* A backup reads the device's syncable assets, by seq, in pieces, each asset once: one
+ * statement (a cursor) for all of them, where a page per piece was planned, and on a table
+ * without statistics sorted, again for every piece. */
+static void test_backup_source_in_pieces(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN];
+    const char *v[] = {"src", "\\x0c0d"};
+    PGresult *r = sql("INSERT INTO devices (name, token_hash, account_id) VALUES ($1, "
+                      "$2::bytea, 'acct') RETURNING id",
+                      2, v);
+    snprintf(dev, UUID_TEXT_LEN, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    const char *vd[] = {dev};
+    /* 1,300 assets, every 13th of them not syncable: 1,200 to read. */
+    PQclear(sql("INSERT INTO assets (device_id, owner_kind, owner, attr_enc, alias, "
+                "accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, sealed, "
+                "key_version, alias_key) SELECT $1, 0, 'app.s', false, 'a-' || g, 1, false, 0, "
+                "CASE WHEN g % 13 = 0 THEN 0 ELSE 2 END, false, 0, '\\x00', 1, " ALIAS_KEY_SQL(
+                    "$1::uuid", "0", "'app.s'", "false", "('a-' || g)") " FROM generate_series(1, "
+                                                                        "1300) g",
+                1, vd));
+    source_fixture x = {.dev = dev};
+    assert_int_equal(db_tx(pool, DB_REPEATABLE_READ, source_tx, &x), ASSET_OK);
+    assert_int_equal(x.n, 1200);
+    assert_int_equal(x.pieces, 3);
 }
 
 /* Only a chunk's own COMMIT skips the wait for the disk: the setting ends with its transaction,
@@ -528,6 +695,8 @@ int main(void)
         cmocka_unit_test(test_backup_restore_rows),
         cmocka_unit_test(test_chunk_assets),
         cmocka_unit_test(test_report_rows_go_with_the_job),
+        cmocka_unit_test(test_report_pages_either_form),
+        cmocka_unit_test(test_backup_source_in_pieces),
         cmocka_unit_test(test_chunk_commit_async_is_local),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
