@@ -4,23 +4,24 @@
 
 static const char alphabet[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* 0..63 for the alphabet, 0xff for anything else ('=' included). */
-static const uint8_t value[256] = {
-    ['A'] = 0,  ['B'] = 1,  ['C'] = 2,  ['D'] = 3,  ['E'] = 4,  ['F'] = 5,  ['G'] = 6,  ['H'] = 7,
-    ['I'] = 8,  ['J'] = 9,  ['K'] = 10, ['L'] = 11, ['M'] = 12, ['N'] = 13, ['O'] = 14, ['P'] = 15,
-    ['Q'] = 16, ['R'] = 17, ['S'] = 18, ['T'] = 19, ['U'] = 20, ['V'] = 21, ['W'] = 22, ['X'] = 23,
-    ['Y'] = 24, ['Z'] = 25, ['a'] = 26, ['b'] = 27, ['c'] = 28, ['d'] = 29, ['e'] = 30, ['f'] = 31,
-    ['g'] = 32, ['h'] = 33, ['i'] = 34, ['j'] = 35, ['k'] = 36, ['l'] = 37, ['m'] = 38, ['n'] = 39,
-    ['o'] = 40, ['p'] = 41, ['q'] = 42, ['r'] = 43, ['s'] = 44, ['t'] = 45, ['u'] = 46, ['v'] = 47,
-    ['w'] = 48, ['x'] = 49, ['y'] = 50, ['z'] = 51, ['0'] = 52, ['1'] = 53, ['2'] = 54, ['3'] = 55,
-    ['4'] = 56, ['5'] = 57, ['6'] = 58, ['7'] = 59, ['8'] = 60, ['9'] = 61, ['+'] = 62, ['/'] = 63,
-};
-
-/* value[] marks only the alphabet; everything else must read as invalid. */
-static uint32_t sextet(unsigned char c)
-{
-    return (c == 'A' || value[c]) ? value[c] : 0xff;
-}
+/* 0..63 for the alphabet, BAD for anything else ('=' included), spelled out for all 256 bytes:
+ * the decoder then needs no test per character, only one of all of them together. */
+#define BAD 0x100
+#define SEXTET(c)                                                                                  \
+    ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
+     : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
+     : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
+     : (c) == '+'               ? 62                                                               \
+     : (c) == '/'               ? 63                                                               \
+                                : BAD)
+#define R4(i) SEXTET(i), SEXTET((i) + 1), SEXTET((i) + 2), SEXTET((i) + 3)
+#define R16(i) R4(i), R4((i) + 4), R4((i) + 8), R4((i) + 12)
+#define R64(i) R16(i), R16((i) + 16), R16((i) + 32), R16((i) + 48)
+static const uint16_t value[256] = {R64(0), R64(64), R64(128), R64(192)};
+#undef R64
+#undef R16
+#undef R4
+#undef SEXTET
 
 int b64_decode(unsigned char *out, size_t cap, size_t *out_len, const char *in, size_t in_len)
 {
@@ -37,19 +38,20 @@ int b64_decode(unsigned char *out, size_t cap, size_t *out_len, const char *in, 
         return -1;
     uint32_t bad = 0;
     for (size_t i = 0; i < full; i += 4) {
-        uint32_t a = sextet(s[i]), b = sextet(s[i + 1]), c = sextet(s[i + 2]), d = sextet(s[i + 3]);
+        uint32_t a = value[s[i]], b = value[s[i + 1]], c = value[s[i + 2]], d = value[s[i + 3]];
         bad |= a | b | c | d;
         uint32_t v = a << 18 | b << 12 | c << 6 | d;
-        out[o++] = (unsigned char)(v >> 16);
-        out[o++] = (unsigned char)(v >> 8);
-        out[o++] = (unsigned char)v;
+        out[o] = (unsigned char)(v >> 16);
+        out[o + 1] = (unsigned char)(v >> 8);
+        out[o + 2] = (unsigned char)v;
+        o += 3;
     }
-    if (bad & ~0x3fu)
+    if (bad & BAD)
         return -1;
     if (pad) {
-        uint32_t a = sextet(s[full]), b = sextet(s[full + 1]);
-        uint32_t c = pad == 1 ? sextet(s[full + 2]) : 0;
-        if ((a | b | c) & ~0x3fu)
+        uint32_t a = value[s[full]], b = value[s[full + 1]];
+        uint32_t c = pad == 1 ? value[s[full + 2]] : 0;
+        if ((a | b | c) & BAD)
             return -1;
         uint32_t v = a << 18 | b << 12 | c << 6;
         /* Canonical: the bits after the last byte are zero. */
