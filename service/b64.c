@@ -4,24 +4,37 @@
 
 static const char alphabet[64] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* 0..63 for the alphabet, BAD for anything else ('=' included), spelled out for all 256 bytes:
- * the decoder then needs no test per character, only one of all of them together. */
-#define BAD 0x100
+/* Per place in a quad, each byte's sextet already shifted into its place of the quad's 24 bits,
+ * or BAD (a bit no sextet reaches) for anything but the alphabet ('=' included); spelled out for
+ * all 256 bytes, so that the decoder needs no test per character, only one for the whole text. */
+#define BAD 0x80000000u
 #define SEXTET(c)                                                                                  \
     ((c) >= 'A' && (c) <= 'Z'   ? (c) - 'A'                                                        \
      : (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26                                                   \
      : (c) >= '0' && (c) <= '9' ? (c) - '0' + 52                                                   \
      : (c) == '+'               ? 62                                                               \
      : (c) == '/'               ? 63                                                               \
-                                : BAD)
-#define R4(i) SEXTET(i), SEXTET((i) + 1), SEXTET((i) + 2), SEXTET((i) + 3)
-#define R16(i) R4(i), R4((i) + 4), R4((i) + 8), R4((i) + 12)
-#define R64(i) R16(i), R16((i) + 16), R16((i) + 32), R16((i) + 48)
-static const uint16_t value[256] = {R64(0), R64(64), R64(128), R64(192)};
+                                : -1)
+#define AT(c, shift) (SEXTET(c) < 0 ? BAD : (uint32_t)SEXTET(c) << (shift))
+#define R4(i, s) AT(i, s), AT((i) + 1, s), AT((i) + 2, s), AT((i) + 3, s)
+#define R16(i, s) R4(i, s), R4((i) + 4, s), R4((i) + 8, s), R4((i) + 12, s)
+#define R64(i, s) R16(i, s), R16((i) + 16, s), R16((i) + 32, s), R16((i) + 48, s)
+#define TABLE(s)                                                                                   \
+    {                                                                                              \
+        R64(0, s), R64(64, s), R64(128, s), R64(192, s)                                            \
+    }
+static const uint32_t place[4][256] = {TABLE(18), TABLE(12), TABLE(6), TABLE(0)};
+#undef TABLE
 #undef R64
 #undef R16
 #undef R4
+#undef AT
 #undef SEXTET
+
+static uint32_t quad(const unsigned char *s)
+{
+    return place[0][s[0]] | place[1][s[1]] | place[2][s[2]] | place[3][s[3]];
+}
 
 int b64_decode(unsigned char *out, size_t cap, size_t *out_len, const char *in, size_t in_len)
 {
@@ -38,9 +51,8 @@ int b64_decode(unsigned char *out, size_t cap, size_t *out_len, const char *in, 
         return -1;
     uint32_t bad = 0;
     for (size_t i = 0; i < full; i += 4) {
-        uint32_t a = value[s[i]], b = value[s[i + 1]], c = value[s[i + 2]], d = value[s[i + 3]];
-        bad |= a | b | c | d;
-        uint32_t v = a << 18 | b << 12 | c << 6 | d;
+        uint32_t v = quad(s + i);
+        bad |= v;
         out[o] = (unsigned char)(v >> 16);
         out[o + 1] = (unsigned char)(v >> 8);
         out[o + 2] = (unsigned char)v;
@@ -49,11 +61,10 @@ int b64_decode(unsigned char *out, size_t cap, size_t *out_len, const char *in, 
     if (bad & BAD)
         return -1;
     if (pad) {
-        uint32_t a = value[s[full]], b = value[s[full + 1]];
-        uint32_t c = pad == 1 ? value[s[full + 2]] : 0;
-        if ((a | b | c) & BAD)
+        uint32_t v =
+            place[0][s[full]] | place[1][s[full + 1]] | (pad == 1 ? place[2][s[full + 2]] : 0);
+        if (v & BAD)
             return -1;
-        uint32_t v = a << 18 | b << 12 | c << 6;
         /* Canonical: the bits after the last byte are zero. */
         if ((pad == 2 && (v & 0xffff)) || (pad == 1 && (v & 0xff)))
             return -1;
