@@ -200,6 +200,26 @@ static void test_random_mutations(void **state)
 }
 
 /* The one difference from Jansson (api/jsonparse.h): a raw NUL byte after a number or a literal. */
+/* Long strings are scanned 8 bytes at a time: each byte value, at each place of a run long enough
+ * for several such steps, must end or break the string exactly where Jansson says. */
+static void test_long_strings_every_byte_everywhere(void **state)
+{
+    (void)state;
+    char text[64];
+    for (int c = 1; c < 256; c++)
+        for (size_t at = 2; at < 40; at++) {
+            memset(text, 'x', sizeof text);
+            memcpy(text, "[\"", 2);
+            text[at] = (char)c;
+            memcpy(text + 44, "\"]", 2);
+            agree(text, 46);
+            if (at + 1 < 44 && c >= 0xc2 && c <= 0xdf) { /* a well-formed 2-byte sequence */
+                text[at + 1] = (char)0x80;
+                agree(text, 46);
+            }
+        }
+}
+
 static void test_raw_nul_refused(void **state)
 {
     (void)state;
@@ -268,9 +288,13 @@ static void test_error_position(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hand_picked),     cmocka_unit_test(test_random_mutations),
-        cmocka_unit_test(test_raw_nul_refused), cmocka_unit_test(test_repeated_key_named),
-        cmocka_unit_test(test_nesting_limit),   cmocka_unit_test(test_error_position),
+        cmocka_unit_test(test_hand_picked),
+        cmocka_unit_test(test_random_mutations),
+        cmocka_unit_test(test_raw_nul_refused),
+        cmocka_unit_test(test_repeated_key_named),
+        cmocka_unit_test(test_nesting_limit),
+        cmocka_unit_test(test_error_position),
+        cmocka_unit_test(test_long_strings_every_byte_everywhere),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
