@@ -112,13 +112,13 @@ void store_row_arrays(pg_params *ps, int n, store_row_at row, const void *ctx)
 #undef ROW_COLUMN
 }
 
-void store_copy_asset_row(copybin *b, const store_scope *sc, const asset_record *r,
-                          const store_label_cols *cols)
+void store_copy_asset_row(copybin *b, const unsigned char device[16], const store_scope *sc,
+                          const asset_record *r, const store_label_cols *cols)
 {
     unsigned char key[STORE_ALIAS_KEY_LEN];
     store_alias_key(key, sc, r->alias);
     copybin_row(b, 27);
-    copybin_uuid(b, sc->device_id);
+    copybin_bytes(b, device, 16);
     copybin_i16(b, sc->owner_kind);
     copybin_bytes(b, sc->owner.p, sc->owner.n);
     copybin_bool(b, sc->attr_enc);
@@ -179,9 +179,12 @@ static asset_err insert_new(db_conn *c, const store_scope *sc, const audit_event
                             const char (*hashes)[65], const int *pick, int n, bool *written)
 {
     copybin b;
+    unsigned char device[16];
+    if (copybin_uuid_bytes(device, sc->device_id) != 0)
+        return ASSET_DATABASE_ERROR; /* as PostgreSQL would refuse it (a principal's never is) */
     copybin_init(&b, (size_t)n * COPY_ROW_HINT);
     for (int k = 0; k < n; k++)
-        store_copy_asset_row(&b, sc, &recs[pick[k]], &cols[pick[k]]);
+        store_copy_asset_row(&b, device, sc, &recs[pick[k]], &cols[pick[k]]);
     asset_err e =
         copybin_send(&b, c, "COPY assets (" STORE_INSERT_COLS ") FROM STDIN (FORMAT binary)");
     copybin_free(&b);
