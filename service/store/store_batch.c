@@ -148,15 +148,16 @@ static asset_err copy_audit_rows(db_conn *c, const audit_event *ev, const char (
                                  const int *pick, int n)
 {
     copybin b;
+    unsigned char device[16];
+    bool has_device = ev->device_id[0] != 0;
+    if (has_device && copybin_uuid_bytes(device, ev->device_id) != 0)
+        return ASSET_DATABASE_ERROR; /* as in insert_new */
     copybin_init(&b, (size_t)n * 128);
     for (int k = 0; k < n; k++) {
         copybin_row(&b, 6);
         copybin_bytes(&b, ev->principal, strlen(ev->principal));
         copybin_bytes(&b, ev->action, strlen(ev->action));
-        if (ev->device_id[0])
-            copybin_uuid(&b, ev->device_id);
-        else
-            copybin_bytes(&b, NULL, 0);
+        copybin_bytes(&b, has_device ? device : NULL, sizeof device);
         audit_opt(&b, ev->owner);
         audit_opt(&b, hashes[pick[k]]);
         copybin_bytes(&b, "ok", 2);
