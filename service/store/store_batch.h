@@ -11,7 +11,6 @@
 #ifndef ASSETD_STORE_BATCH_H
 #define ASSETD_STORE_BATCH_H
 
-#include "copybin.h"
 #include "pgparams.h"
 #include "store.h"
 
@@ -34,11 +33,6 @@ typedef enum { BATCH_FAIL, BATCH_SKIP, BATCH_REPLACE } batch_conflict;
  * inserts, store_group.c). */
 typedef const asset_record *(*store_row_at)(const void *ctx, int k, const store_label_cols **cols);
 void store_row_arrays(pg_params *ps, int n, store_row_at row, const void *ctx);
-/* A row of `COPY assets (STORE_INSERT_COLS) FROM STDIN (FORMAT binary)`: r in scope sc (its
- * alias key computed here), with its label columns cols; device: sc's device id as 16 bytes
- * (copybin_uuid_bytes, once for all the rows). */
-void store_copy_asset_row(copybin *b, const unsigned char device[16], const store_scope *sc,
-                          const asset_record *r, const store_label_cols *cols);
 WUR asset_err store_batch_insert(db_conn *c, const store_scope *sc, const audit_event *ev,
                                  const asset_record *recs, const store_label_cols *cols,
                                  const char (*hashes)[65], const int *pick, int n,
