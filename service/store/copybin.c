@@ -141,9 +141,8 @@ static int hex_digit(char ch)
     return -1;
 }
 
-void copybin_uuid(copybin *b, const char *text)
+int copybin_uuid_bytes(unsigned char out[16], const char *text)
 {
-    unsigned char u[16];
     int n = 0;
     for (const char *p = text; *p && n < 32; p++) {
         if (*p == '-')
@@ -151,10 +150,16 @@ void copybin_uuid(copybin *b, const char *text)
         int d = hex_digit(*p);
         if (d < 0)
             break;
-        u[n / 2] = (unsigned char)(n % 2 ? (u[n / 2] | d) : d << 4);
+        out[n / 2] = (unsigned char)(n % 2 ? (out[n / 2] | d) : d << 4);
         n++;
     }
-    if (n != 32) {
+    return n == 32 ? 0 : -1;
+}
+
+void copybin_uuid(copybin *b, const char *text)
+{
+    unsigned char u[16];
+    if (copybin_uuid_bytes(u, text) != 0) {
         b->failed = true;
         return;
     }

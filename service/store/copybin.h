@@ -42,6 +42,9 @@ void copybin_i64(copybin *b, int64_t v);
 void copybin_bool(copybin *b, bool v);
 /* A uuid field from its text form (any case, with hyphens); a malformed one fails the data. */
 void copybin_uuid(copybin *b, const char *text);
+/* The 16 bytes of a uuid's text form (as copybin_uuid reads it), for rows that all hold the same
+ * one: copybin_bytes(b, out, 16) is then its field. 0, or -1 when malformed. */
+WUR int copybin_uuid_bytes(unsigned char out[16], const char *text);
 /* Ends the data (the format's trailer; once). */
 void copybin_finish(copybin *b);
 /* Ends the data and runs copy_sql (a `COPY ... FROM STDIN (FORMAT binary)`) with it: db_copy_in's

@@ -2,7 +2,9 @@
  * a batch at once: the items travel as PostgreSQL arrays in binary format (no quoting, no
  * parsing of hundreds of parameters), are spread into rows with unnest, and each statement
  * writes the audit rows of what it changed in the same statement (so in the same transaction),
- * one per item, exactly as the single operations do.
+ * one per item, exactly as the single operations do. The exception is the common add of aliases
+ * that are all new (BATCH_FAIL): two binary COPYs in the caller's transaction, the rows and then
+ * their audit rows, which PostgreSQL writes in bulk.
  *
  * Callers pass rows already sealed and label columns already computed, as for store.c. Results
  * are PGresults owned by the caller. */
@@ -22,7 +24,7 @@ WUR asset_err store_batch_select(db_conn *c, const store_scope *sc, const asset_
  * mode: what an alias that exists already does — BATCH_REPLACE replaces it (DO UPDATE, as POST
  * /assets with OVERWRITE), BATCH_SKIP leaves it alone, BATCH_FAIL fails the statement with
  * ASSET_DUPLICATED, which aborts the transaction: the cheapest when no alias is expected to
- * exist, since it looks each alias up once, while inserting, instead of twice.
+ * exist, since it looks each alias up once, while inserting, instead of twice (it is a COPY).
  * written[pick[k]] is set true for each item written (the others are left as they are). */
 typedef enum { BATCH_FAIL, BATCH_SKIP, BATCH_REPLACE } batch_conflict;
 
