@@ -112,12 +112,8 @@ void store_row_arrays(pg_params *ps, int n, store_row_at row, const void *ctx)
 #undef ROW_COLUMN
 }
 
-/* A row of `COPY assets (STORE_INSERT_COLS) FROM STDIN (FORMAT binary)`: r in scope sc (its
- * alias key computed here), with its label columns cols; device: sc's device id as 16 bytes
- * (copybin_uuid_bytes, once for all the rows). The restore's chunks write the same row
- * (store_chunk.c, asset_row), from the record's own scope. */
-static void copy_asset_row(copybin *b, const unsigned char device[16], const store_scope *sc,
-                           const asset_record *r, const store_label_cols *cols)
+void store_copy_asset_row(copybin *b, const unsigned char device[16], const store_scope *sc,
+                          const asset_record *r, const store_label_cols *cols)
 {
     unsigned char key[STORE_ALIAS_KEY_LEN];
     store_alias_key(key, sc, r->alias);
@@ -189,7 +185,7 @@ static asset_err insert_new(db_conn *c, const store_scope *sc, const audit_event
         return ASSET_DATABASE_ERROR; /* as PostgreSQL would refuse it (a principal's never is) */
     copybin_init(&b, (size_t)n * COPY_ROW_HINT);
     for (int k = 0; k < n; k++)
-        copy_asset_row(&b, device, sc, &recs[pick[k]], &cols[pick[k]]);
+        store_copy_asset_row(&b, device, sc, &recs[pick[k]], &cols[pick[k]]);
     asset_err e =
         copybin_send(&b, c, "COPY assets (" STORE_INSERT_COLS ") FROM STDIN (FORMAT binary)");
     copybin_free(&b);

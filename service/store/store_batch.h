@@ -51,4 +51,11 @@ WUR asset_err store_batch_delete(db_conn *c, const store_scope *sc, const audit_
                                  const asset_text *aliases, const char (*hashes)[65], int n,
                                  long *removed);
 
+/* A row of `COPY assets (STORE_INSERT_COLS) FROM STDIN (FORMAT binary)`: r in scope sc (its
+ * alias key computed here), with its label columns cols; device: sc's device id as 16 bytes
+ * (copybin_uuid_bytes, once for all the rows of a batch). Batch-add and the restore's chunks
+ * (store_chunk.c) write their rows with it. */
+void store_copy_asset_row(copybin *b, const unsigned char device[16], const store_scope *sc,
+                          const asset_record *r, const store_label_cols *cols);
+
 #endif

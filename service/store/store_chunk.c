@@ -9,6 +9,7 @@
 
 #include "copybin.h"
 #include "sqlbuf.h"
+#include "store_batch.h"
 #include "store_devices.h"
 #include "store_sync.h"
 
@@ -223,26 +224,11 @@ static void asset_row(copybin *b, const char *device_id, const asset_record *r,
                       const store_label_cols *cols)
 {
     store_scope sc = {device_id, r->owner_kind, r->owner, r->attr_enc};
-    unsigned char key[STORE_ALIAS_KEY_LEN];
-    store_alias_key(key, &sc, r->alias);
-    copybin_row(b, 27);
-    copybin_uuid(b, device_id);
-    copybin_i16(b, r->owner_kind);
-    copybin_bytes(b, r->owner.p, r->owner.n);
-    copybin_bool(b, r->attr_enc);
-    copybin_bytes(b, r->alias.p, r->alias.n);
-    copybin_i16(b, r->accessibility);
-    copybin_bool(b, r->require_password_set);
-    copybin_i16(b, r->auth_type);
-    copybin_i16(b, r->sync_type);
-    copybin_bool(b, r->is_persistent);
-    copybin_i16(b, r->wrap_type);
-    for (int k = 0; k < ASSET_LABELS; k++)
-        copybin_bytes(b, cols->v[k].p, cols->v[k].n);
-    copybin_bytes(b, r->labels_sealed, r->labels_sealed_len);
-    copybin_bytes(b, r->sealed, r->sealed_len);
-    copybin_i32(b, r->key_version);
-    copybin_bytes(b, key, sizeof key);
+    unsigned char device[16];
+    if (copybin_uuid_bytes(device, device_id) != 0)
+        b->failed = true;
+    else
+        store_copy_asset_row(b, device, &sc, r, cols);
 }
 
 /* The same rows through a temporary table emptied at commit, upserted into assets: for a chunk

@@ -115,19 +115,36 @@ static void read_once(read_req *q)
     tl_resp_free(r);
 }
 
+/* What every client thread of a burst waits on, so that all start at once. */
+static pthread_barrier_t burst_go;
+
+/* Runs fn(args + i * size) for i < n, each on its own client thread, all at once, queued behind
+ * the held worker. */
+static void burst(void *(*fn)(void *), void *args, size_t size, int n)
+{
+    pthread_t th[MAX_READS];
+    assert_true(n <= MAX_READS);
+    pthread_barrier_init(&burst_go, NULL, (unsigned)n);
+    worker_hold();
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, fn, (char *)args + (size_t)i * size), 0);
+    worker_release();
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    pthread_barrier_destroy(&burst_go);
+}
+
 typedef struct {
-    read_req *reqs;
-    int from, n, rounds;
-    pthread_barrier_t *go;
+    read_req *q;
+    int rounds;
 } reader;
 
 static void *reader_run(void *arg)
 {
     reader *t = arg;
-    pthread_barrier_wait(t->go);
+    pthread_barrier_wait(&burst_go);
     for (int round = 0; round < t->rounds; round++)
-        for (int i = t->from; i < t->from + t->n; i++)
-            read_once(&t->reqs[i]);
+        read_once(t->q);
     return NULL;
 }
 
@@ -135,19 +152,10 @@ static void *reader_run(void *arg)
  * a held worker), `rounds` times over. */
 static void read_all_at_once(read_req *reqs, int n, int rounds)
 {
-    pthread_t th[MAX_READS];
     reader rs[MAX_READS];
-    pthread_barrier_t go;
-    pthread_barrier_init(&go, NULL, (unsigned)n);
-    worker_hold();
-    for (int i = 0; i < n; i++) {
-        rs[i] = (reader){reqs, i, 1, rounds, &go};
-        assert_int_equal(pthread_create(&th[i], NULL, reader_run, &rs[i]), 0);
-    }
-    worker_release();
     for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&go);
+        rs[i] = (reader){&reqs[i], rounds};
+    burst(reader_run, rs, sizeof rs[0], n);
 }
 
 /* Reads of many callers with every kind of answer, made one by one and then all at once: the
@@ -296,13 +304,12 @@ typedef struct {
     const char *method, *token, *if_match, *body;
     char path[200];
     long status;
-    pthread_barrier_t *go;
 } write_req;
 
 static void *write_run(void *arg)
 {
     write_req *q = arg;
-    pthread_barrier_wait(q->go);
+    pthread_barrier_wait(&burst_go);
     char hdr[96], auth[200];
     snprintf(hdr, sizeof hdr, "If-Match: %s", q->if_match ? q->if_match : "");
     snprintf(auth, sizeof auth, "Bearer %s", q->token ? q->token : "");
@@ -318,19 +325,7 @@ static void *write_run(void *arg)
 /* Every request of reqs[0..n) at once, queued behind the held worker. */
 static void write_all_at_once(write_req *reqs, int n)
 {
-    pthread_t th[MAX_READS];
-    pthread_barrier_t go;
-    assert_true(n <= MAX_READS);
-    pthread_barrier_init(&go, NULL, (unsigned)n);
-    worker_hold();
-    for (int i = 0; i < n; i++) {
-        reqs[i].go = &go;
-        assert_int_equal(pthread_create(&th[i], NULL, write_run, &reqs[i]), 0);
-    }
-    worker_release();
-    for (int i = 0; i < n; i++)
-        pthread_join(th[i], NULL);
-    pthread_barrier_destroy(&go);
+    burst(write_run, reqs, sizeof reqs[0], n);
 }
 
 /* Removes of many callers at once: each its own answer and audit row, only what was asked gone. */
