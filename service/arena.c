@@ -45,16 +45,33 @@ char *arena_strndup(arena *a, const char *p, size_t n)
     return s;
 }
 
-void arena_free(arena *a)
+/* Wipes and frees c and every chunk after it. */
+static void free_chunks(arena_chunk *c)
 {
-    if (!a)
-        return;
-    arena_chunk *c = a->head;
     while (c) {
         arena_chunk *next = c->next;
         sodium_memzero(c->data, c->used);
         free(c);
         c = next;
     }
+}
+
+void arena_free(arena *a)
+{
+    if (!a)
+        return;
+    free_chunks(a->head);
     a->head = NULL;
+}
+
+void arena_reset(arena *a)
+{
+    if (!a || !a->head)
+        return;
+    arena_chunk *c = a->head;
+    free_chunks(c->next);
+    /* Zeroed again, as arena_alloc promises. */
+    sodium_memzero(c->data, c->used);
+    c->used = 0;
+    c->next = NULL;
 }

@@ -16,5 +16,10 @@ void *arena_alloc(arena *a, size_t n);
 char *arena_strndup(arena *a, const char *p, size_t n);
 /* Wipes and frees everything; the arena is empty and reusable afterwards. NULL-safe. */
 void arena_free(arena *a);
+/* Wipes everything and frees all but the newest chunk, which later allocations reuse:
+ * for a loop that needs the same scratch memory again on every round (the sync worker, per
+ * record), so it stays in the cache and is never handed back to the system and faulted in
+ * again. arena_free still frees it. NULL-safe. */
+void arena_reset(arena *a);
 
 #endif

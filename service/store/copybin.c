@@ -25,7 +25,7 @@ static bool reserve(copybin *b, size_t n)
     }
     if (b->buf) {
         memcpy(nb, b->buf, b->len);
-        sodium_memzero(b->buf, b->cap);
+        sodium_memzero(b->buf, b->len);
         free(b->buf);
     }
     b->buf = nb;
@@ -72,12 +72,27 @@ void copybin_put32(copybin *b, uint32_t v)
     put32(b, v);
 }
 
+void copybin_restart(copybin *b, size_t size_hint)
+{
+    unsigned char *buf = b->buf;
+    size_t cap = b->cap;
+    if (buf)
+        sodium_memzero(buf, b->len);
+    memset(b, 0, sizeof *b);
+    b->buf = buf;
+    b->cap = cap;
+    if (reserve(b, size_hint + sizeof header))
+        put(b, header, sizeof header);
+}
+
+/* Only the bytes written are wiped: the rest of the buffer never held anything of ours, and
+ * touching it would only fault in pages nobody used. */
 void copybin_free(copybin *b)
 {
     if (!b)
         return;
     if (b->buf) {
-        sodium_memzero(b->buf, b->cap);
+        sodium_memzero(b->buf, b->len);
         free(b->buf);
     }
     memset(b, 0, sizeof *b);

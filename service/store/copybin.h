@@ -30,6 +30,10 @@ void copybin_init(copybin *b, size_t size_hint);
  * appends a bare big-endian integer (a header of that data). */
 void copybin_init_raw(copybin *b, size_t size_hint);
 void copybin_put32(copybin *b, uint32_t v);
+/* Starts the data afresh (as copybin_init) in the buffer b already holds, its bytes wiped first:
+ * for a writer that sends one COPY after another and keeps its buffer between them (the sync
+ * worker, a chunk at a time). A zeroed copybin is started as by copybin_init. */
+void copybin_restart(copybin *b, size_t size_hint);
 /* Wipes (rows hold sealed values and labels) and frees; NULL-safe. */
 void copybin_free(copybin *b);
 /* Starts a row of nfields fields. */

@@ -149,3 +149,13 @@ int row_bytea(const row_reader *r, int i, int k, arena *a, const unsigned char *
     *p = buf;
     return 0;
 }
+
+int row_bytea_ref(const row_reader *r, int i, int k, arena *a, const unsigned char **p, size_t *n)
+{
+    int c = r->col[k];
+    if (PQgetisnull(r->res, i, c) || PQfformat(r->res, c) != 1)
+        return row_bytea(r, i, k, a, p, n);
+    *p = (const unsigned char *)PQgetvalue(r->res, i, c);
+    *n = (size_t)PQgetlength(r->res, i, c);
+    return 0;
+}

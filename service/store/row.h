@@ -70,5 +70,9 @@ WUR int row_i64_checked(const row_reader *r, int i, int k, int64_t *out);
 /* A bytea column (text format: hex; or binary format) decoded into arena memory; NULL stays NULL
  * (*p = NULL, *n = 0). 0, or -1 when malformed or out of memory. */
 WUR int row_bytea(const row_reader *r, int i, int k, arena *a, const unsigned char **p, size_t *n);
+/* The same without a copy where there is nothing to decode: in binary format *p points into
+ * the result (valid while it is, as row_text's values are); hex is decoded into a. */
+WUR int row_bytea_ref(const row_reader *r, int i, int k, arena *a, const unsigned char **p,
+                      size_t *n);
 
 #endif

@@ -52,18 +52,43 @@ static const char *const backup_col_names[NBACKUP_COLS] = {SHARED_NAMES, "ordina
 /* The label columns by label index (the names of the row type). */
 static const char *const *const label_cols = &asset_col_names[COL_LABEL0];
 
+/* The decimal digits of v at p; returns the end. */
+static char *put_decimal(char *p, unsigned long v)
+{
+    char tmp[24];
+    int n = 0;
+    do
+        tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 void store_alias_key(unsigned char out[STORE_ALIAS_KEY_LEN], const store_scope *sc,
                      asset_text alias)
 {
     crypto_hash_sha256_state st;
-    char head[96];
+    char head[96], *h = head;
     size_t chars = 0; /* PostgreSQL's length(): characters, not bytes */
     for (size_t i = 0; i < sc->owner.n; i++)
         chars += ((unsigned char)sc->owner.p[i] & 0xc0) != 0x80;
-    int n = snprintf(head, sizeof head, "%s/%d/%s/%zu:", sc->device_id, sc->owner_kind,
-                     sc->attr_enc ? "true" : "false", chars);
+    /* "<device>/<kind>/<true|false>/<chars>:" by hand: snprintf was a tenth of a restored
+     * record's time in assetd. The device is a uuid's text (36 bytes). */
+    size_t dl = strnlen(sc->device_id, 40);
+    memcpy(h, sc->device_id, dl);
+    h += dl;
+    *h++ = '/';
+    if (sc->owner_kind < 0)
+        *h++ = '-'; /* never written (0 or 1), but spelled as PostgreSQL would */
+    h = put_decimal(h, sc->owner_kind < 0 ? -(unsigned long)sc->owner_kind
+                                          : (unsigned long)sc->owner_kind);
+    memcpy(h, sc->attr_enc ? "/true/" : "/false/", sc->attr_enc ? 6 : 7);
+    h += sc->attr_enc ? 6 : 7;
+    h = put_decimal(h, chars);
+    *h++ = ':';
     crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, (const unsigned char *)head, (unsigned long long)n);
+    crypto_hash_sha256_update(&st, (const unsigned char *)head, (unsigned long long)(h - head));
     crypto_hash_sha256_update(&st, (const unsigned char *)sc->owner.p, sc->owner.n);
     crypto_hash_sha256_update(&st, (const unsigned char *)alias.p, alias.n);
     crypto_hash_sha256_final(&st, out);
@@ -409,8 +434,11 @@ static int decode_shared(const row_reader *rows, int i, asset_record *r, arena *
     r->sync_type = (uint8_t)row_int(rows, i, COL_SYNC_TYPE);
     r->is_persistent = row_bool(rows, i, COL_PERSISTENT);
     r->wrap_type = (uint8_t)row_int(rows, i, COL_WRAP_TYPE);
-    if (row_bytea(rows, i, COL_LABELS_SEALED, a, &r->labels_sealed, &r->labels_sealed_len) != 0 ||
-        row_bytea(rows, i, COL_SEALED, a, &r->sealed, &r->sealed_len) != 0)
+    /* Sealed values stay where the result holds them (binary results), as the text columns do:
+     * the record is valid while its result is. */
+    if (row_bytea_ref(rows, i, COL_LABELS_SEALED, a, &r->labels_sealed, &r->labels_sealed_len) !=
+            0 ||
+        row_bytea_ref(rows, i, COL_SEALED, a, &r->sealed, &r->sealed_len) != 0)
         return -1;
     return 0;
 }

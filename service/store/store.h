@@ -3,7 +3,7 @@
  * blind indexes for encrypted labels).
  *
  * Results are PGresults owned by the caller; store_asset_decode() points a record into one (and
- * into arena memory for decoded bytea), so the record lives as long as both. */
+ * into arena memory for bytea in hex), so the record lives as long as both. */
 #ifndef ASSETD_STORE_H
 #define ASSETD_STORE_H
 

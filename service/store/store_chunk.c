@@ -219,18 +219,6 @@ asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_rec
     return e;
 }
 
-/* A row of store_chunk_assets: STORE_INSERT_COLS, each of the column's type. */
-static void asset_row(copybin *b, const char *device_id, const asset_record *r,
-                      const store_label_cols *cols)
-{
-    store_scope sc = {device_id, r->owner_kind, r->owner, r->attr_enc};
-    unsigned char device[16];
-    if (copybin_uuid_bytes(device, device_id) != 0)
-        b->failed = true;
-    else
-        store_copy_asset_row(b, device, &sc, r, cols);
-}
-
 /* The same rows through a temporary table emptied at commit, upserted into assets: for a chunk
  * some of whose aliases exist on the device already. */
 static asset_err upsert_staged(db_conn *c, copybin *b)
@@ -261,10 +249,14 @@ static asset_err upsert_staged(db_conn *c, copybin *b)
 
 void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *device_id, int n_hint)
 {
+    copybin b = s->b; /* an earlier run's buffer, reused */
     memset(s, 0, sizeof *s);
     s->c = c;
     s->device_id = device_id;
-    copybin_init(&s->b, (size_t)(n_hint > 0 ? n_hint : 1) * COPY_ROW_HINT);
+    s->b = b;
+    copybin_restart(&s->b, (size_t)(n_hint > 0 ? n_hint : 1) * COPY_ROW_HINT);
+    if (copybin_uuid_bytes(s->device, device_id) != 0)
+        s->b.failed = true; /* refused at the first send */
     /* Straight into assets: a restore onto a new device finds none of its aliases there, and
      * COPY writes rows in bulk without the upsert's probe of the alias key before each row.
      * The savepoint is what makes that a guess rather than a bet: an alias that is there
@@ -293,7 +285,8 @@ void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
 {
     if (s->e != ASSET_OK)
         return;
-    asset_row(&s->b, s->device_id, r, cols);
+    store_scope sc = {s->device_id, r->owner_kind, r->owner, r->attr_enc};
+    store_copy_asset_row(&s->b, s->device, &sc, r, cols);
     if (s->b.len - s->sent >= STREAM_PIECE)
         stream_put(s);
 }
@@ -311,20 +304,28 @@ asset_err store_chunk_assets_end(store_asset_stream *s)
     if (e == ASSET_DUPLICATED &&
         (e = exec_discard(s->c, "ROLLBACK TO SAVEPOINT restore_copy", 0, NULL)) == ASSET_OK)
         e = upsert_staged(s->c, &s->b);
-    copybin_free(&s->b);
+    copybin_restart(&s->b, 0); /* wiped; the buffer stays for the next begin */
     return e;
+}
+
+void store_asset_stream_free(store_asset_stream *s)
+{
+    if (s)
+        copybin_free(&s->b);
 }
 
 asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_record *rows,
                              const store_label_cols *cols, int n)
 {
-    store_asset_stream s;
+    store_asset_stream s = {0};
     if (n == 0)
         return ASSET_OK;
     store_chunk_assets_begin(&s, c, device_id, n);
     for (int i = 0; i < n; i++)
         store_chunk_assets_add(&s, &rows[i], &cols[i]);
-    return store_chunk_assets_end(&s);
+    asset_err e = store_chunk_assets_end(&s);
+    store_asset_stream_free(&s);
+    return e;
 }
 
 /* Owners in one order in every transaction, so two workers adding to the same owners' counts

@@ -242,12 +242,14 @@ WUR asset_err store_chunk_assets(db_conn *c, const char *device_id, const asset_
                                  const store_label_cols *cols, int n);
 /* The same, a row at a time as the caller makes them: the rows go to the server in pieces while
  * the next ones are made, so the server inserts while the worker opens and reseals. begin, then
- * add each row (its bytes are copied at once), then end, always: it frees, and its result is
- * the write's, a failure of begin's or add's included. Between begin and end the connection runs
- * nothing else. */
+ * add each row (its bytes are copied at once), then end, always: its result is the write's, a
+ * failure of begin's or add's included. Between begin and end the connection runs nothing else.
+ * A stream is zeroed before its first begin; end keeps its buffer (wiped) for the next begin, so
+ * a worker writing chunk after chunk reuses the same memory; store_asset_stream_free frees it. */
 typedef struct {
     db_conn *c;
     const char *device_id;
+    unsigned char device[16]; /* device_id's bytes, parsed once at begin */
     copybin b;
     size_t sent; /* bytes of b sent so far */
     bool copying;
@@ -257,6 +259,8 @@ void store_chunk_assets_begin(store_asset_stream *s, db_conn *c, const char *dev
 void store_chunk_assets_add(store_asset_stream *s, const asset_record *r,
                             const store_label_cols *cols);
 WUR asset_err store_chunk_assets_end(store_asset_stream *s);
+/* Wipes and frees the stream's buffer; NULL-safe. */
+void store_asset_stream_free(store_asset_stream *s);
 /* The report of the chunk: rules[i] for recs->rows[i] (< 0: not decided, left out; RULE_OK
  * left out too when accepted_implied: the chunk's done mark says it) (COPY). */
 WUR asset_err store_chunk_report(db_conn *c, const char *restore_id, const store_records *recs,

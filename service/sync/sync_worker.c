@@ -46,11 +46,17 @@ struct sync_workers {
     atomic_int stop;
 };
 
+/* A worker's memory is its own from one chunk to the next (the COPY buffer, the scratch arena
+ * of a record's opened and resealed values): handing megabytes back to the system after every
+ * chunk and faulting them in again cost more than the crypto on hosts that charge for first
+ * touch (a VM whose freed memory returns to the host). */
 struct worker {
     struct sync_workers *w;
     char me[96];
     db_conn c;
-    time_t next_expiry; /* the first worker also applies ASSETD_BACKUP_RETENTION_DAYS */
+    time_t next_expiry;     /* the first worker also applies ASSETD_BACKUP_RETENTION_DAYS */
+    store_asset_stream out; /* the accepted records' COPY, its buffer kept between chunks */
+    arena scratch;          /* one record's opened and resealed values; reset after each */
 };
 
 typedef struct {
@@ -60,13 +66,14 @@ typedef struct {
     char where[64];
 } job;
 
-/* What one chunk adds up to; out takes the accepted records, resealed for the target, as they
- * are made; rules[i] is the outcome of the chunk's record i (-1: it does not take part). */
+/* What one chunk adds up to; out (the worker's) takes the accepted records, resealed for the
+ * target, as they are made; rules[i] is the outcome of the chunk's record i (-1: it does not
+ * take part). */
 typedef struct {
     store_progress pr;
     int owners_n, owners_cap;
     store_owner_count *owners;
-    store_asset_stream out;
+    store_asset_stream *out;
     int *rules;
 } batch_acc;
 
@@ -165,10 +172,11 @@ static int reseal_for_target(asset_record *r, store_label_cols *cols, arena *a, 
 }
 
 /* Decide every record of recs with rules_check_restore and reseal the accepted ones into
- * acc->out, which sends them to the server while the next ones are opened and resealed.
+ * acc->out, which sends them to the server while the next ones are opened and resealed; a
+ * record's opened values live in scratch until its row is copied, then are wiped.
  * BATCH_MORE, or the BATCH_* of a failure. */
 static int decide(batch_acc *acc, store_records *recs, const job *j, const device_state *new_state,
-                  int dek_version, const unsigned char *dek, arena *a)
+                  int dek_version, const unsigned char *dek, arena *scratch)
 {
     for (int i = 0; i < recs->n; i++) {
         asset_record *r = &recs->rows[i];
@@ -192,9 +200,12 @@ static int decide(batch_acc *acc, store_records *recs, const job *j, const devic
         }
         asset_record t = *r;
         store_label_cols cols;
-        if (reseal_for_target(&t, &cols, a, j, dek_version, dek) != 0)
+        int rc = reseal_for_target(&t, &cols, scratch, j, dek_version, dek);
+        if (rc == 0)
+            store_chunk_assets_add(acc->out, &t, &cols);
+        arena_reset(scratch);
+        if (rc != 0)
             return BATCH_FAILED_JOB; /* a backup record that fails to open: tampered */
-        store_chunk_assets_add(&acc->out, &t, &cols);
         acc->pr.accepted++;
     }
     return BATCH_MORE;
@@ -206,7 +217,7 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
                              const unsigned char *dek)
 {
     store_records recs = {0};
-    batch_acc acc = {0};
+    batch_acc acc = {.out = &x->wk->out};
     arena a = {0};
     asset_err e = store_chunk_records(c, &x->j.row, ch, &a, &recs);
     if (e != ASSET_OK) {
@@ -217,9 +228,9 @@ static asset_err run_records(chunk_ctx *x, db_conn *c, const store_chunk *ch,
         e = ASSET_OUT_OF_MEMORY;
         goto out;
     }
-    store_chunk_assets_begin(&acc.out, c, x->j.row.target_id, recs.n);
-    x->rc = decide(&acc, &recs, &x->j, new_state, dek_version, dek, &a);
-    e = store_chunk_assets_end(&acc.out);
+    store_chunk_assets_begin(acc.out, c, x->j.row.target_id, recs.n);
+    x->rc = decide(&acc, &recs, &x->j, new_state, dek_version, dek, &x->wk->scratch);
+    e = store_chunk_assets_end(acc.out);
     if (x->rc != BATCH_MORE) {
         e = x->rc == BATCH_FAILED_JOB ? ASSET_DATA_CORRUPTED : ASSET_OUT_OF_MEMORY;
         goto out;
@@ -406,6 +417,10 @@ void sync_workers_stop(sync_workers *w)
     atomic_store(&w->stop, 1);
     for (int i = 0; i < w->started; i++)
         pthread_join(w->threads[i], NULL);
+    for (int i = 0; i < w->n && w->workers; i++) {
+        store_asset_stream_free(&w->workers[i].out);
+        arena_free(&w->workers[i].scratch);
+    }
     free(w->threads);
     free(w->workers);
     free(w);
