@@ -36,15 +36,22 @@ static bool may_take(const dispatch *d)
            !(d->q[d->head]->together == ROUTER_TOGETHER_READ && d->reading >= d->read_limit);
 }
 
-/* Under d->mu: wakes a thread for a queued request if one may run now. */
-static void wake(dispatch *d)
+/* Under d->mu: the condition variable to signal for a queued request that may run now, or NULL.
+ * The caller signals it after unlocking (signal_unlocked): signalled under the mutex, the woken
+ * thread ran only to block on the mutex still held, one more sleep and wake-up per request. */
+static pthread_cond_t *wake(dispatch *d)
 {
     if (!may_take(d))
-        return;
-    if (d->idle > 0)
-        pthread_cond_signal(&d->cv);
-    else if (d->idle_spare > 0)
-        pthread_cond_signal(&d->cv_spare);
+        return NULL;
+    return d->idle > 0 ? &d->cv : d->idle_spare > 0 ? &d->cv_spare : NULL;
+}
+
+/* Unlocks d->mu, then signals cv (wake's answer). */
+static void signal_unlocked(dispatch *d, pthread_cond_t *cv)
+{
+    pthread_mutex_unlock(&d->mu);
+    if (cv)
+        pthread_cond_signal(cv);
 }
 
 static double now_ms(void)
@@ -117,6 +124,7 @@ static void *worker_main(void *arg)
 {
     dispatch *d = arg;
     current = d;
+    pthread_cond_t *cv;
     pthread_mutex_lock(&d->mu);
     bool spare = d->next_id++ >= d->limit;
     for (;;) {
@@ -152,8 +160,10 @@ static void *worker_main(void *arg)
         pthread_mutex_lock(&d->mu);
         d->running--; /* a worker takes the next request itself; a spare hands it on */
         d->reading -= reads;
-        if (spare || reads)
-            wake(d);
+        if ((spare || reads) && (cv = wake(d)) != NULL) {
+            signal_unlocked(d, cv);
+            pthread_mutex_lock(&d->mu);
+        }
     }
     pthread_mutex_unlock(&d->mu);
     return NULL;
@@ -223,8 +233,8 @@ int dispatch_submit(dispatch *d, http_req *rq)
     MHD_suspend_connection(rq->conn);
     d->q[(d->head + d->count) % d->cap] = rq;
     d->count++;
-    wake(d); /* else a worker finishing takes it: no thread woken for nothing */
-    pthread_mutex_unlock(&d->mu);
+    signal_unlocked(d,
+                    wake(d)); /* none: a worker finishing takes it, no thread woken for nothing */
     return 0;
 }
 
@@ -237,8 +247,8 @@ int dispatch_requeue(dispatch *d, http_req *rq)
     }
     d->q[(d->head + d->count) % d->cap] = rq;
     d->count++;
-    wake(d); /* else a worker finishing takes it: no thread woken for nothing */
-    pthread_mutex_unlock(&d->mu);
+    signal_unlocked(d,
+                    wake(d)); /* none: a worker finishing takes it, no thread woken for nothing */
     return 0;
 }
 
@@ -249,8 +259,7 @@ void dispatch_wait_begin(void)
         return;
     pthread_mutex_lock(&d->mu);
     d->running--;
-    wake(d);
-    pthread_mutex_unlock(&d->mu);
+    signal_unlocked(d, wake(d));
 }
 
 void dispatch_wait_end(void)

@@ -112,6 +112,29 @@ cc -O2 -std=c11 -Wall -Wextra -o "$TMP/floor_mhd" "$BENCH/floor_mhd.c" \
     $(pkg-config --cflags --libs libmicrohttpd) -lpthread
 cc -O2 -std=c11 -Wall -Wextra -o "$TMP/loadgen" "$BENCH/loadgen.c" -lm
 
+# ---- the machine's price of fresh memory ----
+# Writing 128 MiB into page-cache pages never touched before (a new file in the folder that will
+# hold PostgreSQL's data) against writing the same pages again. On bare metal the two are within
+# a few times of each other; on a VM whose freed memory goes back to the host (free page
+# reporting), each new page is faulted in by the host and the first write can be 30-50 x slower.
+# Every figure that writes new data (POST, batch-add, the restore: new heap and WAL pages) pays
+# that price, so the table shows it beside them (docs/performance.md, "The machine").
+fresh_pages() { # NAME -> FRESH_MBS, REWRITE_MBS
+    local f=$TMP/fresh-pages.bin t0 t1 t2
+    t0=$(date +%s.%N)
+    dd if=/dev/zero of="$f" bs=1M count=128 2>/dev/null
+    t1=$(date +%s.%N)
+    dd if=/dev/zero of="$f" bs=1M count=128 conv=notrunc 2>/dev/null
+    t2=$(date +%s.%N)
+    rm -f "$f"
+    FRESH_MBS=$(calc %.0f "128 * 1.048576 / ($t1 - $t0)")
+    REWRITE_MBS=$(calc %.0f "128 * 1.048576 / ($t2 - $t1)")
+    log "  $1: new page-cache pages written at $FRESH_MBS MB/s, the same pages again at $REWRITE_MBS MB/s"
+}
+log "the machine: writing into new and into used page-cache pages"
+fresh_pages start
+FRESH_START=$FRESH_MBS REWRITE_START=$REWRITE_MBS
+
 # ---- PostgreSQL (unix socket only) ----
 log "starting PostgreSQL"
 # A fresh cluster creates every WAL segment it writes, zero-filling 16 MiB under the WAL write
@@ -441,6 +464,8 @@ done
 # shellcheck disable=SC2086
 PREVIEW_MS=$(printf '%s\n' $PREVIEW_RUNS | sort -n | sed -n 3p)
 log "  preview in $PREVIEW_MS ms (runs:$PREVIEW_RUNS ms)"
+fresh_pages "before the restore"
+FRESH_RESTORE=$FRESH_MBS
 log "POST /restores onto the new device (same account), polling GET /restores/{id}"
 note_load restore
 # Background work of PostgreSQL that competes with the restore (explains run-to-run spread).
@@ -581,6 +606,9 @@ peak RSS, $RSS_CONNS keep-alive connections|$RSS_MIB|MiB|A|$FLOOR_A_RSS|$(fdiv "
 p99 GET alias+secret @ $GET_HALF req/s|$PACE_GET_P99|ms|-|-|-|< $T_P99|$H_P99_GET
 p99 POST /assets @ $POST_HALF req/s|$PACE_POST_P99|ms|-|-|-|< $T_P99|$H_P99_POST
 control: p99 floor_mhd @ $GET_HALF req/s|$PACE_CONTROL_P99|ms|-|-|-|-|-
+control: new page-cache pages written, start|$FRESH_START|MB/s|-|-|-|-|-
+control: the same, before the restore|$FRESH_RESTORE|MB/s|-|-|-|-|-
+control: used page-cache pages rewritten|$REWRITE_START|MB/s|-|-|-|-|-
 TXT
 )
 {
@@ -620,8 +648,8 @@ pace_json() {
     printf '  "generated": "%s",\n  "git": "%s",\n  "uncommittedSourceFiles": %s,\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         "$(git status --porcelain -- api service cmd migrations 2>/dev/null | wc -l)"
-    printf '  "machine": {"cores": %s, "postgres": "%s", "fsync": true, "synchronousCommit": true, "otherProcessesCpuPercent": %s, "loadAverage1m": {%s}},\n' \
-        "$CORES" "$PG_VERSION" "$FOREIGN_PCT" "$LOADS"
+    printf '  "machine": {"cores": %s, "postgres": "%s", "fsync": true, "synchronousCommit": true, "otherProcessesCpuPercent": %s, "loadAverage1m": {%s}, "newPageCacheWriteMBps": {"start": %s, "beforeRestore": %s}, "usedPageCacheRewriteMBps": %s},\n' \
+        "$CORES" "$PG_VERSION" "$FOREIGN_PCT" "$LOADS" "$FRESH_START" "$FRESH_RESTORE" "$REWRITE_START"
     printf '  "config": {"httpThreads": %s, "requestWorkers": %s, "syncWorkers": %s, "pgbenchClients": %s, "wrkConnections": %s, "secondsPerRun": %s, "records": %s, "authCacheMs": %s},\n' \
         "$HTTP_THREADS" "$WORKERS" "$SYNC_WORKERS" "$WORKERS" "$CONNS" "$DUR" "$RECORDS" "${ASSETD_AUTH_CACHE_MS:-60000}"
     printf '  "floors": {\n'
