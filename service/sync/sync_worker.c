@@ -46,10 +46,11 @@ struct sync_workers {
     atomic_int stop;
 };
 
-/* A worker's memory is its own from one chunk to the next (the COPY buffer, the scratch arena
- * of a record's opened and resealed values): handing megabytes back to the system after every
- * chunk and faulting them in again cost more than the crypto on hosts that charge for first
- * touch (a VM whose freed memory returns to the host). */
+/* A worker keeps its memory from one chunk to the next while there are chunks to do (the COPY
+ * buffer, the scratch arena of a record's opened and resealed values), and frees it when none
+ * is left: handing megabytes back to the system after every chunk and faulting them in again
+ * cost more than the crypto on hosts that charge for first touch (a VM whose freed memory
+ * returns to the host). */
 struct worker {
     struct sync_workers *w;
     char me[96];
@@ -361,6 +362,10 @@ static void *worker_main(void *arg)
             continue;
         }
         int rc = run_chunk(wk);
+        if (rc == BATCH_NONE) { /* no job left: its memory is not kept for the next one */
+            store_asset_stream_free(&wk->out);
+            arena_free(&wk->scratch);
+        }
         if (rc == BATCH_NONE && finish_one(wk) == 0)
             wait_for_work(wk, 1000);
         else if (rc == BATCH_LATER)

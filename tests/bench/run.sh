@@ -474,6 +474,7 @@ pg_bg() {
         || ' ' || (SELECT coalesce(sum(autovacuum_count + autoanalyze_count), 0) FROM pg_stat_user_tables)"
 }
 read -r CKPT0 AV0 <<<"$(pg_bg)"
+WAL0=$(psql_q -d assetd -tAc 'SELECT pg_current_wal_lsn()')
 cpu_begin
 t0=$(date +%s.%N)
 api POST /restores "$ADMIN" "{\"backupId\":\"$BACKUP\",\"targetDeviceId\":\"$NEW\"}"
@@ -493,6 +494,9 @@ cpu_end "$RECORDS"
 RESTORE_CPU_A=$CPU_A RESTORE_CPU_P=$CPU_P
 read -r CKPT1 AV1 <<<"$(pg_bg)"
 RESTORE_CKPT=$((CKPT1 - CKPT0)) RESTORE_AV=$((AV1 - AV0))
+# WAL written meanwhile, per record: the row and its index entries, and after a checkpoint the
+# whole of every page changed for the first time since (full-page writes).
+RESTORE_WAL=$(psql_q -d assetd -tAc "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$WAL0') / $RECORDS)")
 [ "$status" = "done" ] || die "the restore ended as '$status': $A"
 [ "$(jnum "$A" accepted)" = "$RECORDS" ] || die "the restore accepted $(jnum "$A" accepted) of $RECORDS: $A"
 ms() { date -d "$1" +%s%3N; }
@@ -502,7 +506,7 @@ NROWS=$(psql_q -d assetd -tAc "SELECT count(*) FROM assets WHERE device_id = '$N
 [ "$NROWS" = "$RECORDS" ] || die "the new device holds $NROWS assets, not $RECORDS"
 log "  $RECORDS records in $RESTORE_MS ms (createdAt -> finishedAt): $RESTORE_RPS records/s;" \
     "client saw $RESTORE_CLIENT_S s; CPU per record: assetd $RESTORE_CPU_A us, PostgreSQL $RESTORE_CPU_P us;" \
-    "meanwhile $RESTORE_CKPT checkpoints, $RESTORE_AV autovacuum/autoanalyze runs"
+    "meanwhile $RESTORE_CKPT checkpoints, $RESTORE_AV autovacuum/autoanalyze runs, $RESTORE_WAL bytes of WAL per record"
 HWM_ALL=$(kib VmHWM)
 note_load end
 # CPU used by others = machine busy time - (assetd + the PostgreSQL cluster + this script's
@@ -633,7 +637,7 @@ TXT
     echo "  GET, unnamed      assetd $GETU_CPU_A + PostgreSQL $GETU_CPU_P   (ASSETD_DB_POOLER=transaction: parsed and planned per call)"
     echo "  GET, each alone   assetd $GET1_CPU_A + PostgreSQL $GET1_CPU_P   (ASSETD_GROUP_READ_MAX=1)"
     echo "  GET label page    assetd $LABEL_CPU_A + PostgreSQL $LABEL_CPU_P   (floor D: PostgreSQL $FLOOR_D_CPU_P per page)"
-    echo "  restore, /record  assetd $RESTORE_CPU_A + PostgreSQL $RESTORE_CPU_P   (backup of $RECORDS records took ${BACKUP_S}s)"
+    echo "  restore, /record  assetd $RESTORE_CPU_A + PostgreSQL $RESTORE_CPU_P   (backup of $RECORDS records took ${BACKUP_S}s; $RESTORE_WAL bytes of WAL per record, $RESTORE_CKPT checkpoints)"
     echo
 } | tee "$OUT/table.txt"
 
@@ -676,9 +680,9 @@ pace_json() {
         "$GET1_RPS" "$GET1_P99" "$GET1_CPU_A" "$GET1_CPU_P" "$(fdiv "$GET1_RPS" "$FLOOR_C")"
     printf '    "getAssetsByLabel": {"rps": %s, "p99Ms": %s, "cpuUsAssetd": %s, "cpuUsPostgres": %s, "floor": "D", "ratio": %s, "target": %s, "holds": %s},\n' \
         "$LABEL_RPS" "$LABEL_P99" "$LABEL_CPU_A" "$LABEL_CPU_P" "$RATIO_LABEL" "$T_LABEL" "$(jb "$H_LABEL")"
-    printf '    "restore": {"records": %s, "workers": %s, "ms": %s, "recordsPerSecond": %s, "clientSeconds": %s, "backupSeconds": %s, "cpuUsAssetdPerRecord": %s, "cpuUsPostgresPerRecord": %s, "checkpoints": %s, "autovacuumRuns": %s, "target": %s, "holds": %s},\n' \
+    printf '    "restore": {"records": %s, "workers": %s, "ms": %s, "recordsPerSecond": %s, "clientSeconds": %s, "backupSeconds": %s, "cpuUsAssetdPerRecord": %s, "cpuUsPostgresPerRecord": %s, "checkpoints": %s, "autovacuumRuns": %s, "walBytesPerRecord": %s, "target": %s, "holds": %s},\n' \
         "$RECORDS" "$SYNC_WORKERS" "$RESTORE_MS" "$RESTORE_RPS" "$RESTORE_CLIENT_S" "$BACKUP_S" \
-        "$RESTORE_CPU_A" "$RESTORE_CPU_P" "$RESTORE_CKPT" "$RESTORE_AV" "$T_RESTORE" "$(jb "$H_RESTORE")"
+        "$RESTORE_CPU_A" "$RESTORE_CPU_P" "$RESTORE_CKPT" "$RESTORE_AV" "$RESTORE_WAL" "$T_RESTORE" "$(jb "$H_RESTORE")"
     printf '    "preview": {"records": %s, "ms": %s, "runsMs": "%s", "restoreMs": %s, "ratio": %s, "target": %s, "holds": %s},\n' \
         "$RECORDS" "$PREVIEW_MS" "${PREVIEW_RUNS# }" "$RESTORE_MS" "$PREVIEW_RATIO" "$T_PREVIEW" "$(jb "$H_PREVIEW")"
     printf '    "peakRss": {"connections": %s, "maxEstablished": %s, "vmHwmMiB": %s, "hwmScope": "%s", "rssBeforeMiB": %s, "hwmBeforeMiB": %s, "wholeRunVmHwmMiB": %s, "rps": %s, "p99Ms": %s, "target": %s, "holds": %s},\n' \
