@@ -73,7 +73,7 @@ void store_alias_key(unsigned char out[STORE_ALIAS_KEY_LEN], const store_scope *
     size_t chars = 0; /* PostgreSQL's length(): characters, not bytes */
     for (size_t i = 0; i < sc->owner.n; i++)
         chars += ((unsigned char)sc->owner.p[i] & 0xc0) != 0x80;
-    /* "<device>/<kind>/<true|false>/<chars>:" by hand: snprintf was a tenth of a restored
+    /* "<device>/<kind>/<true|false>/<chars>:" by hand: snprintf was a few per cent of a restored
      * record's time in assetd. The device is a uuid's text (36 bytes). */
     size_t dl = strnlen(sc->device_id, 40);
     memcpy(h, sc->device_id, dl);
