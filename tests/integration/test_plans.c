@@ -292,13 +292,14 @@ static void test_hot_paths_do_not_depend_on_statistics(void **st)
     asset_record locked;
     arena lmem = {0};
     assert_int_equal(store_asset_decode(&rows, lrow[0], &locked, &lmem), 0);
-    PQclear(r);
     expect_plans_clean("group lock");
+    /* The record points into the lock's result (store.h): kept until the update has run. */
     store_group_change change = {DEVICE, &locked, &none, true, &ev};
     const int one = 0;
     store_group_written uw;
     assert_int_equal(store_group_update(&c, &change, &one, 1, &uw), ASSET_OK);
     assert_true(uw.written);
+    PQclear(r);
     arena_free(&lmem);
     expect_plans_clean("group update");
 
