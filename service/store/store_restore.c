@@ -326,17 +326,25 @@ asset_err store_restore_retry_insert(db_conn *c, const char *id, const char *bas
 
 /* ---- the report ---- */
 
+/* The job's column col, by a scalar subquery: a constant for the planner. */
+#define JOB_COL(col) "(SELECT " col " FROM restores WHERE id = $1)"
+
 /* A page of job $1's stored report rows after ordinal $2 (filters: $3 outcome, $4 rule, $5-$7
- * owner, $8 decided only; $9 rows at most), in ordinal order from the primary key. */
+ * owner, $8 decided only; $9 rows at most), in ordinal order from the primary key. One table, its
+ * alias looked up per row of the page: joined to the job and its backup, a table not analyzed
+ * yet (a job being restored) let the planner read every row of the job and sort them for a page
+ * (test_report_page_plans). */
 #define PAGE_STORED                                                                                \
-    "(SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, b.alias "                       \
-    "FROM restore_records x JOIN restores r ON r.id = x.restore_id "                               \
-    "JOIN backup_records b ON b.backup_id = r.backup_id AND b.ordinal = x.ordinal "                \
-    "WHERE x.restore_id = $1 AND x.ordinal > $2::int "                                             \
-    "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) AND ($4::int = 0 OR x.rule = $4::int) "     \
-    "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "                      \
-    "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "                            \
-    "ORDER BY x.ordinal LIMIT $9::int)"
+    "(SELECT x.ordinal, x.owner_kind, x.owner, x.attr_enc, x.rule, (SELECT b.alias "               \
+    "FROM backup_records b WHERE b.backup_id = " JOB_COL(                                          \
+        "backup_id") " AND "                                                                       \
+                     "b.ordinal = x.ordinal) AS alias FROM restore_records x "                     \
+                     "WHERE x.restore_id = $1 AND x.ordinal > $2::int "                            \
+                     "AND ($3::int < 0 OR (x.rule = 0) = ($3::int = 0)) AND ($4::int = 0 OR "      \
+                     "x.rule = $4::int) "                                                          \
+                     "AND ($5::int < 0 OR (x.owner_kind = $5::int AND x.owner = $6::text AND "     \
+                     "x.attr_enc = $7::boolean)) AND NOT ($8::boolean AND x.inherited) "           \
+                     "ORDER BY x.ordinal LIMIT $9::int)"
 
 /* The same page of its implied accepted records, if it keeps no rows for them (never inherited;
  * only when the filters let accepted records through), in ordinal order from backup_records'
@@ -344,7 +352,6 @@ asset_err store_restore_retry_insert(db_conn *c, const char *id, const char *bas
  * the planner, so that the index's order is the page's (a join to restores would sort every
  * record after the cursor instead). */
 /* clang-format off */
-#define JOB_COL(col) "(SELECT " col " FROM restores WHERE id = $1)"
 #define PAGE_IMPLIED                                                                               \
     "(SELECT b.ordinal, b.owner_kind, b.owner, b.attr_enc, 0::smallint, b.alias "                  \
     "FROM backup_records b WHERE $3::int <= 0 AND $4::int = 0 "                                    \
@@ -355,6 +362,14 @@ asset_err store_restore_retry_insert(db_conn *c, const char *id, const char *bas
     "AND " IMPLIED_ACCEPTED("$1", JOB_COL("sync_bit"), JOB_COL("report_chunk"))                    \
     " ORDER BY b.ordinal LIMIT $9::int)"
 /* clang-format on */
+
+/* Each side up to the page's size, the two merged. */
+#define RECORDS_PAGE_SQL PAGE_STORED " UNION ALL " PAGE_IMPLIED " ORDER BY ordinal LIMIT $9::int"
+
+const char *store_restore_records_sql(void)
+{
+    return RECORDS_PAGE_SQL;
+}
 
 asset_err store_restore_records(db_pool *p, const store_records_query *q, arena *a,
                                 record_row **out, int *n)
@@ -385,10 +400,7 @@ asset_err store_restore_records(db_pool *p, const store_records_query *q, arena 
               fmts[] = {0, 0, 0, 0, 0, 1, 0, 0, 0};
     *out = NULL;
     *n = 0;
-    /* Each side up to the page's size, the two merged. */
-    asset_err e =
-        db_run_sql(p, PAGE_STORED " UNION ALL " PAGE_IMPLIED " ORDER BY ordinal LIMIT $9::int", 9,
-                   vals, lens, fmts, &r);
+    asset_err e = db_run_sql(p, RECORDS_PAGE_SQL, 9, vals, lens, fmts, &r);
     int count = 0;
     if (e == ASSET_OK)
         *out = row_bind_array(&rows, r, &type, &cache, a, sizeof **out, &count, &e);

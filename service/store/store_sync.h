@@ -192,6 +192,10 @@ typedef struct {
 /* Rows in a (texts copied there). */
 WUR asset_err store_restore_records(db_pool *p, const store_records_query *q, arena *a,
                                     record_row **rows, int *n);
+/* The statement store_restore_records runs: $1 the job, $2 after, $3 outcome, $4 rule, $5-$7
+ * owner kind, owner and store, $8 decided only, $9 the page's size (the plan check of
+ * tests/integration/test_store_sync.c EXPLAINs it). */
+const char *store_restore_records_sql(void);
 
 /* ---- the sync worker's statements, on its own connection (store_chunk.c) ---- */
 

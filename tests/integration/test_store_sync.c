@@ -584,6 +584,99 @@ static void test_report_pages_either_form(void **state)
     check_report_pages(old);
 }
 
+/* The report's pages read a page, not the job, whatever the statistics say: a backup of 50,000
+ * records more, never analyzed, a job with refused rows for 1 record in 50 and the others
+ * implied, then each kind of page EXPLAINed as the prepared statement runs it (generic plan):
+ * no sequential scan, and no plan node that returns more than a few pages' rows (a sort of
+ * every record after the cursor would). */
+static asset_err big_job_tx(db_conn *c, void *arg)
+{
+    const char *const *ids = arg; /* job, backup, target */
+    restore_info out;
+    asset_err e = store_restore_insert(c, ids[0], ids[1], ids[2], SYNC_THIS_DEVICE, 2000, &out);
+    return e == ASSET_OK && out.total != 50004 ? ASSET_DATA_CORRUPTED : e;
+}
+
+static void expect_page_plan(const char *what, const char *args, long limit)
+{
+    char q[256];
+    snprintf(q, sizeof q, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE page(%s)",
+             args);
+    PGresult *r = PQexec(pg, q);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", what, PQerrorMessage(pg));
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *line = PQgetvalue(r, i, 0), *rows = strstr(line, "rows=");
+        if (getenv("PLANS_SHOW"))
+            fprintf(stderr, "%s: %s\n", what, line);
+        if (strstr(line, "Seq Scan") || (rows && atol(rows + 5) > 4 * limit)) {
+            for (int k = 0; k < PQntuples(r); k++)
+                fprintf(stderr, "%s\n", PQgetvalue(r, k, 0));
+            fail_msg("%s: the plan reads more than the page (line %d: %s)", what, i, line);
+        }
+    }
+    PQclear(r);
+}
+
+static void test_report_page_plans(void **state)
+{
+    (void)state;
+    char dev[UUID_TEXT_LEN], bid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a0b1",
+                             rid[] = "6a0b8f7e-52a4-4e43-9b0e-0c52d1f0a0b2", bit[8];
+    static backup_fixture f;
+    backed_up_device(dev, "plans", "\\x0a0b", bid, &f);
+    snprintf(bit, sizeof bit, "%d", SYNC_THIS_DEVICE);
+    const char *vb[] = {bid, bit}, *vr[] = {rid};
+    PQclear(sql("ALTER TABLE backup_records SET (autovacuum_enabled = false)", 0, NULL));
+    PQclear(sql("ALTER TABLE restore_records SET (autovacuum_enabled = false)", 0, NULL));
+    PQclear(sql("ALTER TABLE restore_chunks SET (autovacuum_enabled = false)", 0, NULL));
+    PQclear(sql("INSERT INTO backup_records (backup_id, ordinal, owner_kind, owner, attr_enc, "
+                "alias, accessibility, req_pwd, auth_type, sync_type, persistent, wrap_type, "
+                "labels_sealed, sealed) SELECT $1, g, g % 2, CASE WHEN g % 2 = 0 THEN 'app.x' "
+                "ELSE 'grp' END, false, 'r' || g, 0, false, 0, $2::smallint, false, 0, '\\x00', "
+                "'\\x00' FROM generate_series(5, 50004) g",
+                2, vb));
+    PQclear(sql("UPDATE backups SET record_count = 50005 WHERE id = $1", 1, vb));
+    PQclear(sql("INSERT INTO backup_groups (backup_id, owner_kind, owner, attr_enc, accessibility, "
+                "req_pwd, auth_type, sync_type, n) VALUES ($1, 0, 'app.x', false, 0, false, 0, "
+                "$2::smallint, 50000)",
+                2, vb));
+    const char *ids[] = {rid, bid, dev};
+    assert_int_equal(db_tx(pool, DB_READ_COMMITTED, big_job_tx, (void *)ids), ASSET_OK);
+    PQclear(sql("UPDATE restore_chunks SET done = true WHERE restore_id = $1", 1, vr));
+    PQclear(sql("INSERT INTO restore_records (restore_id, ordinal, owner_kind, owner, attr_enc, "
+                "rule) SELECT $1, g, g % 2, CASE WHEN g % 2 = 0 THEN 'app.x' ELSE 'grp' END, "
+                "false, 1 FROM generate_series(5, 50004, 50) g",
+                1, vr));
+
+    PQclear(sql("SET plan_cache_mode = force_generic_plan", 0, NULL));
+    char prep[8192];
+    snprintf(prep, sizeof prep,
+             "PREPARE page (uuid, int, int, int, int, text, boolean, boolean, int) AS %s",
+             store_restore_records_sql());
+    PQclear(sql(prep, 0, NULL));
+    char args[256];
+    /* (job, after, outcome, rule, owner kind, owner, store, decided only, limit) */
+#define PAGE(after, outcome, rule, kind, owner)                                                    \
+    (snprintf(args, sizeof args, "'%s', %d, %d, %d, %d, '%s', false, false, 100", rid, after,      \
+              outcome, rule, kind, owner),                                                         \
+     args)
+    expect_page_plan("first page", PAGE(-1, -1, 0, -1, ""), 100);
+    expect_page_plan("a page in the middle", PAGE(25000, -1, 0, -1, ""), 100);
+    expect_page_plan("accepted records", PAGE(25000, 0, 0, -1, ""), 100);
+    expect_page_plan("refused records", PAGE(-1, 1, 0, -1, ""), 100);
+    expect_page_plan("one rule", PAGE(-1, -1, 1, -1, ""), 100);
+    expect_page_plan("one owner's records", PAGE(10000, -1, 0, 1, "grp"), 100);
+#undef PAGE
+    PQclear(sql("DEALLOCATE page", 0, NULL));
+    PQclear(sql("RESET plan_cache_mode", 0, NULL));
+
+    /* And the store's own call reads the same page. */
+    char got[64];
+    page_of(got, sizeof got, rid, 49990, -1, 0, -1, NULL, 3);
+    assert_string_equal(got, "49991:0 r49991 grp,49992:0 r49992 app.x,49993:0 r49993 grp,");
+}
+
 /* Reads device dev's syncable assets through store_backup_source in pieces of 500: how many,
  * in *pieces pieces, each piece's seqs above the last one's. */
 typedef struct {
@@ -696,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_chunk_assets),
         cmocka_unit_test(test_report_rows_go_with_the_job),
         cmocka_unit_test(test_report_pages_either_form),
+        cmocka_unit_test(test_report_page_plans),
         cmocka_unit_test(test_backup_source_in_pieces),
         cmocka_unit_test(test_chunk_commit_async_is_local),
     };
