@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test runner (`make test` calls it after building the test binaries).
+# The test runner (`make test` calls it after building the test binaries; run alone, it refuses
+# a mode whose binaries are older than the sources: `make <mode>-tests` first).
 #
 # Starts a throw-away PostgreSQL in a temporary folder, and for each mode of TEST_MODES (default
 # "release asan") creates a fresh database assetd_<mode> and runs every built test binary of
@@ -143,6 +144,19 @@ for mode in $modes; do
         failures+=("$mode: build/$mode/assetd missing")
         continue
     fi
+    # This script runs the binaries it finds and builds nothing: after a change to the sources,
+    # binaries left from before would pass or fail for code that is no longer there.
+    make -q --no-print-directory "$mode-tests" >/dev/null 2>&1
+    case $? in
+    0) ;;
+    1)
+        echo "run.sh: build/$mode is older than the sources (make $mode-tests first)" >&2
+        failed=$((failed + 1))
+        failures+=("$mode: binaries older than the sources")
+        continue
+        ;;
+    *) echo "run.sh: cannot tell whether build/$mode is up to date (make -q failed)" >&2 ;;
+    esac
     if ! mode_env "$mode" "assetd_$mode"; then
         failed=$((failed + 1))
         failures+=("$mode: cannot create database assetd_$mode")
