@@ -50,6 +50,9 @@ build/$(1)/tests/http/%: build/$(1)/tests/http/%.o $(call objs,$(1),$(TEST_LIB_S
 $(1)-tests: build/$(1)/assetd $(patsubst %.c,build/$(1)/%,$(UNIT_SRC) $(INTEG_SRC) $(HTTP_SRC))
 endef
 $(foreach m,release asan,$(eval $(call MODE_RULES,$(m))))
+# A test's object is an intermediate of its pattern rule: make would delete it after linking,
+# and the next make (its .d now names it) would compile every test again. Keep them all.
+.SECONDARY:
 
 -include $(shell find build -name '*.d' 2>/dev/null)
 
