@@ -7,7 +7,8 @@
  * made by one statement, each with its own answer (204, 404, 412 for an If-Match, 400, 401) and
  * audit row, and only the assets asked for are gone. Group updates of PATCH /assets/{alias}
  * (service/asset_update.h) likewise, in one transaction, with If-Match checked on the locked
- * row.
+ * row. A group the database refuses changes nothing: updates then run each alone, removes are
+ * answered with the error.
  *
  * The instance under test has one request worker, held busy while each burst is sent (a request
  * waiting for a row lock the test holds), so that the burst queues and is taken together; the
@@ -530,6 +531,97 @@ static void test_updates_together(void **st)
                      8);
 }
 
+/* A group whose statement the database refuses, here by a trigger that refuses any statement
+ * changing more than one asset of one device (as a constraint that one row breaks would): the
+ * group's transaction rolls back whole, audit rows included. Updates then run each alone and all
+ * succeed; removes are answered together with the error and nothing is removed. */
+static void refuse_many(const char *event, const char *table)
+{
+    char q[512];
+    PQclear(tl_db_exec("CREATE OR REPLACE FUNCTION test_refuse_many() RETURNS trigger "
+                       "LANGUAGE plpgsql AS $$ BEGIN IF (SELECT count(*) FROM changed) > 1 THEN "
+                       "RAISE EXCEPTION 'test: % assets in one statement', "
+                       "(SELECT count(*) FROM changed); END IF; RETURN NULL; END $$",
+                       NULL));
+    snprintf(q, sizeof q,
+             "CREATE TRIGGER test_refuse_many AFTER %s ON assets REFERENCING %s TABLE AS changed "
+             "FOR EACH STATEMENT EXECUTE FUNCTION test_refuse_many()",
+             event, table);
+    PQclear(tl_db_exec(q, NULL));
+}
+
+static void allow_many(void)
+{
+    PQclear(tl_db_exec("DROP TRIGGER test_refuse_many ON assets", NULL));
+    PQclear(tl_db_exec("DROP FUNCTION test_refuse_many()", NULL));
+}
+
+static void test_refused_group_changes_nothing_of_its_own(void **st)
+{
+    (void)st;
+    char b64[64], out[64];
+    tl_device d = tl_device_create(s1, "gr-refused", NULL);
+    tl_app a = tl_app_install(s1, d.id, "com.example.grref", NULL, false);
+    enum { N = 6 };
+    for (int i = 0; i < N; i++)
+        json_decref(tl_asset_addf(s1, a.token, "{\"alias\":\"f%d\",\"secret\":\"%s\"}", i,
+                                  tl_b64(b64, sizeof b64, "old", 3)));
+    static char bodies[N][96];
+    static write_req reqs[N];
+
+    /* Updates: the group refused, each again alone. */
+    refuse_many("UPDATE", "NEW");
+    long long tx0 = metric("assetd_update_group_transactions_total");
+    for (int i = 0; i < N; i++) {
+        char secret[16];
+        snprintf(secret, sizeof secret, "new-%d", i);
+        snprintf(bodies[i], sizeof bodies[i], "{\"secret\":\"%s\"}",
+                 tl_b64(b64, sizeof b64, secret, strlen(secret)));
+        reqs[i] = (write_req){.method = "PATCH", .token = a.token, .body = bodies[i]};
+        snprintf(reqs[i].path, sizeof reqs[i].path, "/assets/f%d", i);
+    }
+    write_all_at_once(reqs, N);
+    allow_many();
+    for (int i = 0; i < N; i++)
+        if (reqs[i].status != 200)
+            fail_msg("PATCH f%d after its group was refused: %ld, not 200", i, reqs[i].status);
+    if (metric("assetd_update_group_transactions_total") == tx0)
+        fail_msg("the %d updates were never tried together", N);
+    for (int i = 0; i < N; i++) {
+        char want[16], alias[16];
+        snprintf(want, sizeof want, "new-%d", i);
+        snprintf(alias, sizeof alias, "f%d", i);
+        assert_string_equal(tl_get_secret(s1, a.token, alias, NULL, out, sizeof out), want);
+    }
+    /* one row per update made, none of the refused group's */
+    assert_int_equal(tl_db_count("SELECT count(*) FROM audit_log WHERE device_id = $1 AND action "
+                                 "= 'updateAsset' AND outcome = 'ok'",
+                                 d.id, NULL),
+                     N);
+
+    /* Removes: the group refused, every remove answered with the error, nothing gone. */
+    refuse_many("DELETE", "OLD");
+    long long rm0 = metric("assetd_remove_group_statements_total");
+    for (int i = 0; i < N; i++) {
+        reqs[i] = (write_req){.method = "DELETE", .token = a.token};
+        snprintf(reqs[i].path, sizeof reqs[i].path, "/assets/f%d", i);
+    }
+    write_all_at_once(reqs, N);
+    allow_many();
+    if (metric("assetd_remove_group_statements_total") == rm0)
+        fail_msg("the %d removes were never tried together", N);
+    for (int i = 0; i < N; i++)
+        if (reqs[i].status < 500)
+            fail_msg("DELETE f%d in a refused group: %ld, not the database's error", i,
+                     reqs[i].status);
+    char list[64];
+    assert_string_equal(tl_list(s1, a.token, "", list, sizeof list), "f0,f1,f2,f3,f4,f5");
+    assert_int_equal(tl_db_count("SELECT count(*) FROM audit_log WHERE device_id = $1 AND action "
+                                 "= 'deleteAsset' AND outcome = 'ok'",
+                                 d.id, NULL),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +629,7 @@ int main(void)
         cmocka_unit_test(test_remembered_principals_checked_in_the_group),
         cmocka_unit_test(test_removes_together),
         cmocka_unit_test(test_updates_together),
+        cmocka_unit_test(test_refused_group_changes_nothing_of_its_own),
     };
     return tl_finish(cmocka_run_group_tests(tests, setup, teardown));
 }
