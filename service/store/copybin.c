@@ -57,8 +57,7 @@ static void put16(copybin *b, uint16_t v)
 void copybin_init(copybin *b, size_t size_hint)
 {
     memset(b, 0, sizeof *b);
-    if (reserve(b, size_hint + sizeof header))
-        put(b, header, sizeof header);
+    copybin_restart(b, size_hint);
 }
 
 void copybin_init_raw(copybin *b, size_t size_hint)

@@ -5,15 +5,29 @@
 #include "pgparams.h"
 #include "row.h"
 
-/* Appends to ps an array of count elements of type oid, element k written by el (the array in
- * scope as a). */
-#define ARRAY(oid, count, el)                                                                      \
+/* Appends to *pps an array of count elements of type oid, element k written by el (the array in
+ * scope as a); ARRAY appends to the function's own pg_params ps. */
+#define ARRAY_TO(pps, oid, count, el)                                                              \
     do {                                                                                           \
-        pg_array *a = pgp_array(&ps, (oid), (count));                                              \
+        pg_array *a = pgp_array((pps), (oid), (count));                                            \
         for (int k = 0; k < (count); k++) {                                                        \
             el;                                                                                    \
         }                                                                                          \
     } while (0)
+#define ARRAY(oid, count, el) ARRAY_TO(&ps, oid, count, el)
+
+/* The arrays of principals refs[0..n) that STORE_INSTALLATION_CURRENT_ROWS checks, in the order
+ * of the statements that take them: index, device, installation, token hash, the device's and
+ * the installation's generations. */
+static void principal_arrays(pg_params *pps, const store_principal_ref *refs, int n)
+{
+    ARRAY_TO(pps, OID_INT4, n, copybin_i32(a, k));
+    ARRAY_TO(pps, OID_TEXT, n, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
+    ARRAY_TO(pps, OID_INT8, n, copybin_i64(a, refs[k].installation_id));
+    ARRAY_TO(pps, OID_BYTEA, n, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
+    ARRAY_TO(pps, OID_INT8, n, copybin_i64(a, refs[k].device_generation));
+    ARRAY_TO(pps, OID_INT8, n, copybin_i64(a, refs[k].installation_generation));
+}
 
 /* The lock and token check of each installation (the VOLATILE function of migration 0010 sees
  * what committed while its lock was awaited); the generations with the statement's snapshot,
@@ -36,12 +50,7 @@ asset_err store_group_hold(db_conn *c, const store_principal_ref *refs, int n, b
     pg_params ps = {0};
     PGresult *res = NULL;
     row_reader rows;
-    ARRAY(OID_INT4, n, copybin_i32(a, k));
-    ARRAY(OID_TEXT, n, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
-    ARRAY(OID_INT8, n, copybin_i64(a, refs[k].installation_id));
-    ARRAY(OID_BYTEA, n, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
-    ARRAY(OID_INT8, n, copybin_i64(a, refs[k].device_generation));
-    ARRAY(OID_INT8, n, copybin_i64(a, refs[k].installation_generation));
+    principal_arrays(&ps, refs, n);
     for (int k = 0; k < n; k++)
         held[k] = current[k] = false;
     asset_err e = pgp_exec(&ps, c, &st_hold, &res);
@@ -191,12 +200,7 @@ asset_err store_group_get(db_conn *c, const store_group_key *keys, int n,
     ARRAY(OID_BYTEA, n, copybin_bytes(a, keys[k].key, STORE_ALIAS_KEY_LEN));
     ARRAY(OID_TEXT, n, copybin_bytes(a, keys[k].device_id, strlen(keys[k].device_id)));
     ARRAY(OID_INT4, n, copybin_i32(a, keys[k].ref));
-    ARRAY(OID_INT4, nrefs, copybin_i32(a, k));
-    ARRAY(OID_TEXT, nrefs, copybin_bytes(a, refs[k].device_id, strlen(refs[k].device_id)));
-    ARRAY(OID_INT8, nrefs, copybin_i64(a, refs[k].installation_id));
-    ARRAY(OID_BYTEA, nrefs, copybin_bytes(a, refs[k].token_hash, SEAL_TOKEN_HASH_LEN));
-    ARRAY(OID_INT8, nrefs, copybin_i64(a, refs[k].device_generation));
-    ARRAY(OID_INT8, nrefs, copybin_i64(a, refs[k].installation_generation));
+    principal_arrays(&ps, refs, nrefs);
     ARRAY(OID_BOOL, nrefs, copybin_bool(a, check[k]));
     return pgp_exec(&ps, c, &st_get, out);
 }
